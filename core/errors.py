@@ -1,0 +1,36 @@
+"""Errors a user can act on. The CLI prints their message and exits non-zero; the
+app shows it in an error box. Anything else escaping `core` is a bug."""
+from __future__ import annotations
+
+
+class ExplorerError(Exception):
+    """Base class: the message is written for the person using the tool."""
+
+
+class LoaderError(ExplorerError):
+    """A file could not be read; names the file and the reason."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class EmbedderMismatch(ExplorerError):
+    """A collection was made with a different embedding model than the one asked for."""
+
+
+class EmbedderUnavailable(ExplorerError):
+    """A provider cannot be used here (no API key, no network, server refused)."""
+
+
+class StoreUnavailable(ExplorerError):
+    """A store server (PostgreSQL, Chroma server) cannot be reached."""
+
+
+class CollectionNotFound(ExplorerError):
+    """The named collection does not exist in the store."""
+
+
+class ProviderError(ExplorerError):
+    """An LLM provider failed after retries (bad key, rate limit, timeout)."""

@@ -1,0 +1,82 @@
+"""A local HTTP server speaking OpenAI's embeddings wire format, for the real SDK.
+
+The real endpoint is unreachable from the test machines; this stands in for it
+and records each request so tests can check batching and authentication.
+Vectors are deterministic per text (seeded by its hash), so equal texts embed
+equally and different texts differently.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+
+
+def vector_for(text: str, dimension: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
+
+
+class FakeOpenAI:
+    def __init__(self, api_key: str = "sk-test-key", fail_with: int | None = None):
+        self.api_key = api_key
+        self.fail_with = fail_with
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "body": body,
+                                        "authorization": self.headers.get("Authorization")})
+                if self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    return self._send(401, {"error": {"message": "Incorrect API key provided",
+                                                      "type": "invalid_request_error", "code": "invalid_api_key"}})
+                if server.fail_with:
+                    return self._send(server.fail_with, {"error": {"message": "boom", "type": "server_error"}})
+                if not self.path.endswith("/embeddings"):
+                    return self._send(404, {"error": {"message": "not found"}})
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                if len(inputs) > 2048:
+                    return self._send(400, {"error": {"message": "too many inputs", "type": "invalid_request_error"}})
+                dimension = DIMENSIONS[body["model"]]
+                data = []
+                for i, text in enumerate(inputs):
+                    vec = vector_for(text, dimension)
+                    if body.get("encoding_format") == "base64":
+                        embedding = base64.b64encode(vec.tobytes()).decode()
+                    else:
+                        embedding = vec.tolist()
+                    data.append({"object": "embedding", "index": i, "embedding": embedding})
+                data.reverse()  # the API does not promise order; clients must sort by index
+                self._send(200, {"object": "list", "data": data, "model": body["model"],
+                                 "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+
+            def _send(self, status: int, payload: dict) -> None:
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
