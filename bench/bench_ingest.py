@@ -11,13 +11,15 @@ same machine state. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine_line  # noqa: E402
 
 from core.chunking import chunk_documents  # noqa: E402
 from core.config import DEFAULT_CHUNKING, SAMPLES_DIR  # noqa: E402
@@ -27,16 +29,6 @@ from core.loaders import load_bytes  # noqa: E402
 from core.stores import open_store  # noqa: E402
 
 BOOKS = ["pg1342_pride_and_prejudice.txt", "pg84_frankenstein.txt", "commonmark_spec.txt"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -67,7 +59,7 @@ def main() -> None:
             piped.append(len(texts) / report.seconds)
 
     best_bare, best_pipe = max(bare), max(piped)
-    print(f"machine: {cpu_model()}, {platform.machine()}, cores: {__import__('os').cpu_count()}")
+    print(machine_line())
     print(f"texts: {len(texts)} chunks ({DEFAULT_CHUNKING.key()}) from {len(BOOKS)} books, "
           f"{args.chars:,} chars each; best of {args.repeats} alternating runs\n")
     print("| run | texts/s | relative |")

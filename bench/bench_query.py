@@ -9,8 +9,12 @@ Corpora:
 Queries are SciFact claims. Each query goes through every method in turn (the
 order rotates), so all methods see the same machine state; p50/p95 per method.
 Collections are kept in data/cache/bench-query/ and reused by later runs.
+With --postgres and/or --chroma-server, each collection is also copied (vectors
+as they are, core.stores.transfer) to those servers and their searches timed in
+the same interleaved run.
 
     .venv/bin/python bench/bench_query.py [--sizes 5000 100000] [--queries 200]
+        [--postgres postgresql://...] [--chroma-server chroma://127.0.0.1:8765]
 """
 from __future__ import annotations
 
@@ -40,7 +44,9 @@ from core.embedders import Embedder, get_embedder  # noqa: E402
 from core.evaluation import load_beir  # noqa: E402
 from core.search import FusionSettings, search  # noqa: E402
 from core.keyword import BM25Index  # noqa: E402
+from core.stores import open_store  # noqa: E402
 from core.stores.chroma import ChromaCollection, ChromaStore  # noqa: E402
+from core.stores.transfer import copy_collection  # noqa: E402
 from core.types import Chunk  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -146,7 +152,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[SCIFACT_SIZE, 100_000],
                         help=f"{SCIFACT_SIZE} = SciFact; other sizes are synthetic (default {SCIFACT_SIZE} 100000)")
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed per size (default 200)")
+    parser.add_argument("--postgres", help="also time a PostgreSQL + pgvector store at this URL")
+    parser.add_argument("--chroma-server", help="also time a Chroma server at this chroma://HOST:PORT")
     args = parser.parse_args()
+    servers = {label: open_store(url) for label, url in
+               (("pgvector", args.postgres), ("Chroma server", args.chroma_server)) if url}
 
     embedder = get_embedder("minilm")
     queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open(encoding="utf-8")]
@@ -173,6 +183,19 @@ def main() -> None:
             "ours: keyword (BM25)": lambda i: search(collection, embedder, queries[i], mode="keyword", k=K),
             "ours: hybrid": lambda i: search(collection, embedder, queries[i], mode="hybrid", k=K, fusion=fusion),
         }
+        for label, server in servers.items():
+            name = f"bench-{size}"
+            if name not in {c.name for c in server.list_collections()}:
+                started = time.perf_counter()
+                copy_collection(store, server, name)
+                print(f"  copied {name} to {label} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+            remote = server.open_collection(name, embedder.info, create=False)
+            for mode in ("vector", "keyword", "hybrid"):
+                methods[f"{label}: {mode}"] = (lambda i, remote=remote, mode=mode:
+                                               search(remote, embedder, queries[i], mode=mode, k=K, fusion=fusion))
+            if hasattr(remote, "hybrid_search"):  # pgvector: RRF fused inside one SQL statement
+                methods[f"{label}: hybrid RRF in one SQL"] = lambda i, remote=remote: remote.hybrid_search(
+                    embedder.embed([queries[i]])[0], queries[i], K, depth=fusion.depth, rrf_k=fusion.rrf_k)
         results.append((corpus, rebuild, measure(methods, len(queries))))
 
     print(machine_line())

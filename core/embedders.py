@@ -104,11 +104,13 @@ class OpenAIEmbedder:
     max_tokens = 8191
     batch_size = 2048
 
-    def __init__(self, model: str, dimension: int, name: str, api_key: str, base_url: str | None = None):
+    def __init__(self, model: str, dimension: int, name: str, api_key: str, base_url: str | None = None,
+                 timeout: float = 60.0):
         import openai
 
         self.name, self.model, self.dimension = name, model, dimension
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=2, timeout=60)
+        self._timeout = timeout
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=2, timeout=timeout)
         self._encoding: object | None = None
 
     @property
@@ -129,6 +131,12 @@ class OpenAIEmbedder:
                 response = self._client.embeddings.create(model=self.model, input=texts[lo:lo + self.batch_size])
             except openai.AuthenticationError as exc:
                 raise ProviderError("OpenAI rejected the API key (OPENAI_API_KEY); check it and retry") from exc
+            except openai.RateLimitError as exc:
+                raise ProviderError("OpenAI kept refusing with 429 (rate limit or quota) after 3 attempts; "
+                                    "wait a minute and retry, or check the account's quota") from exc
+            except openai.APITimeoutError as exc:
+                raise ProviderError(f"the OpenAI API did not answer within {self._timeout:g} s "
+                                    "(3 attempts); retry later") from exc
             except openai.APIConnectionError as exc:
                 raise ProviderError("cannot reach the OpenAI API; check the network or OPENAI_BASE_URL") from exc
             except openai.APIError as exc:
@@ -139,6 +147,50 @@ class OpenAIEmbedder:
         if not parts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return normalise(np.vstack(parts))
+
+
+class BagOfWordsEmbedder:
+    """"bow-hash": hashed word counts projected to 384 dimensions; a second offline model to compare with.
+
+    Not neural and honest about it: documents are alike when they share words,
+    which is what a neural model should beat. Word counts (English stop words
+    dropped, tf dampened as 1 + log tf) are hashed into 2^18 buckets, so nothing
+    is fitted on the corpus, then a sparse random projection with a fixed seed
+    brings them down to 384 dimensions (distances kept, Johnson-Lindenstrauss)
+    and the result is L2-normalised. Same text, same vector, on any machine.
+    """
+
+    name = "bow-hash"
+    dimension = 384
+    max_tokens = 10**9  # reads every word: nothing is truncated
+    features = 2**18
+    seed = 42
+
+    def __init__(self) -> None:
+        import scipy.sparse
+        from sklearn.feature_extraction.text import HashingVectorizer
+        from sklearn.random_projection import SparseRandomProjection
+
+        self._vectorizer = HashingVectorizer(n_features=self.features, alternate_sign=False, ngram_range=(1, 1),
+                                             stop_words="english", norm=None)
+        # The projection matrix depends only on the shape and the seed: fit it on an empty dummy.
+        self._projection = SparseRandomProjection(n_components=self.dimension, random_state=self.seed,
+                                                  dense_output=True)
+        self._projection.fit(scipy.sparse.csr_matrix((1, self.features), dtype=np.float32))
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        counts = self._vectorizer.transform(list(texts)).astype(np.float32)
+        counts.data = 1.0 + np.log(counts.data)
+        return normalise(self._projection.transform(counts))
 
 
 @dataclass(frozen=True)
@@ -173,6 +225,7 @@ EMBEDDERS: dict[str, EmbedderSpec] = {spec.name: spec for spec in [
                  _openai("text-embedding-3-small", 1536, "openai-small")),
     EmbedderSpec("openai-large", "OpenAI text-embedding-3-large", 3072, "OPENAI_API_KEY",
                  _openai("text-embedding-3-large", 3072, "openai-large")),
+    EmbedderSpec("bow-hash", "Hashed bag of words (offline, not neural)", 384, None, BagOfWordsEmbedder),
 ]}
 
 

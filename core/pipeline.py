@@ -145,6 +145,7 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, sett
     chunks = chunk_documents(_documents(source, options), settings, count_tokens=count_tokens)
     seen: dict[str, set[str]] = {}   # source -> chunk ids of this version of the file
     added: list[str] = []            # ids written by this run, to roll back if the file fails later
+    position = 0                     # characters of the file behind us, for the progress bar
     try:
         for batch in _batches(chunks, batch_size):
             for chunk in batch:
@@ -158,7 +159,11 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, sett
                 collection.upsert(fresh, embedder.embed(texts))
                 added += [c.id for c in fresh]
                 report.chunks_added += len(fresh)
-            progress(ProgressEvent("embedding", done_before + batch[-1].end, total, batch[-1].source))
+            # Spans of a text file run through the whole file; each CSV/JSONL row starts at 0.
+            is_rows = "row" in batch[-1].metadata
+            position = position + sum(len(c.text) for c in batch) if is_rows else batch[-1].end
+            progress(ProgressEvent("embedding", done_before + min(position, _size(source)), total,
+                                   batch[-1].source))
     except LoaderError:
         collection.delete_ids(added)
         raise

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["store_fixtures"]
+pytest_plugins = ["store_fixtures", "app_fixtures", "browser_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

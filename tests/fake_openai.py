@@ -3,7 +3,9 @@
 The real endpoint is unreachable from the test machines; this stands in for it
 and records each request so tests can check batching and authentication.
 Vectors are deterministic per text (seeded by its hash), so equal texts embed
-equally and different texts differently.
+equally and different texts differently. Outages: `fail_with` answers every
+request (or only the first `failures`) with that HTTP status, a 429 with a short
+Retry-After as OpenAI sends it; `delay` holds each answer back that many seconds.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -24,9 +27,12 @@ def vector_for(text: str, dimension: int) -> np.ndarray:
 
 
 class FakeOpenAI:
-    def __init__(self, api_key: str = "sk-test-key", fail_with: int | None = None):
+    def __init__(self, api_key: str = "sk-test-key", fail_with: int | None = None, failures: int | None = None,
+                 delay: float = 0.0):
         self.api_key = api_key
         self.fail_with = fail_with
+        self.failures = failures  # None: every request fails with fail_with
+        self.delay = delay
         self.requests: list[dict] = []
         server = self
 
@@ -41,7 +47,15 @@ class FakeOpenAI:
                 if self.headers.get("Authorization") != f"Bearer {server.api_key}":
                     return self._send(401, {"error": {"message": "Incorrect API key provided",
                                                       "type": "invalid_request_error", "code": "invalid_api_key"}})
-                if server.fail_with:
+                if server.delay:
+                    time.sleep(server.delay)
+                failed = sum(r.get("failed", False) for r in server.requests)
+                if server.fail_with and (server.failures is None or failed < server.failures):
+                    server.requests[-1]["failed"] = True
+                    if server.fail_with == 429:
+                        return self._send(429, {"error": {"message": "Rate limit reached", "type": "requests",
+                                                          "code": "rate_limit_exceeded"}},
+                                          {"retry-after-ms": "20"})
                     return self._send(server.fail_with, {"error": {"message": "boom", "type": "server_error"}})
                 if not self.path.endswith("/embeddings"):
                     return self._send(404, {"error": {"message": "not found"}})
@@ -61,9 +75,11 @@ class FakeOpenAI:
                 self._send(200, {"object": "list", "data": data, "model": body["model"],
                                  "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
 
-            def _send(self, status: int, payload: dict) -> None:
+            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from ..errors import ExplorerError
-from . import collections_cmd, copy_cmd, eval_cmd, ingest, samples_cmd, search
+from . import ask_cmd, collections_cmd, copy_cmd, eval_cmd, ingest, project_cmd, samples_cmd, search, sweep_cmd
 
-COMMANDS = [ingest, search, collections_cmd, samples_cmd, copy_cmd, eval_cmd]
+COMMANDS = [ingest, search, ask_cmd, collections_cmd, samples_cmd, copy_cmd, eval_cmd, sweep_cmd, project_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..config import DEFAULT_COLLECTION, DEFAULT_EMBEDDER, default_store_url
 from ..types import ChunkSettings
@@ -43,3 +44,10 @@ def chunk_settings(args: argparse.Namespace) -> ChunkSettings:
     unit = args.unit or natural_unit
     size = args.size or {"words": 150, "chars": 800}.get(unit, d.size)
     return ChunkSettings(method=args.chunker, size=size, overlap=args.overlap, unit=unit)
+
+
+def add_beir_options(p: argparse.ArgumentParser) -> None:
+    """--beir and --split, as the commands that score a BEIR benchmark take them."""
+    p.add_argument("--beir", required=True, type=Path, metavar="DIR",
+                   help="folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+    p.add_argument("--split", default="test", help="judgments from DIR/qrels/SPLIT.tsv (default test)")

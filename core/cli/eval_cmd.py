@@ -9,7 +9,7 @@ from pathlib import Path
 from ..evaluation import evaluate, ingest_benchmark, load_beir
 from ..search import MODES, FusionSettings
 from ..workspace import open_workspace
-from .common import add_chunking_options, add_store_options, chunk_settings, store_url
+from .common import add_beir_options, add_chunking_options, add_store_options, chunk_settings, store_url
 from .ingest import progress_bar
 
 
@@ -19,9 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "is given) through the normal pipeline, run every judged query with the app's "
                                    "default search settings, and print nDCG@10, recall@10, recall@100 and MRR@10 "
                                    "per mode. The last line is `nDCG@10 <value>` of the best mode.")
-    p.add_argument("--beir", required=True, type=Path, metavar="DIR",
-                   help="folder with corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    p.add_argument("--split", default="test", help="judgments from DIR/qrels/SPLIT.tsv (default test)")
+    add_beir_options(p)
     p.add_argument("--qrels", type=Path, metavar="FILE", help="judgments file to use instead of --split")
     p.add_argument("--mode", choices=[*MODES, "all"], default="all", help="search mode(s) to score (default all)")
     add_store_options(p)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar("ingest") as show:
         report = ingest(files, workspace.collection, workspace.embedder, settings, options, progress=show)
     for failure in report.failures:
-        print(f"skipped {failure}", file=sys.stderr)
+        print(f"error: {failure} (skipped)", file=sys.stderr)
     print(f"{report.summary()}; collection '{workspace.collection.name}' now holds "
           f"{workspace.collection.count()} chunks")
     return 1 if report.failures else 0

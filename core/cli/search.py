@@ -5,6 +5,7 @@ import argparse
 import json
 import textwrap
 
+from ..errors import ExplorerError
 from ..search import search
 from ..types import Filter
 from ..workspace import open_workspace
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.query.strip():  # core's search finds nothing for it; from the shell it is a mistake
+        raise ExplorerError("the query is empty: give some words to search for")
     workspace = open_workspace(store_url(args), args.collection, args.embedder)
     where = Filter(categories=tuple(args.category) if args.category else None,
                    sources=tuple(args.source) if args.source else None)

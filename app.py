@@ -1,0 +1,24 @@
+"""Embedding Explorer: the entry point. Sets up the page, the sidebar (store,
+collection, providers) and the navigation; each page is a file in pages/."""
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Embedding Explorer", layout="wide")
+
+navigation = st.navigation({
+    "Explore": [
+        st.Page("pages/library.py", title="Library & chunking", icon=":material/library_books:", default=True),
+        st.Page("pages/similarity.py", title="Similarity", icon=":material/compare_arrows:"),
+        st.Page("pages/search.py", title="Hybrid search", icon=":material/search:"),
+        st.Page("pages/map.py", title="Embedding map", icon=":material/scatter_plot:"),
+        st.Page("pages/chat.py", title="Ask (RAG chat)", icon=":material/chat:"),
+    ],
+    "Analyse": [
+        st.Page("pages/sweep.py", title="Chunking sweep", icon=":material/tune:"),
+        st.Page("pages/duplicates.py", title="Near-duplicates", icon=":material/content_copy:"),
+        st.Page("pages/compare.py", title="Compare embedders", icon=":material/balance:"),
+    ],
+})
+ui.sidebar()
+navigation.run()

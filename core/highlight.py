@@ -1,0 +1,84 @@
+"""Which parts of a text to mark: query terms in a search result, chunk
+boundaries and overlaps in a chunking preview.
+
+The answer is a list of `Segment`s (plain text + a mark), never markup: the
+page decides how to draw them, and escapes the text when it does, so a document
+holding HTML or Markdown is shown as the characters it is, not run.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from .keyword import Analyzer, BM25Settings
+from .types import Chunk
+
+WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of text and how to mark it: "" (plain), "term" (matches the query),
+    "chunk-N" (inside chunk N only) or "overlap" (shared by two neighbouring chunks)."""
+
+    text: str
+    mark: str = ""
+
+
+def _merged(text: str, marked: Sequence[tuple[int, int, str]]) -> list[Segment]:
+    """`text` cut into segments at the given non-overlapping, ordered (start, end, mark) spans."""
+    segments: list[Segment] = []
+    position = 0
+    for start, end, mark in marked:
+        if start > position:
+            segments.append(Segment(text[position:start]))
+        if segments and segments[-1].mark == mark and start == position:
+            segments[-1] = Segment(segments[-1].text + text[start:end], mark)
+        else:
+            segments.append(Segment(text[start:end], mark))
+        position = end
+    if position < len(text):
+        segments.append(Segment(text[position:]))
+    return segments
+
+
+def query_segments(text: str, query: str, settings: BM25Settings = BM25Settings()) -> list[Segment]:
+    """`text` with every word marked "term" whose keyword-index term (lower-cased,
+    stemmed, stopwords dropped) is one of the query's, so "studies" lights up for "study"
+    exactly where BM25 would have matched it."""
+    analyzer = Analyzer(settings)
+    wanted = set(analyzer.terms(query))
+    if not wanted:
+        return [Segment(text)] if text else []
+    marked = [(m.start(), m.end(), "term") for m in WORD.finditer(text)
+              if (terms := analyzer.terms(m.group())) and terms[0] in wanted]
+    return _merged(text, marked)
+
+
+def chunk_segments(text: str, chunks: Sequence[Chunk], offset: int = 0) -> list[Segment]:
+    """`text` (a document starting at character `offset`) marked by chunk: each run
+    covered by one chunk gets "chunk-N" (N its position in `chunks`), a run two or more
+    chunks share gets "overlap", and text no chunk holds (trimmed whitespace) stays plain.
+
+    One sweep over the chunk boundaries; `chunks` come in document order and none
+    lies inside another (the chunker drops such chunks), so a run held by one chunk
+    is held by the last one that started before it.
+    """
+    opened: dict[int, list[int]] = {}
+    closed: dict[int, int] = {}
+    for n, chunk in enumerate(chunks):
+        start = min(max(chunk.start - offset, 0), len(text))
+        end = min(max(chunk.end - offset, 0), len(text))
+        if start < end:
+            opened.setdefault(start, []).append(n)
+            closed[end] = closed.get(end, 0) + 1
+    cuts = sorted({0, len(text), *opened, *closed})
+    marked: list[tuple[int, int, str]] = []
+    holding, latest = 0, -1
+    for start, end in zip(cuts, cuts[1:]):
+        holding += len(opened.get(start, ())) - closed.get(start, 0)
+        latest = max(opened.get(start, [latest]))
+        if holding:
+            marked.append((start, end, "overlap" if holding > 1 else f"chunk-{latest}"))
+    return _merged(text, marked)

@@ -1,0 +1,273 @@
+"""2-D / 3-D maps of an embedding space: PCA, t-SNE or UMAP, cached on disk.
+
+A map is a function of the vectors and the settings only, so the disk cache
+is content-addressed: the key hashes the embedding matrix itself and the
+settings that affect the result. Returning to the map page, or running the
+CLI again on an unchanged collection, reads the coordinates back instead of
+recomputing minutes of t-SNE. umap and sklearn.manifold load only when asked
+for (importing umap compiles numba code for seconds).
+
+A query lands on an existing map without refitting it: PCA is linear, so its
+basis places the query exactly; t-SNE and UMAP have no such map for new points
+here, so the query goes to the similarity-weighted mean of its nearest
+neighbours' positions, which is where those methods put neighbourhoods anyway.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .config import DATA_DIR
+from .embedders import normalise
+from .errors import ExplorerError
+from .stores.base import Collection, StoredChunks
+from .types import ProgressCallback, ProgressEvent, content_hash, no_progress
+
+Method = Literal["pca", "tsne", "umap"]
+Metric = Literal["cosine", "euclidean"]
+METHODS: tuple[Method, ...] = ("pca", "tsne", "umap")
+METRICS: tuple[Metric, ...] = ("cosine", "euclidean")
+METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+DEFAULT_CACHE_DIR = DATA_DIR / "cache" / "projections"
+DEFAULT_SAMPLE_CAP = 20_000
+# Below this many points t-SNE runs on one thread: its OpenMP threads cost more than they save on small
+# maps, and on a busy machine they spin-wait (142 points: 0.4 s on one thread, 31 s on two under load).
+TSNE_SINGLE_THREAD_BELOW = 5_000
+
+
+class ProjectionError(ExplorerError):
+    """Settings or data a projection cannot work with (too few points, bad parameter)."""
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """How to lay the vectors out. Only the fields of the chosen method matter
+    (perplexity for t-SNE, n_neighbors and min_dist for UMAP); `key` leaves the
+    others out so changing an unused slider does not invalidate the cache."""
+
+    method: Method = "pca"
+    dims: int = 2
+    perplexity: float = 30.0
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    metric: Metric = "cosine"
+    seed: int = 42
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise ProjectionError(f"unknown projection method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.dims not in (2, 3):
+            raise ProjectionError(f"a map has 2 or 3 dimensions, not {self.dims}")
+        if self.metric not in METRICS:
+            raise ProjectionError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
+        if self.perplexity <= 0 or self.n_neighbors < 2 or not 0.0 <= self.min_dist <= 1.0:
+            raise ProjectionError("perplexity must be > 0, n_neighbors >= 2 and min_dist within 0..1")
+
+    def for_points(self, n: int) -> ProjectionSettings:
+        """These settings made usable for n points: t-SNE needs perplexity below (n - 1) / 3
+        (each point's neighbourhood must fit in the data), UMAP n_neighbors below n."""
+        if n < self.dims + 2:
+            raise ProjectionError(f"a {self.dims}-D map needs at least {self.dims + 2} chunks; this has {n}")
+        if self.method == "tsne":
+            return replace(self, perplexity=min(self.perplexity, max(1.0, (n - 1) / 3)))
+        if self.method == "umap":
+            return replace(self, n_neighbors=min(self.n_neighbors, n - 1))
+        return self
+
+    def key(self) -> str:
+        used = {"pca": (), "tsne": ("perplexity",), "umap": ("n_neighbors", "min_dist")}[self.method]
+        fields = asdict(self)
+        parts = [self.method, f"{self.dims}d", self.metric, *(f"{name}={fields[name]}" for name in used)]
+        if self.method == "umap":  # PCA and t-SNE (initialised by PCA) have no randomness
+            parts.append(f"seed={self.seed}")
+        return "-".join(parts)
+
+    def describe(self) -> str:
+        extra = {"pca": "", "tsne": f", perplexity {self.perplexity:g}",
+                 "umap": f", n_neighbors {self.n_neighbors}, min_dist {self.min_dist:g}"}[self.method]
+        return f"{METHOD_LABELS[self.method]} {self.dims}-D, {self.metric}{extra}"
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Coordinates of every point, row-aligned with the embeddings they came from.
+
+    `mean`/`components` are PCA's affine map (None for t-SNE/UMAP), kept so a
+    new vector can be placed exactly: coords = (prepared(v) - mean) @ components.T.
+    """
+
+    coords: np.ndarray  # (n, dims) float32
+    settings: ProjectionSettings  # as used (perplexity / n_neighbors clamped to n)
+    mean: np.ndarray | None = None
+    components: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MapPoints:
+    """The chunks on a map: all of a collection, or a seeded random sample of it."""
+
+    chunks: StoredChunks
+    total: int  # chunks in the collection
+    fingerprint: str  # content hash of the ids and vectors: the cache key's data half
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.chunks.ids) < self.total
+
+
+def fingerprint(ids: list[str], embeddings: np.ndarray) -> str:
+    vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+    return content_hash("\n".join(ids), str(vectors.shape), vectors.tobytes())
+
+
+def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int = 0,
+                progress: ProgressCallback = no_progress) -> MapPoints:
+    """Read a collection's chunks with their vectors; above `cap`, a seeded random sample of `cap`.
+
+    Pages are read one at a time and sampled as they come, so memory holds the
+    sample, not the collection.
+    """
+    total = collection.count()
+    if total == 0:
+        raise ProjectionError(f"collection '{collection.name}' is empty: ingest some documents first")
+    keep = np.sort(np.random.default_rng(seed).choice(total, cap, replace=False)) if total > cap else None
+    pages: list[StoredChunks] = []
+    read = 0
+    for page in collection.iter_pages(include_embeddings=True):
+        start, read = read, read + len(page.ids)
+        if keep is not None:
+            assert page.embeddings is not None
+            rows = keep[(keep >= start) & (keep < read)] - start
+            page = StoredChunks([page.ids[i] for i in rows], [page.texts[i] for i in rows],
+                                [page.metadatas[i] for i in rows], page.embeddings[rows])
+        pages.append(page)
+        progress(ProgressEvent("reading vectors", min(read, total), total))
+    chunks = StoredChunks.concat(pages, collection.embedder.dimension, include_embeddings=True)
+    assert chunks.embeddings is not None
+    return MapPoints(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
+
+
+def prepared_vectors(embeddings: np.ndarray, metric: Metric) -> np.ndarray:
+    """Cosine maps work on unit vectors, where euclidean distance orders pairs as cosine does."""
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    return normalise(vectors) if metric == "cosine" else vectors
+
+
+def _compute(embeddings: np.ndarray, settings: ProjectionSettings, progress: ProgressCallback) -> Projection:
+    """The actual fit (no cache). Stages: prepare, fit, done."""
+    stages = 3
+    progress(ProgressEvent("preparing vectors", 0, stages, settings.describe()))
+    vectors = prepared_vectors(embeddings, settings.metric)
+    progress(ProgressEvent(f"fitting {METHOD_LABELS[settings.method]}", 1, stages, f"{len(vectors):,} points"))
+    if settings.method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=settings.dims, svd_solver="covariance_eigh").fit(vectors)
+        coords = pca.transform(vectors)
+        result = Projection(coords.astype(np.float32), settings, pca.mean_.astype(np.float32),
+                            pca.components_.astype(np.float32))
+    elif settings.method == "tsne":
+        from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
+
+        # Barnes-Hut (O(n log n)) serves 2-D and 3-D. Initialised by PCA the layout has no randomness left
+        # but the PCA's randomized SVD, fixed here: the seed setting is UMAP's alone.
+        tsne = TSNE(n_components=settings.dims, perplexity=settings.perplexity, metric=settings.metric,
+                    init="pca", random_state=0, method="barnes_hut")
+        with threadpool_limits(1 if len(vectors) < TSNE_SINGLE_THREAD_BELOW else None):
+            result = Projection(tsne.fit_transform(vectors).astype(np.float32), settings)
+    else:
+        import umap
+
+        reducer = umap.UMAP(n_components=settings.dims, n_neighbors=settings.n_neighbors,
+                            min_dist=settings.min_dist, metric=settings.metric, random_state=settings.seed,
+                            n_jobs=1)  # a seed makes UMAP single-threaded anyway; saying so silences its warning
+        result = Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), settings)
+    progress(ProgressEvent("done", stages, stages))
+    return result
+
+
+def _cache_path(cache_dir: Path, data_key: str, settings: ProjectionSettings) -> Path:
+    return cache_dir / f"{content_hash(data_key, settings.key())[:32]}.npz"
+
+
+def _read_cache(path: Path, settings: ProjectionSettings) -> Projection | None:
+    try:
+        with np.load(path) as saved:
+            mean = saved["mean"] if "mean" in saved else None
+            components = saved["components"] if "components" in saved else None
+            return Projection(saved["coords"], settings, mean, components)
+    except (OSError, ValueError, KeyError):
+        return None  # missing or half-written: recompute
+
+
+def _write_cache(path: Path, projection: Projection) -> None:
+    arrays = {"coords": projection.coords}
+    if projection.mean is not None and projection.components is not None:
+        arrays.update(mean=projection.mean, components=projection.components)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed, so a reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(buffer.getvalue())
+    os.replace(tmp, path)
+
+
+def project(embeddings: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),
+            progress: ProgressCallback = no_progress, *, data_key: str | None = None,
+            cache_dir: Path | None = DEFAULT_CACHE_DIR) -> Projection:
+    """Coordinates for `embeddings` (n, dim) under `settings`, from the disk cache when there.
+
+    `data_key` names the data (e.g. `MapPoints.fingerprint`) to skip hashing the
+    matrix again; `cache_dir=None` turns the cache off.
+    """
+    settings.check()
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2:
+        raise ProjectionError(f"expected a (points, dimensions) matrix, got shape {embeddings.shape}")
+    settings = settings.for_points(len(embeddings))
+    path = None
+    if cache_dir is not None:
+        path = _cache_path(cache_dir, data_key or fingerprint([], embeddings), settings)
+        cached = _read_cache(path, settings)
+        if cached is not None and cached.coords.shape == (len(embeddings), settings.dims):
+            progress(ProgressEvent("read from cache", 1, 1))
+            return cached
+    result = _compute(embeddings, settings, progress)
+    if path is not None:
+        _write_cache(path, result)
+    return result
+
+
+def place_queries(query_embeddings: np.ndarray, embeddings: np.ndarray, projection: Projection,
+                  k: int = 10) -> np.ndarray:
+    """Map positions for new vectors (queries) on an existing map, (m, dims).
+
+    PCA: the exact linear map. t-SNE/UMAP: the mean of the k most similar
+    points' positions weighted by similarity (cosine or inverse distance, as
+    the map's metric says).
+    """
+    settings = projection.settings
+    queries = prepared_vectors(np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32)), settings.metric)
+    if projection.mean is not None and projection.components is not None:
+        return (queries - projection.mean) @ projection.components.T
+    points = prepared_vectors(embeddings, settings.metric)
+    k = max(1, min(k, len(points)))
+    out = np.zeros((len(queries), projection.coords.shape[1]), dtype=np.float32)
+    for row, query in enumerate(queries):
+        if settings.metric == "cosine":
+            closeness = points @ query
+        else:
+            closeness = 1.0 / (1e-6 + np.linalg.norm(points - query, axis=1))
+        nearest = np.argsort(-closeness)[:k]
+        weights = np.clip(closeness[nearest], 1e-6, None)
+        out[row] = weights @ projection.coords[nearest] / weights.sum()
+    return out

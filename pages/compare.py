@@ -1,0 +1,86 @@
+"""Compare embedders: the current collection's chunks under its own model and a second one, side by side."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+import ui
+from core import compare
+from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
+from core.embedders import available_embedders
+from core.errors import ExplorerError
+from core.workspace import Workspace
+
+COLOUR_BY = ("category", "neighbour overlap")
+
+st.title("Compare embedders")
+st.caption("The same chunks embedded by two models. Each map is its model's own 2-D PCA; the second is rotated "
+           "onto the first (orthogonal Procrustes), so matching regions sit in matching places. Neighbour overlap "
+           "(Jaccard@k) says, per chunk, how many of its k nearest neighbours both models agree on.")
+workspace = ui.current_workspace()
+if workspace is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_comparison(version: tuple[str, str, int], model_b: str, k: int, max_chunks: int,
+                      _workspace: Workspace) -> EmbedderComparison:
+    with ui.progress_bar(f"Embedding with {model_b}") as progress:
+        return compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
+                                 compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
+
+
+model_a = workspace.collection.embedder.name
+others = [spec for spec in available_embedders() if spec.available and spec.name != model_a]
+if not others:
+    st.info("No second embedder can run here.")
+    st.stop()
+c1, c2, c3 = st.columns(3)
+spec = c1.selectbox("Compare with", others, format_func=lambda s: s.label, key="compare_model")
+k = int(c2.number_input("Neighbours (k)", 1, 100, 10, key="compare_k"))
+max_chunks = int(c3.number_input("At most this many chunks", 50, 20_000, DEFAULT_MAX_CHUNKS, step=500,
+                                 key="compare_max"))
+try:
+    result = cached_comparison(ui.collection_version(workspace), spec.name, k, max_chunks, workspace)
+except ExplorerError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if result.capped:
+    st.caption(f"Compared {len(result.ids)} of {result.total_chunks} chunks, evenly spread over the collection "
+               "(raise the limit to take more; embedding takes longer).")
+m1, m2, m3 = st.columns(3)
+m1.metric(f"Mean neighbour overlap (Jaccard@{k})", f"{result.overall_jaccard:.3f}",
+          help="1 = both models give every chunk the same nearest neighbours")
+m2.metric("By chance", f"{result.chance_jaccard:.3f}", help="expected overlap of two random neighbour sets")
+m3.metric("Map disparity", f"{result.disparity:.3f}", help="Procrustes residual of the unit-size maps: 0 = same "
+                                                           "picture, 2 = nothing in common")
+
+points = pd.DataFrame({
+    "category": [str(m.get("category", "")) for m in result.metadatas],
+    "source": [str(m.get("source", "")) for m in result.metadatas],
+    "overlap": result.jaccard.round(3),
+    # Plotly reads a few HTML tags in hover labels: escaped, so a chunk's text shows as written.
+    "text": [html.escape(" ".join(t.split())[:160]) for t in result.texts],
+})
+colour = st.radio("Colour by", COLOUR_BY, horizontal=True, key="compare_colour")
+left, right = st.columns(2)
+for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.model_b, result.b_xy)):
+    frame = points.assign(x=xy[:, 0], y=xy[:, 1])
+    figure = px.scatter(frame, x="x", y="y", render_mode="webgl", title=name,
+                        color="category" if colour == COLOUR_BY[0] else "overlap",
+                        color_continuous_scale="RdYlGn", range_color=[0, 1],
+                        color_discrete_sequence=px.colors.qualitative.Set2,
+                        category_orders={"category": sorted(set(points["category"]))},
+                        hover_data={"source": True, "overlap": True, "text": True, "x": False, "y": False})
+    figure.update_traces(marker={"size": 5})
+    figure.update_layout(xaxis_title=None, yaxis_title=None, legend_title=None, margin={"t": 40})
+    column.plotly_chart(figure, width="stretch")
+
+st.subheader("Where the models disagree most")
+lowest = points.assign(chunk=result.ids).sort_values("overlap", kind="stable").head(20)
+lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]  # plain text, not escaped
+st.dataframe(lowest[["overlap", "category", "source", "text"]], hide_index=True, width="stretch")

@@ -1,0 +1,134 @@
+"""Hybrid search: vector, keyword or both fused, with each result's ranking
+breakdown and a table of how the top results move as the fusion settings change."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from core.errors import ExplorerError
+from core.highlight import Segment, query_segments
+from core.search import MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
+from core.types import Filter
+from core.workspace import Workspace
+
+DEFAULTS = FusionSettings()
+SWEEPS = {"rrf_k": (1, 10, 60, 200), "depth": (10, 30, 100, 300)}
+
+st.title("Hybrid search")
+workspace = ui.current_workspace()
+if workspace is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner="Searching…", max_entries=64)
+def cached_search(version: tuple, query: str, mode: str, k: int, where: Filter, fusion: FusionSettings,
+                  _workspace: Workspace) -> list[SearchResult]:
+    return search(_workspace.collection, _workspace.embedder, query, mode=mode, k=k, where=where, fusion=fusion)
+
+
+@st.cache_data(show_spinner="Comparing fusion settings…", max_entries=32)
+def cached_sweep(version: tuple, query: str, k: int, where: Filter, settings: tuple[FusionSettings, ...],
+                 _workspace: Workspace) -> FusionSweep:
+    return fusion_sweep(_workspace.collection, _workspace.embedder, query, settings, k=k, where=where)
+
+
+def fusion_controls(mode: str) -> FusionSettings:
+    if mode != "hybrid":
+        return DEFAULTS
+    method_column, k_column, depth_column, weight_column = st.columns(4)
+    method = method_column.radio("Fusion", ("rrf", "convex"), index=("rrf", "convex").index(DEFAULTS.method),
+                                 horizontal=True, key="fusion_method",
+                                 help="rrf: each list adds weight / (rrf_k + rank); convex: weight × score "
+                                      "divided by the list's best score.")
+    rrf_k = k_column.slider("RRF constant (rrf_k)", 1, 200, DEFAULTS.rrf_k, key="rrf_k",
+                            disabled=method != "rrf")
+    depth = depth_column.slider("Depth (read from each list)", 5, 500, DEFAULTS.depth, key="depth")
+    weight = weight_column.slider("Vector weight", 0.0, 1.0, DEFAULTS.weight, 0.05, key="weight",
+                                  help="The vector list's share; the keyword list gets 1 - weight.")
+    return FusionSettings(method=method, rrf_k=rrf_k, depth=depth, weight=weight)
+
+
+def contribution_formula(rank: int | None, contribution: float, share: float, fusion: FusionSettings) -> str:
+    if fusion.method == "rrf" and rank is not None:
+        return f"{share:.2f} / ({fusion.rrf_k} + {rank}) = {contribution:.5f}"
+    if fusion.method == "rrf":
+        return "not in this list: 0"
+    return f"{share:.2f} × score / best = {contribution:.4f}" if rank else \
+        f"{share:.2f} × lowest scaled score (missed) = {contribution:.4f}"
+
+
+def breakdown(result: SearchResult, mode: str, fusion: FusionSettings) -> pd.DataFrame:
+    rows = []
+    for name, rank, score, contribution, share in (
+            ("vector (cosine)", result.vector_rank, result.vector_score, result.vector_contribution, fusion.weight),
+            ("keyword (BM25)", result.keyword_rank, result.keyword_score, result.keyword_contribution,
+             1.0 - fusion.weight)):
+        if mode != "hybrid" and not name.startswith(mode):
+            continue
+        rows.append({"list": name, "rank in this list alone": rank, "score": score,
+                     "contribution": (contribution_formula(rank, contribution, share, fusion)
+                                      if mode == "hybrid" else f"{contribution:.4f}")})
+    rows.append({"list": "fused" if mode == "hybrid" else "result", "rank in this list alone": result.rank,
+                 "score": result.score, "contribution": "sum of the above" if mode == "hybrid" else ""})
+    return pd.DataFrame(rows)
+
+
+def show_result(result: SearchResult, query: str, mode: str, fusion: FusionSettings) -> None:
+    source = str(result.metadata.get("source", ""))
+    category = str(result.metadata.get("category", ""))
+    with st.container(border=True):
+        heading = Segment(f"#{result.rank} · {source}{' · ' + category if category else ''} · "
+                          f"score {result.score:.4f}\n", "heading")
+        ui.show_segments([heading, *query_segments(result.text, query)])
+        with st.expander("Why this rank"):
+            st.dataframe(breakdown(result, mode, fusion), hide_index=True, width="stretch")
+
+
+def sweep_table(sweep: FusionSweep, varied: str) -> pd.DataFrame:
+    columns = [f"{varied}={getattr(s, varied)}" for s in sweep.settings]
+    return pd.DataFrame([{"text": row.text[:120], "source": row.metadata.get("source", ""),
+                          **dict(zip(columns, row.ranks)), "moved": row.movement} for row in sweep.rows])
+
+
+query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
+k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
+k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
+mode = mode_column.radio("Mode", MODES, index=MODES.index("hybrid"), horizontal=True, key="mode")
+categories, sources = ui.facets(workspace)
+chosen_categories = category_column.multiselect("Categories", categories, key="categories")
+chosen_sources = source_column.multiselect("Documents", sources, key="sources")
+where = Filter(categories=tuple(chosen_categories) or None, sources=tuple(chosen_sources) or None)
+fusion = fusion_controls(mode)
+
+if not query.strip():
+    st.info("Type a query to search the collection.")
+    st.stop()
+
+version = ui.collection_version(workspace)
+try:
+    results = cached_search(version, query, mode, int(k), where, fusion, workspace)
+except ExplorerError as exc:
+    st.error(str(exc))
+    st.stop()
+st.metric("Results", len(results))
+if not results:
+    st.info("Nothing found: try other words, another mode, or fewer filters.")
+for result in results:
+    show_result(result, query, mode, fusion)
+
+if mode == "hybrid":
+    st.subheader("How the top results move as fusion settings change")
+    varied = st.radio("Vary", list(SWEEPS), horizontal=True, key="sweep_varied")
+    base = replace(fusion, method="rrf") if varied == "rrf_k" else fusion
+    settings = tuple(replace(base, **{varied: value}) for value in SWEEPS[varied])
+    st.caption(f"Ranks of every chunk that reaches the top {int(k)} under some setting ({base.method} fusion, "
+               "blank = not retrieved at that depth); 'moved' = places gained from the first column to the last.")
+    try:
+        sweep = cached_sweep(version, query, int(k), where, settings, workspace)
+    except ExplorerError as exc:
+        st.error(str(exc))
+    else:
+        st.dataframe(sweep_table(sweep, varied), hide_index=True, width="stretch")

@@ -1,0 +1,142 @@
+"""Chunking sweep: ingest the same documents cut several ways and score labelled questions on each."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+import ui
+from core.chunking import METHODS
+from core.config import DEFAULT_EMBEDDER, SAMPLES_DIR
+from core.embedders import available_embedders
+from core.errors import ExplorerError
+from core.pipeline import Upload
+from core.samples import samples
+from core.search import MODES
+from core.stores import open_store
+from core.sweep import (QUESTION_COLUMNS, SWEEP_STORE_DIR, SettingScores, SweepCorpus, QuestionSet,
+                        beir_corpus, beir_questions, beir_subset, csv_questions, files_corpus, grid, run_sweep)
+from core.types import ChunkSettings
+
+SAMPLE_QUESTIONS = SAMPLES_DIR / "sample_queries.csv"
+SOURCES = ("Questions on documents (CSV)", "BEIR benchmark folder")
+
+st.title("Chunking sweep")
+st.caption("Which chunker, size and overlap finds the right documents? Every setting is ingested into its own "
+           "collection in a scratch store (data/cache/sweeps), reused "
+           "next time; each question is searched and chunk hits count for their document (its best chunk). "
+           "Scores are document-level nDCG@10 and recall@k.")
+
+
+@st.cache_data(show_spinner=False)
+def sample_questions() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_QUESTIONS, dtype=str)
+
+
+@st.cache_data(show_spinner="Preparing the benchmark subset…", max_entries=8)
+def cached_beir(folder: str, split: str, max_queries: int, max_docs: int) -> tuple[SweepCorpus, QuestionSet]:
+    bench = beir_subset(Path(folder), split, max_queries, max_docs, SWEEP_STORE_DIR / "subsets")
+    return beir_corpus(bench), beir_questions(bench)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_sweep(corpus_key: str, questions_key: str, settings: tuple[ChunkSettings, ...], embedder: str,
+                 mode: str, k: int, _corpus: SweepCorpus, _questions: QuestionSet) -> list[SettingScores]:
+    """Keyed by the fingerprints of corpus and questions; on disk, the collections and scores stay too."""
+    with ui.progress_bar("Sweeping") as progress:
+        return run_sweep(open_store(str(SWEEP_STORE_DIR)), _corpus, _questions, ui.cached_embedder(embedder),
+                         settings, mode, k, progress, results_dir=SWEEP_STORE_DIR / "results")  # type: ignore[arg-type]
+
+
+def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
+    """The corpus and labelled questions picked on the page; raises ExplorerError on bad input."""
+    if st.radio("Questions from", SOURCES, horizontal=True, key="sweep_source") == SOURCES[1]:
+        folder = st.text_input("BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", key="sweep_beir",
+                               placeholder="/path/to/scifact")
+        c1, c2, c3 = st.columns(3)
+        split = c1.text_input("Judgments split", "test", key="sweep_split")
+        max_queries = c2.number_input("Queries (first n)", 1, 100_000, 100, key="sweep_max_queries")
+        max_docs = c3.number_input("Documents (judged ones first)", 1, 10_000_000, 1000, key="sweep_max_docs")
+        if not folder.strip():
+            st.info("Enter the path of a BEIR folder on this machine.")
+            st.stop()
+        return cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs))
+    uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
+                               key="sweep_uploads")
+    if uploads:
+        sources = [Upload(f.name, f.getvalue()) for f in uploads]
+        table = pd.DataFrame(columns=list(QUESTION_COLUMNS))
+    else:
+        chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster)", 0, 10_000_000, 0,
+                                step=10_000, key="sweep_chars")
+        sources = [Upload(s.path.name, s.path.read_text(encoding="utf-8")[:chars or None].encode("utf-8"))
+                   for s in samples()]
+        table = sample_questions()
+    corpus = files_corpus(sources)
+    names = [s.name for s in sources]
+    st.caption("One question per row; expected_source is the document that answers it (several: separate "
+               "with ';'). Edit the table or upload a CSV with these two columns.")
+    upload = st.file_uploader("Questions CSV", type=["csv"], key="sweep_questions_csv")
+    if upload is not None:
+        return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names)
+    edited = st.data_editor(table, num_rows="dynamic", width="stretch", key="sweep_table",
+                            column_config={"question": st.column_config.TextColumn(width="large"),
+                                           "expected_source": st.column_config.SelectboxColumn(options=names)})
+    return corpus, csv_questions(edited.to_csv(index=False), names)
+
+
+def chosen_grid() -> list[ChunkSettings]:
+    st.subheader("Grid")
+    c1, c2, c3, c4 = st.columns(4)
+    methods = c1.multiselect("Chunkers", METHODS, ["recursive"], key="sweep_methods")
+    unit = c2.selectbox("Unit", ["tokens", "words", "chars"], key="sweep_unit")
+    sizes = c3.multiselect("Sizes", [32, 64, 128, 200, 256, 512, 1000, 2000], [128, 256], key="sweep_sizes")
+    overlaps = c4.multiselect("Overlaps", [0, 16, 32, 64, 128, 200], [0], key="sweep_overlaps")
+    whole = st.checkbox("Also one chunk per whole document", True, key="sweep_whole")
+    return grid(methods, sizes, overlaps, unit, whole)
+
+
+try:
+    corpus, questions = documents_and_questions()
+    settings = chosen_grid()
+except ExplorerError as exc:
+    st.error(str(exc))
+    st.stop()
+
+workspace = ui.current_workspace() if st.session_state.get(ui.COLLECTION) else None
+models = [spec.name for spec in available_embedders() if spec.available]
+default_model = workspace.embedder.name if workspace else DEFAULT_EMBEDDER
+c1, c2, c3 = st.columns(3)
+model = c1.selectbox("Embedder", models, models.index(default_model) if default_model in models else 0,
+                     key="sweep_model")
+mode = c2.selectbox("Search", MODES, MODES.index("hybrid"), key="sweep_mode")
+k = int(c3.number_input("Recall at k", 1, 100, 10, key="sweep_k"))
+st.caption(f"{corpus.documents} document(s), {len(questions.queries)} question(s), {len(settings)} setting(s): "
+           + ", ".join(s.key() for s in settings))
+
+inputs = (corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k)
+if st.button("Run sweep", type="primary", key="sweep_run"):
+    st.session_state["sweep_inputs"] = inputs
+if st.session_state.get("sweep_inputs") != inputs:
+    st.info("Pick the grid and press **Run sweep**. A new setting takes as long as ingesting the documents once; "
+            "settings already swept come back at once.")
+    st.stop()
+try:
+    rows = cached_sweep(corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k,
+                        corpus, questions)
+except ExplorerError as exc:
+    st.error(str(exc))
+    st.stop()
+
+table = pd.DataFrame([{"setting": r.setting, "chunks": r.chunks, "nDCG@10": round(r.ndcg_10, 4),
+                       f"recall@{k}": round(r.recall_k, 4), "embedded now": r.embedded_now,
+                       "seconds": round(r.seconds, 1)} for r in rows])
+best = max(rows, key=lambda r: r.ndcg_10)
+st.metric("Best nDCG@10", f"{best.ndcg_10:.3f}", help=f"setting {best.setting}")
+long = table.melt(id_vars="setting", value_vars=["nDCG@10", f"recall@{k}"], var_name="metric", value_name="score")
+figure = px.bar(long, x="setting", y="score", color="metric", barmode="group", range_y=[0, 1],
+                title=f"{len(questions.queries)} questions, {mode} search, {model}")
+st.plotly_chart(figure, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch")

@@ -1,0 +1,73 @@
+"""The Chunking sweep, Near-duplicates and Compare embedders pages under AppTest, on the small real
+sample store; the sweep's scratch store and the comparison cache go to temporary folders."""
+from __future__ import annotations
+
+import pytest
+
+from app_pages import open_page, texts
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.sweep.SWEEP_STORE_DIR", tmp_path / "sweeps")
+    monkeypatch.setattr("core.compare.COMPARE_CACHE_DIR", tmp_path / "compare")
+    return tmp_path
+
+
+def test_sweep_scores_the_sample_questions(app_env, scratch):
+    at = open_page("pages/sweep.py")
+    assert not at.exception and not at.error
+    at.number_input(key="sweep_chars").set_value(10_000)
+    at.multiselect(key="sweep_sizes").set_value([256])
+    at.run()
+    assert any("3 document(s), 12 question(s), 2 setting(s)" in c for c in texts(at.caption)), texts(at.caption)
+    at.button(key="sweep_run").click().run()
+    assert not at.exception and not at.error, (at.exception, texts(at.error))
+    results = at.dataframe[-1].value
+    assert list(results["setting"]) == ["recursive-256-0-tokens", "fixed-1000000000-0-chars"]
+    assert results["nDCG@10"].between(0, 1).all() and results["recall@10"].between(0, 1).all()
+    assert results["nDCG@10"].iloc[0] > 0.7  # most questions find their book first
+    assert len(at.get("plotly_chart")) == 1
+    assert any((scratch / "sweeps" / "results").glob("*.json"))
+    # A changed grid asks for a new run; a bad one says why.
+    at.multiselect(key="sweep_overlaps").set_value([0, 64]).run()
+    assert any("Run sweep" in i for i in texts(at.info))
+    at.multiselect(key="sweep_methods").set_value([])
+    at.checkbox(key="sweep_whole").uncheck().run()
+    assert any("grid is empty" in e for e in texts(at.error))
+    assert not at.exception
+
+
+def test_duplicates_page_on_the_samples(app_env):
+    at = open_page("pages/duplicates.py")
+    assert not at.exception and not at.error
+    assert int(next(m.value for m in at.metric if m.label == "Chunks scanned")) > 100
+    at.slider(key="dup_threshold").set_value(0.85).run()  # the spec excerpt has look-alike examples
+    assert not at.exception and not at.error
+    pairs = int(next(m.value for m in at.metric if m.label == "Pairs"))
+    assert pairs > 1
+    groups, listed = at.dataframe[0].value, at.dataframe[1].value
+    assert len(listed) == pairs and listed["similarity"].between(0.85, 1).all()
+    assert groups["chunks"].sum() >= len(groups) * 2
+    at.selectbox(key="dup_pair").set_value(2).run()
+    assert not at.exception
+    sides = [h.value for h in at.html]
+    assert len(sides) == 2 and all('<span class="term"' in side for side in sides)  # the differing words
+    assert all("<script" not in side for side in sides)
+
+
+def test_compare_page_against_bag_of_words(app_env, scratch):
+    at = open_page("pages/compare.py")
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.selectbox(key="compare_model").value.name == "bow-hash"
+    overlap = float(next(m.value for m in at.metric if m.label.startswith("Mean neighbour overlap")))
+    chance = float(next(m.value for m in at.metric if m.label == "By chance"))
+    assert chance < overlap <= 1
+    assert len(at.get("plotly_chart")) == 2
+    lowest = at.dataframe[0].value
+    assert len(lowest) == 20 and lowest["overlap"].is_monotonic_increasing
+    at.radio(key="compare_colour").set_value("neighbour overlap")
+    at.number_input(key="compare_k").set_value(5).run()
+    assert not at.exception and not at.error
+    assert any(m.label == "Mean neighbour overlap (Jaccard@5)" for m in at.metric)
+    assert list((scratch / "compare").glob("bow-hash-*.npy"))

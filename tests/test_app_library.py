@@ -1,0 +1,111 @@
+"""The Library & chunking page under AppTest, writing to a store of its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app_pages import open_page, texts
+from browser_fixtures import free_port
+from core.config import DEFAULT_CHUNKING
+from core.pipeline import Upload, ingest
+from core.stores import open_store
+
+NOTES = "# Owls\n\nOwls hunt at night. Their feathers are soft, so their flight is silent.\n"
+
+
+@pytest.fixture
+def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm):
+    """The library page on a fresh store holding one small collection, 'notes'."""
+    collection = open_store(str(tmp_path / "store")).open_collection("notes", minilm.info)
+    ingest([Upload("owls.md", NOTES.encode())], collection, minilm, DEFAULT_CHUNKING)
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
+    return open_page()  # the Library page is the default one
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_preview_follows_the_chunk_settings(library):
+    at = library
+    at.radio(key="source_kind").set_value("Built-in sample").run()
+    assert not at.exception and not at.error
+    assert "Category: romance novel" in texts(at.caption)
+    default_chunks = int(metric(at, "Chunks"))
+    assert any('class="chunk"' in h.value for h in at.html)
+    at.number_input(key="size").set_value(100).run()
+    assert int(metric(at, "Chunks")) > default_chunks
+    at.number_input(key="overlap").set_value(30).run()
+    assert any('class="overlap"' in h.value for h in at.html)
+    at.number_input(key="overlap").set_value(0)
+    at.number_input(key="size").set_value(600).run()
+    assert int(metric(at, "Over 256 tokens")) > 0
+    assert any("256-token limit" in w for w in texts(at.warning))
+    at.number_input(key="overlap").set_value(600).run()
+    assert any("overlap must be" in e for e in texts(at.error))
+    assert not at.exception
+
+
+def test_upload_ingest_reports_bad_files_and_delete_document(library):
+    at = library
+    at.file_uploader(key="uploads").set_value([
+        ("crows.txt", b"Crows remember faces and pass grudges to their young.\n", "text/plain"),
+        ("broken.pdf", b"this is not a pdf at all", "application/pdf")]).run()
+    assert not at.exception
+    at.button(key="ingest").click().run()
+    assert not at.exception
+    assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
+    assert any(e.startswith("Not ingested: broken.pdf") for e in texts(at.error))
+    documents = at.dataframe[0].value
+    assert set(documents["document"]) == {"owls.md", "crows.txt"}
+
+    at.selectbox(key="doomed_document").set_value("crows.txt")
+    at.button(key="delete_document").click().run()
+    assert "Deleted 'crows.txt' (1 chunks)." in texts(at.success)
+    assert set(at.dataframe[0].value["document"]) == {"owls.md"}
+
+
+def test_missing_path_is_an_error_not_an_exception(library, tmp_path: Path):
+    at = library
+    at.radio(key="source_kind").set_value("Files on this machine (paths)").run()
+    at.text_area(key="paths").input(f"{tmp_path}/nowhere.txt").run()
+    assert any(e == "Cannot preview: nowhere.txt: file not found" for e in texts(at.error))
+    at.button(key="ingest").click().run()
+    assert any(e == "Not ingested: nowhere.txt: file not found" for e in texts(at.error))
+    assert not at.exception
+
+
+def test_create_select_and_delete_a_collection(library):
+    at = library
+    assert "OpenAI text-embedding-3-small (needs OPENAI_API_KEY)" in " ".join(texts(at.caption))
+    at.text_input(key="new_collection").input("scratch-1").run()
+    at.button(key="create_collection").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox[0].value == "scratch-1"
+    assert "This collection is empty: add documents above." in texts(at.info)
+    at.selectbox(key="doomed_collection").set_value("scratch-1").run()
+    assert at.button(key="delete_collection").disabled
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="delete_collection").click().run()
+    assert "Deleted collection 'scratch-1'." in texts(at.success)
+    assert at.sidebar.selectbox[0].options == ["notes · minilm · 1 chunks"]
+
+
+def test_unreachable_stores_are_errors_and_passwords_stay_hidden(library, monkeypatch: pytest.MonkeyPatch):
+    at = library
+    assert {"OpenAI key: **not set**", "Anthropic key: **not set**"} <= set(texts(at.sidebar.markdown))
+    at.sidebar.radio[0].set_value("Chroma server").run()
+    port = free_port()
+    at.sidebar.text_input[0].set_value(f"127.0.0.1:{port}").run()
+    assert not at.exception
+    assert any(f"chroma://127.0.0.1:{port}" in e and "Chroma" in e for e in texts(at.sidebar.error))
+    assert at.session_state["collection"] is None
+    assert "Pick or create a collection on the Library page first." in texts(at.info)
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://explorer:s3cr3t-pw@127.0.0.1:1/explorer")
+    at.sidebar.radio[0].set_value("PostgreSQL + pgvector").run()
+    assert not at.exception
+    assert at.sidebar.text_input[0].proto.type == at.sidebar.text_input[0].proto.PASSWORD
+    assert "Connecting to postgresql://explorer:***@127.0.0.1:1/explorer" in texts(at.sidebar.caption)
+    assert at.sidebar.error and not any("s3cr3t" in t for t in texts(at.error) + texts(at.caption))

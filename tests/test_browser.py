@@ -1,0 +1,89 @@
+"""The real app in headless Chromium: every page opens cleanly, search and chat
+work on the sample data, the map draws, and a hostile document stays text."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from browser_fixtures import PAGE_PATHS
+from core.config import DEFAULT_CHUNKING
+from core.pipeline import Upload, ingest
+from core.stores import open_store
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = ("# Release notes\n\nThe parser now rejects <script>window.__pwned=1</script> in titles.\n\n"
+           "Images such as ![x](http://127.0.0.1:9/x.png) are no longer fetched by the parser.\n")
+
+
+def ask(tab, question: str) -> str:
+    """Ask on the chat page (already open); returns the answer's text."""
+    box = tab.page.locator('[data-testid="stChatInputTextArea"]')
+    box.fill(question)
+    box.press("Enter")
+    answer = tab.page.locator('[data-testid="stChatMessage"]').nth(1)
+    answer.wait_for()
+    tab.settle()
+    return answer.inner_text()
+
+
+def search(tab, query: str) -> None:
+    tab.page.get_by_label("Query").fill(query)
+    tab.page.get_by_label("Query").press("Enter")
+    tab.page.get_by_text(re.compile(r"^#1 · ")).first.wait_for()
+    tab.settle()
+
+
+def test_every_page_opens_and_the_map_draws(browser_page):
+    tab = browser_page
+    for path in PAGE_PATHS:
+        tab.open(path)
+        tab.page.locator("h1").first.wait_for()
+        assert tab.exceptions() == [], f"/{path}"
+        assert not tab.page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]').count()
+        if path == "map":
+            tab.page.locator(".js-plotly-plot").first.wait_for()
+    links = tab.page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+    assert len(links) == len(PAGE_PATHS)
+
+
+def test_search_finds_and_highlights(browser_page):
+    tab = browser_page
+    tab.open("search")
+    search(tab, "Elizabeth Bennet")
+    cards = tab.page.get_by_text(re.compile(r"^#\d+ · "))
+    assert cards.count() == 10
+    assert tab.page.locator("span.term").filter(has_text="Elizabeth").count() > 0
+    assert tab.exceptions() == []
+
+
+def test_chat_answers_with_a_citation(browser_page):
+    tab = browser_page
+    tab.open("chat")
+    assert re.search(r"\[\d+\]", ask(tab, "Who is Victor Frankenstein?"))
+    assert tab.exceptions() == []
+
+
+def test_hostile_document_is_shown_as_text(browser_page, tmp_path: Path, minilm):
+    store = tmp_path / "hostile-store"
+    collection = open_store(str(store)).open_collection("hostile", minilm.info)
+    ingest([Upload("hostile.md", HOSTILE.encode())], collection, minilm, DEFAULT_CHUNKING)
+    tab = browser_page
+    folder = tab.page.get_by_label("Folder", exact=True)
+    folder.fill(str(store))
+    folder.press("Enter")
+    tab.page.locator('[data-testid="stSidebar"] input[value^="hostile · minilm"]').wait_for(state="attached")
+    tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+    search(tab, "parser script window pwned images")
+    body = tab.page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+    assert "<script>window.__pwned=1</script>" in body
+    assert "![x](http://127.0.0.1:9/x.png)" in body
+    tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Ask (RAG chat)").click()
+    ask(tab, "What does the parser reject in titles?")
+    tab.page.get_by_text("Retrieved context").first.click()
+    assert "<script>window.__pwned=1</script>" in tab.page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+    assert tab.page.evaluate("window.__pwned") is None
+    assert not [url for url in tab.requests if "127.0.0.1:9/" in url]
+    assert tab.exceptions() == []
