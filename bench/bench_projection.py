@@ -137,7 +137,8 @@ def main() -> None:
     for row in rows:
         print("| " + " | ".join(row.get(c, "") for c in columns) + " |")
     print(f"\nload average (1 min) before timing {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores: above the core count, other work was competing and times are inflated.")
+          f"on {os.cpu_count()} cores (the fits themselves use every core; a load well above the core count "
+          "means other work was competing and times are inflated).")
     exponents = {m: growth_exponent(done[m], times[m]) for m in args.methods}
     print("growth exponent b in time ~ n^b (fitted over the measured sizes): "
           + ", ".join(f"{METHOD_LABELS[m]} {b:.2f}" if b is not None else f"{METHOD_LABELS[m]} n/a"

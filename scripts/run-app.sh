@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m core samples
-exec .venv/bin/streamlit run app.py "$@"
+# headless: no first-run e-mail prompt and no browser launch; open the printed URL.
+exec .venv/bin/streamlit run app.py --server.headless true "$@"

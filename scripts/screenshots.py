@@ -18,31 +18,57 @@ sys.path.insert(0, str(ROOT / "tests"))  # the browser test fixtures know how to
 
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, BrowserPage, free_port, start_app, stop_app  # noqa: E402
 
-# page file stem -> URL path (the default page is served at "/")
-PAGES = {"library": "", "similarity": "similarity", "search": "search", "map": "map", "chat": "chat",
-         "sweep": "sweep", "duplicates": "duplicates", "compare": "compare"}
 SEARCH_QUERY = "Who does Elizabeth Bennet marry?"
 CHAT_QUESTION = "What does Victor Frankenstein create?"
+MAP_QUERY = "the creature on the glacier"
+QUERY_SET = "\n".join(["Who does Elizabeth Bennet marry?", "What does Victor Frankenstein create?",
+                        "How is emphasis written in Markdown?", "Where does Victor meet the creature?",
+                        "What is a fenced code block?", "Why does Darcy dislike Wickham?"])
 
 
-def act(tab: BrowserPage, stem: str) -> None:
-    """The page's representative action, where one is cheap."""
+def act(tab: BrowserPage, shot: str) -> None:
+    """The representative action behind each screenshot, where one is cheap."""
     page = tab.page
-    if stem == "search":
+    if shot == "search":
         page.get_by_label("Query").fill(SEARCH_QUERY)
         page.get_by_label("Query").press("Enter")
         page.get_by_text("#1 · ").first.wait_for()
-    elif stem == "chat":
+    elif shot == "chat":
         box = page.locator('[data-testid="stChatInputTextArea"]')
         box.fill(CHAT_QUESTION)
         box.press("Enter")
         page.locator('[data-testid="stChatMessage"]').nth(1).wait_for()
-    elif stem == "library":
+    elif shot == "library":
         page.get_by_text("Built-in sample").click()
         page.get_by_text("Chunks in alternating colours").wait_for()
-    elif stem == "map":
+    elif shot == "map":
         page.locator(".js-plotly-plot").first.wait_for()
+    elif shot == "map-query":
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.get_by_label("Drop a query onto the map").fill(MAP_QUERY)
+        page.get_by_label("Drop a query onto the map").press("Enter")
+    elif shot == "map-clusters":
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.get_by_text("Find clusters").click()
+        page.get_by_text("Cluster purity").wait_for()
+    elif shot == "map-query-set":
+        page.locator(".js-plotly-plot").first.wait_for()
+        box = page.get_by_role("textbox", name="Queries, one per line")
+        box.fill(QUERY_SET)
+        box.press("Control+Enter")
+        page.get_by_text("Mapped chunks never retrieved").wait_for()
+    elif shot == "sweep":
+        page.get_by_role("button", name="Run sweep").click()
+        page.locator(".js-plotly-plot").first.wait_for(timeout=600_000)
     tab.settle()
+
+
+# screenshot name -> URL path of its page (the default page is served at "/"); the map's
+# extra views scroll to their section with a full-page shot.
+SHOTS = {"library": "", "similarity": "similarity", "search": "search", "map": "map", "map-query": "map",
+         "map-clusters": "map", "map-query-set": "map", "chat": "chat", "sweep": "sweep",
+         "duplicates": "duplicates", "compare": "compare"}
+FULL_PAGE = {"map-clusters", "map-query-set", "sweep", "duplicates", "compare"}
 
 
 def main() -> int:
@@ -62,12 +88,12 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(120_000)
             tab = BrowserPage(page, f"http://127.0.0.1:{port}")
-            for stem, path in PAGES.items():
+            for shot, path in SHOTS.items():
                 tab.open(path)
-                act(tab, stem)
-                page.wait_for_timeout(500)  # let charts finish their transitions
-                page.screenshot(path=str(out / f"{stem}.png"))
-                print(f"{stem}: {out / f'{stem}.png'}")
+                act(tab, shot)
+                page.wait_for_timeout(1000)  # let charts finish their transitions
+                page.screenshot(path=str(out / f"{shot}.png"), full_page=shot in FULL_PAGE)
+                print(f"{shot}: {out / f'{shot}.png'}")
             browser.close()
     finally:
         stop_app(process)

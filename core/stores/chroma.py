@@ -250,12 +250,13 @@ class ChromaCollection:
             offset += len(page["ids"])
 
     def vector_search(self, embedding: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
+        if k <= 0:
+            return []
+        # No count() first: it costs as much as the query at 100k rows, and Chroma
+        # simply returns fewer rows when asked for more than it holds.
         with self._use() as raw:
-            n = raw.count()
-            if n == 0 or k <= 0:
-                return []
             result = raw.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)],
-                               n_results=min(k, n), where=chroma_where(where),
+                               n_results=k, where=chroma_where(where),
                                include=["documents", "metadatas", "distances"])
         rows = zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
         # The collection uses cosine space: distance = 1 - cosine similarity.
@@ -302,14 +303,18 @@ class ChromaStore:
             else:
                 Path(url).mkdir(parents=True, exist_ok=True)
                 self._folder = FolderLock(Path(url), self._reopen)
-                with self._folder.hold(exclusive=False, changes=False):
+                # Exclusive: the first client on a new folder creates its database, and two
+                # processes doing that at once collide ("table collections already exists").
+                with self._folder.hold(exclusive=True, changes=False):
                     self._client = chromadb.PersistentClient(path=url, settings=self._settings)
                 default_root = Path(url) / "keyword"
         except (ValueError, ConnectionError, OSError) as exc:
             raise StoreUnavailable(f"cannot open the Chroma store at {url}: {exc}") from exc
-        except Exception as exc:  # chromadb raises its own errors for an unreachable server
-            raise StoreUnavailable(f"cannot reach the Chroma server at {url} ({type(exc).__name__}); "
-                                   "is `chroma run` started?") from exc
+        except Exception as exc:  # chromadb raises its own errors for an unreachable server or a bad folder
+            if url.startswith("chroma://"):
+                raise StoreUnavailable(f"cannot reach the Chroma server at {url} ({type(exc).__name__}); "
+                                       "is `chroma run` started?") from exc
+            raise StoreUnavailable(f"cannot open the Chroma store at {url} ({type(exc).__name__}: {exc})") from exc
         self.keyword_root = keyword_root or default_root
 
     def _reopen(self) -> None:
