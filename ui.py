@@ -16,10 +16,13 @@ from core.errors import ExplorerError
 from core.highlight import Segment
 from core.samples import ensure_samples
 from core.stores import Store, open_store
+from core.stores.pgvector import with_index
 from core.types import CollectionInfo, ProgressCallback, ProgressEvent
 from core.workspace import Workspace, open_workspace
 
 STORE_KINDS = ("Local folder (Chroma)", "Chroma server", "PostgreSQL + pgvector")
+PG_INDEXES = {"hnsw": "HNSW (fast queries, more memory)", "ivfflat": "IVFFlat (lists ≈ √rows)",
+              "exact": "none (exact scan)"}
 DEFAULT_CHROMA_SERVER = "127.0.0.1:8765"
 # Session keys the pages read; the sidebar writes them.
 STORE_URL, COLLECTION = "store_url", "collection"
@@ -149,7 +152,10 @@ def _store_url_input() -> str:
                             help="postgresql://user:password@host:port/database")
         if urlsplit(url).password:
             st.caption(f"Connecting to {masked_url(url)}")
-        return url.strip()
+        index = st.selectbox("Vector index for new collections", PG_INDEXES, key="pg_index",
+                             format_func=PG_INDEXES.get,
+                             help="A collection keeps the index it was made with. ?index=... in the URL wins.")
+        return with_index(url.strip(), index)
     return st.text_input("Folder", value=default_store_url(), key="store_folder").strip()
 
 

@@ -109,3 +109,6 @@ def test_unreachable_stores_are_errors_and_passwords_stay_hidden(library, monkey
     assert at.sidebar.text_input[0].proto.type == at.sidebar.text_input[0].proto.PASSWORD
     assert "Connecting to postgresql://explorer:***@127.0.0.1:1/explorer" in texts(at.sidebar.caption)
     assert at.sidebar.error and not any("s3cr3t" in t for t in texts(at.error) + texts(at.caption))
+    at.sidebar.selectbox(key="pg_index").set_value("ivfflat").run()
+    assert at.session_state["store_url"].endswith("/explorer?index=ivfflat")
+    assert not any("s3cr3t" in t for t in texts(at.sidebar.error))

@@ -450,3 +450,12 @@ def test_a_dropped_connection_is_reported_then_reopened(postgres_url, new_name, 
     with pytest.raises(StoreUnavailable, match="cannot reach PostgreSQL"):
         collection.count()
     assert collection.count() == 10
+
+
+def test_the_sidebar_index_choice_goes_into_the_url_unless_the_url_names_one():
+    from core.stores.pgvector import split_url, with_index
+
+    url = with_index("postgresql://u:secret@db:5433/explorer?sslmode=disable", "ivfflat")
+    conninfo, index, _ = split_url(url)
+    assert index.kind == "ivfflat" and "sslmode=disable" in conninfo and "index" not in conninfo
+    assert with_index("postgresql://db/explorer?index=exact", "hnsw") == "postgresql://db/explorer?index=exact"

@@ -95,6 +95,15 @@ def split_url(url: str) -> tuple[str, VectorIndex, str]:
     return conninfo, VectorIndex.from_params(ours), shown
 
 
+def with_index(url: str, kind: str) -> str:
+    """`url` asking for a `kind` index on new collections, unless it already names one."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query)
+    if any(key == "index" for key, _ in params):
+        return url
+    return urlunsplit(parts._replace(query=urlencode([*params, ("index", kind)], quote_via=quote)))
+
+
 WEBSEARCH_SYNTAX = re.compile(r'"|\bOR\b|(?:^|\s)-\w')
 WORD = re.compile(r"\w+")
 
