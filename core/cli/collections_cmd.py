@@ -18,9 +18,10 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         print("no collections yet: add files with `python -m core ingest PATH`")
         return 0
-    width = max(len(i.name) for i in infos)
-    print(f"{'collection':<{width}}  {'embedder':<32}  chunks")
-    for info in infos:
-        embedder = f"{info.embedder.name} ({info.embedder.dimension}d)"
-        print(f"{info.name:<{width}}  {embedder:<32}  {info.count}")
+    rows = [(info.name, f"{info.embedder.name} ({info.embedder.dimension}d)", f"{info.count:,}") for info in infos]
+    name_width = max(len("collection"), *(len(r[0]) for r in rows))
+    model_width = max(len("embedder"), *(len(r[1]) for r in rows))
+    print(f"{'collection':<{name_width}}  {'embedder':<{model_width}}  {'chunks':>8}")
+    for name, embedder, count in rows:
+        print(f"{name:<{name_width}}  {embedder:<{model_width}}  {count:>8}")
     return 0
