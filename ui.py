@@ -78,7 +78,8 @@ def collection_version(workspace: Workspace) -> tuple[str, str, int]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _facets(version: tuple[str, str, int], _workspace: Workspace) -> tuple[list[str], list[str]]:
-    return _workspace.collection.categories(), [s.source for s in _workspace.collection.sources()]
+    documents = _workspace.collection.sources()  # one read of the metadata serves both pickers
+    return sorted({d.category for d in documents if d.category}), list(dict.fromkeys(d.source for d in documents))
 
 
 def facets(workspace: Workspace) -> tuple[list[str], list[str]]:

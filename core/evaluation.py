@@ -182,9 +182,9 @@ def ingest_benchmark(bench: Benchmark, collection: Collection, embedder: Embedde
     return report
 
 
-def documents_ranked(results: Sequence[SearchResult]) -> list[str]:
-    """Chunk results -> document ids, each document at its best chunk's place (max-pool)."""
-    return list(dict.fromkeys(str(r.metadata[DOC_ID]) for r in results))
+def documents_ranked(results: Sequence[SearchResult], doc_key: str = DOC_ID) -> list[str]:
+    """Chunk results -> document ids (metadata `doc_key`), each document at its best chunk's place (max-pool)."""
+    return list(dict.fromkeys(str(r.metadata[doc_key]) for r in results))
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from .chunking import METHODS, validate
 from .config import DATA_DIR
 from .embedders import Embedder
 from .errors import ExplorerError
-from .evaluation import DOC_ID, WHOLE_DOCUMENTS, Benchmark, Qrels, load_beir, ndcg_at, recall_at
+from .evaluation import DOC_ID, WHOLE_DOCUMENTS, Benchmark, Qrels, documents_ranked, load_beir, ndcg_at, recall_at
 from .pipeline import LoadOptions, Source, Upload, ingest
-from .search import MODES, FusionSettings, Mode, SearchResult, search_many
+from .search import MODES, FusionSettings, Mode, search_many
 from .stores import Store
 from .types import ChunkSettings, ProgressCallback, ProgressEvent, content_hash, no_progress
 
@@ -221,11 +221,6 @@ def collection_name(corpus: SweepCorpus, embedder: Embedder, settings: ChunkSett
     return "sweep-" + content_hash(corpus.fingerprint, embedder.name, settings.key())[:24]
 
 
-def ranked_documents(results: Sequence[SearchResult], doc_key: str) -> list[str]:
-    """Chunk results -> document names, each document at its best chunk's place (max over its chunks)."""
-    return list(dict.fromkeys(str(r.metadata.get(doc_key, "")) for r in results))
-
-
 def _scaled(progress: ProgressCallback, step: int, steps: int, label: str) -> ProgressCallback:
     """One setting's progress as its share of the whole sweep."""
     def report(event: ProgressEvent) -> None:
@@ -255,7 +250,7 @@ def score_setting(store: Store, corpus: SweepCorpus, questions: QuestionSet, emb
     query_ids = list(questions.queries)
     results = search_many(collection, embedder, [questions.queries[q] for q in query_ids], mode=mode,
                           k=depth, fusion=FusionSettings())
-    rankings = [ranked_documents(r, corpus.doc_key) for r in results]
+    rankings = [documents_ranked(r, corpus.doc_key) for r in results]
     judged = [questions.qrels[q] for q in query_ids]
     return SettingScores(
         setting=settings.key(), collection=name, chunks=chunks,
