@@ -70,14 +70,14 @@ def current_store() -> Store | None:
         return None
 
 
-def collection_version(workspace: Workspace) -> tuple[str, str, int]:
-    """Store, collection and chunk count: a cache key that changes whenever the collection does
-    (an ingest adds chunks, a deletion removes them)."""
-    return (workspace.store.url, workspace.collection.name, workspace.collection.count())
+def collection_version(workspace: Workspace) -> tuple[str, str, str]:
+    """Store, collection and its version: a cache key that changes on every write to the collection
+    (never the chunk count: an edit that keeps the count must not serve the old text)."""
+    return (workspace.store.url, workspace.collection.name, workspace.collection.version())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _facets(version: tuple[str, str, int], _workspace: Workspace) -> tuple[list[str], list[str]]:
+def _facets(version: tuple[str, str, str], _workspace: Workspace) -> tuple[list[str], list[str]]:
     documents = _workspace.collection.sources()  # one read of the metadata serves both pickers
     return sorted({d.category for d in documents if d.category}), list(dict.fromkeys(d.source for d in documents))
 

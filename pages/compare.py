@@ -26,7 +26,7 @@ if workspace is None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def cached_comparison(version: tuple[str, str, int], model_b: str, k: int, max_chunks: int,
+def cached_comparison(version: tuple[str, str, str], model_b: str, k: int, max_chunks: int,
                       _workspace: Workspace) -> EmbedderComparison:
     with ui.progress_bar(f"Embedding with {model_b}") as progress:
         return compare_embedders(_workspace.collection, ui.cached_embedder(model_b),

@@ -21,7 +21,7 @@ if workspace is None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_report(version: tuple[str, str, int], threshold: float, neighbours: int,
+def cached_report(version: tuple[str, str, str], threshold: float, neighbours: int,
                   categories: tuple[str, ...], _workspace: Workspace) -> DuplicateReport:
     with ui.progress_bar("Looking for near-duplicates") as progress:
         return find_duplicates(_workspace.collection, threshold, neighbours,

@@ -63,6 +63,11 @@ class Collection(Protocol):
 
     def count(self) -> int: ...
 
+    def version(self) -> str:
+        """Changes on every write (add, delete, metadata update): the key of every cache and index.
+        A count is not a version: an edit that keeps the number of chunks changes this too."""
+        ...
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these ids are already stored (to skip re-embedding)."""
         ...

@@ -280,6 +280,9 @@ class ChromaCollection:
             self._raw = self._store.raw_collection(self.name)  # metadata as other processes left it
             return str((self._raw.metadata or {}).get("keyword_version", "empty"))
 
+    def version(self) -> str:
+        return self._keyword_version()
+
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         self.sync_keyword_index()
         return self._keyword.search(query, k, where)

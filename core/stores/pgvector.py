@@ -266,6 +266,7 @@ class PgVectorCollection:
             cur.execute(sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming "
                                 "ON CONFLICT (id) DO UPDATE SET {updates}").format(
                 table=self._table, columns=columns, updates=updates))
+            self._bump_version(cur)
         if self.index.kind == "ivfflat" and not self._deferring_index:
             self._keep_ivfflat_fresh()
 
@@ -294,12 +295,16 @@ class PgVectorCollection:
         if ids:
             with self._transaction() as cur:
                 cur.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table), [list(ids)])
+                self._bump_version(cur)
 
     def delete_source(self, source: str, keep_ids: Sequence[str] = ()) -> int:
         with self._transaction() as cur:
             cur.execute(sql.SQL("DELETE FROM {} WHERE source = %s AND NOT (id = ANY(%s))").format(self._table),
                         [source, list(keep_ids)])
-            return cur.rowcount
+            removed = cur.rowcount
+            if removed:
+                self._bump_version(cur)
+            return removed
 
     def sync_keyword_index(self) -> None:
         """Nothing to do: the tsvector column is generated from the text in the same row."""
@@ -365,6 +370,13 @@ class PgVectorCollection:
     # -- reading -------------------------------------------------------------
     def count_in(self, cur: psycopg.Cursor) -> int:
         return int(scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(self._table)))
+
+    def _bump_version(self, cur: psycopg.Cursor) -> None:
+        cur.execute(sql.SQL("UPDATE {} SET version = version + 1 WHERE name = %s").format(REGISTRY), [self.name])
+
+    def version(self) -> str:
+        with self._transaction() as cur:
+            return str(scalar(cur, sql.SQL("SELECT version FROM {} WHERE name = %s").format(REGISTRY), [self.name]))
 
     def count(self) -> int:
         with self._transaction() as cur:
@@ -521,6 +533,10 @@ class PgVectorStore:
                 " embedder text NOT NULL, dimension int NOT NULL,"
                 " index_kind text NOT NULL, index_params jsonb NOT NULL,"
                 " created timestamptz NOT NULL DEFAULT now())").format(REGISTRY))
+            # Bumped in the transaction of every write: the collection's version (registries made
+            # before it get the column here).
+            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0")
+                        .format(REGISTRY))
 
     def _entry(self, cur: psycopg.Cursor, name: str) -> tuple[str, EmbedderInfo, VectorIndex]:
         row = cur.execute(sql.SQL("SELECT table_name, embedder, dimension, index_kind, index_params FROM {} "
