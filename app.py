@@ -1,10 +1,22 @@
-"""Embedding Explorer: the entry point. Sets up the page, the sidebar (store,
+"""Embedding Explorer: the entry point. Sets up the page, asks the sharing policy
+(core/sharing.py) whether this visitor may go on, then the sidebar (store,
 collection, providers) and the navigation; each page is a file in pages/."""
 import streamlit as st
 
 import ui
+from core.errors import ConfigError
 
 st.set_page_config(page_title="Embedding Explorer", layout="wide")
+
+try:
+    policy = ui.policy()
+    stop_page = ui.sign_in_page(policy)
+except ConfigError as exc:  # a half-applied configuration could open more than intended
+    stop_page = ui.configuration_error_page(exc)
+if stop_page is not None:
+    # Still through st.navigation: without it Streamlit would list and run pages/ on its own.
+    st.navigation([st.Page(stop_page, title="Embedding Explorer", default=True)], position="hidden").run()
+    st.stop()
 
 navigation = st.navigation({
     "Explore": [
@@ -20,5 +32,5 @@ navigation = st.navigation({
         st.Page("pages/compare.py", title="Compare embedders", icon=":material/balance:"),
     ],
 })
-ui.sidebar()
+ui.sidebar(policy)
 navigation.run()

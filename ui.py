@@ -4,28 +4,37 @@ marked text. No business logic here: that lives in `core`."""
 from __future__ import annotations
 
 import html
+import logging
 from contextlib import contextmanager
-from typing import Iterator, Sequence
-from urllib.parse import urlsplit
+from typing import Callable, Iterator, Sequence
 
 import streamlit as st
 
-from core.config import DEFAULT_EMBEDDER, SAMPLE_COLLECTION, default_store_url, get_secret
+from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
 from core.embedders import Embedder, get_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
+from core.llm import LLM
+from core.pipeline import Source, Upload
 from core.samples import ensure_samples
+from core.sharing import SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
 from core.stores import Store, open_store
 from core.stores.pgvector import with_index
 from core.types import CollectionInfo, ProgressCallback, ProgressEvent
 from core.workspace import Workspace, open_workspace
 
+log = logging.getLogger(__name__)
+
 STORE_KINDS = ("Local folder (Chroma)", "Chroma server", "PostgreSQL + pgvector")
 PG_INDEXES = {"hnsw": "HNSW (fast queries, more memory)", "ivfflat": "IVFFlat (lists ≈ √rows)",
               "exact": "none (exact scan)"}
 DEFAULT_CHROMA_SERVER = "127.0.0.1:8765"
-# Session keys the pages read; the sidebar writes them.
+DEFAULT_DATABASE_URL = "postgresql://localhost:5432/explorer"
+ANOTHER_DATABASE = "another"  # the PostgreSQL choice whose URL is typed in the sidebar
+# Session keys the pages read; the sidebar writes them. The store URL stays on the server
+# (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
+_UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 # Background colours for marked text: alternating chunks, overlaps, query terms.
@@ -108,15 +117,6 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
         bar.empty()
 
 
-def masked_url(url: str) -> str:
-    """A store URL safe to show: any password replaced by ***."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
 def segments_html(segments: Sequence[Segment], block_style: str = "") -> str:
     """Marked text as HTML in which only our <span>s are markup: every piece of text is
     escaped, so a document holding <script> or Markdown shows those characters, nothing runs."""
@@ -138,32 +138,146 @@ def show_segments(segments: Sequence[Segment], block_style: str = "") -> None:
     st.html(segments_html(segments, block_style))
 
 
+# -- the sharing policy --------------------------------------------------------------------
+
+def policy() -> SharingPolicy:
+    """Who may do what (core/sharing.py); read on every run, so an edited secrets file applies at once."""
+    return load_policy()
+
+
+def can_write(workspace: Workspace) -> bool:
+    """Ingest into and delete from the workspace's collection."""
+    return policy().can_write(workspace.store.url, workspace.collection.name)
+
+
+def can_upload(workspace: Workspace | None) -> bool:
+    return policy().can_upload(workspace.store.url if workspace else "", workspace and workspace.collection.name)
+
+
+def upload_limit_mb() -> int:
+    """The per-file limit to give st.file_uploader."""
+    return policy().uploads.uploader_mb
+
+
+def charge_uploads(sources: Sequence[Source]) -> Callable[[], None]:
+    """Check uploads against the per-file and per-session limits (NotAllowed if over); returns what
+    to call once they are ingested, which counts them against this session's limit."""
+    files = [(s.name, len(s.data)) for s in sources if isinstance(s, Upload)]
+    policy().uploads.check(files, st.session_state.get(_UPLOADED, 0))
+
+    def charge() -> None:
+        st.session_state[_UPLOADED] = st.session_state.get(_UPLOADED, 0) + sum(size for _, size in files)
+    return charge
+
+
+def configured_llm() -> Callable[[], LLM | None]:
+    """The shared app's language-model picker: configured endpoints only, and (when allowed) a
+    visitor's own key, kept in this session's state only. Returns what builds the chosen model."""
+    rules = policy()
+    endpoints = rules.endpoints
+    choice_column, key_column = st.columns([2, 3])
+    n = choice_column.selectbox("Answer with", range(len(endpoints)), format_func=lambda i: endpoints[i].name,
+                                key="chat_endpoint")
+    endpoint = endpoints[n]
+    user_key = None
+    if endpoint.provider != "extractive":
+        if rules.user_keys:
+            user_key = key_column.text_input(
+                "Your own API key (optional)", type="password", key=f"chat_user_key_{n}",
+                help="Used for your questions in this browser session only; never stored or shown to anyone.")
+        if not user_key and not endpoint.has_server_key() and endpoint.provider != "openai-compatible":
+            key_column.caption("This model needs a key: " + ("paste your own." if rules.user_keys
+                                                               else "ask whoever runs this app."))
+    return lambda: rules.llm(endpoint, user_key)
+
+
+def sign_in_page(rules: SharingPolicy) -> Callable[[], None] | None:
+    """None when the visitor may go on; else the page to show instead of the app: sign in
+    (st.login, OpenID Connect), or a clear error when sign-in is required but no [auth] section
+    configures it."""
+    auth_configured = "auth" in read_secrets()
+    signed_in = bool(auth_configured and st.user.is_logged_in)
+    state = rules.sign_in(auth_configured, signed_in)
+    if state == "open":
+        if signed_in:
+            with st.sidebar:
+                st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+                st.button("Sign out", on_click=st.logout, key="sign_out")
+        return None
+
+    def page() -> None:
+        st.title("Embedding Explorer")
+        if state == "misconfigured":
+            st.error("This app requires sign-in, but no sign-in provider is configured. Whoever runs it: add an "
+                     "[auth] section (OpenID Connect: redirect_uri, cookie_secret, client_id, client_secret, "
+                     "server_metadata_url) to .streamlit/secrets.toml, or set require_sign_in = false under "
+                     "[explorer].")
+        else:
+            st.info("Sign in to explore the documents shared here.")
+            st.button("Sign in", on_click=st.login, type="primary", key="sign_in")
+    return page
+
+
+def configuration_error_page(error: ExplorerError) -> Callable[[], None]:
+    """The page shown instead of the app when its configuration is wrong (nothing half applied)."""
+    def page() -> None:
+        st.title("Embedding Explorer")
+        st.error(f"The app's configuration needs fixing: {error}")
+    return page
+
+
 # -- the sidebar -----------------------------------------------------------------------
 
+def _store_kind(url: str) -> int:
+    if url.startswith("chroma://"):
+        return 1
+    return 2 if url.startswith(("postgresql://", "postgres://")) else 0
+
+
+def _database_url() -> str:
+    """A PostgreSQL URL: one set server-side (DATABASE_URL, EXPLORER_STORE), offered by name with its
+    password masked, or one typed here. The configured URL itself is never a widget value."""
+    configured = configured_database_urls()
+    choice = st.selectbox("Database", [*configured, ANOTHER_DATABASE], key="pg_source",
+                          format_func=lambda n: f"{n}: {masked_url(configured[n])}" if n in configured
+                          else "Another URL…")
+    if choice in configured:
+        return configured[choice]
+    url = st.text_input("PostgreSQL URL", value=DEFAULT_DATABASE_URL, key="pg_url", type="password",
+                        help="postgresql://user:password@host:port/database").strip()
+    st.caption(f"Connecting to {masked_url(url)}")
+    return url
+
+
 def _store_url_input() -> str:
-    kind = st.radio("Store", STORE_KINDS, key="store_kind")
+    default = default_store_url()
+    kind = st.radio("Store", STORE_KINDS, index=_store_kind(default), key="store_kind")
     if kind == STORE_KINDS[1]:
-        address = st.text_input("Chroma server (host:port)", value=DEFAULT_CHROMA_SERVER, key="chroma_address")
+        address = default.removeprefix("chroma://") if _store_kind(default) == 1 else DEFAULT_CHROMA_SERVER
+        address = st.text_input("Chroma server (host:port)", value=address, key="chroma_address")
         return f"chroma://{address.strip().removeprefix('chroma://')}"
     if kind == STORE_KINDS[2]:
-        prefilled = get_secret("DATABASE_URL") or "postgresql://localhost:5432/explorer"
-        secret = bool(urlsplit(prefilled).password)
-        url = st.text_input("PostgreSQL URL", value=prefilled, key="pg_url",
-                            type="password" if secret else "default",
-                            help="postgresql://user:password@host:port/database")
-        if urlsplit(url).password:
-            st.caption(f"Connecting to {masked_url(url)}")
+        url = _database_url()
         index = st.selectbox("Vector index for new collections", PG_INDEXES, key="pg_index",
                              format_func=PG_INDEXES.get,
                              help="A collection keeps the index it was made with. ?index=... in the URL wins.")
-        return with_index(url.strip(), index)
-    return st.text_input("Folder", value=default_store_url(), key="store_folder").strip()
+        return with_index(url, index)
+    folder = default if _store_kind(default) == 0 else str(DEFAULT_STORE_DIR)
+    return st.text_input("Folder", value=folder, key="store_folder").strip()
 
 
-def _collection_label(infos: dict[str, CollectionInfo]):
+def _shared_store(rules: SharingPolicy) -> StoreEntry:
+    """One of the configured stores, picked by display name (the choice is an index, never a URL)."""
+    n = st.selectbox("Store", range(len(rules.stores)), format_func=lambda i: rules.stores[i].name,
+                     key="shared_store")
+    return rules.stores[n]
+
+
+def _collection_label(infos: dict[str, CollectionInfo], url: str, rules: SharingPolicy):
     def label(name: str) -> str:
         info = infos[name]
-        return f"{name} · {info.embedder.name} · {info.count:,} chunks"
+        access = "" if not rules.shared else " · writable" if rules.can_write(url, name) else " · read-only"
+        return f"{name} · {info.embedder.name} · {info.count:,} chunks{access}"
     return label
 
 
@@ -174,29 +288,53 @@ def _ingest_samples(store: Store) -> None:
     st.success(report.summary())
 
 
-def _providers() -> None:
+def _providers(rules: SharingPolicy) -> None:
+    if rules.shared:
+        names = ", ".join(e.name for e in rules.endpoints)
+        st.markdown(f"Answers: {names}")
+        st.caption("Configured by whoever runs this app" + ("; you may use your own key on the Ask page."
+                                                           if rules.user_keys else "."))
+        return
     for label, key in (("OpenAI key", "OPENAI_API_KEY"), ("Anthropic key", "ANTHROPIC_API_KEY")):
         st.markdown(f"{label}: **{'set' if get_secret(key) else 'not set'}**")
     st.caption("Everything works offline without keys (MiniLM embeddings, extractive answers); "
                "keys add OpenAI embedders and LLM answers.")
 
 
-def sidebar() -> None:
+def _collections(url: str, rules: SharingPolicy, shown_name: str) -> dict[str, CollectionInfo]:
+    """The collections of the store the visitor may see; an unusable store is an error box
+    (in shared mode without its location: the detail goes to the server log)."""
+    try:
+        store = cached_store(url)
+        infos = {info.name: info for info in store.list_collections() if rules.shows(url, info.name)}
+        if not infos and not rules.shared:
+            _ingest_samples(store)
+            infos = {info.name: info for info in store.list_collections()}
+    except ExplorerError as exc:
+        if rules.shared:
+            log.warning("store '%s' cannot be opened: %s", shown_name, exc)
+            st.error(f"The store '{shown_name}' cannot be opened right now; the server log says why.")
+        else:
+            st.error(str(exc))
+        return {}
+    if not infos and rules.shared:
+        st.info(f"No collections to show in '{shown_name}' yet.")
+    return infos
+
+
+def sidebar(rules: SharingPolicy) -> None:
     """Store, collection and provider status; writes STORE_URL and COLLECTION to the session."""
     with st.sidebar:
         st.header("Data")
-        url = _store_url_input()
+        if rules.shared:
+            entry = _shared_store(rules)
+            url, shown_name = entry.url, entry.name
+        else:
+            url = _store_url_input()
+            shown_name = masked_url(url)
         st.session_state[STORE_URL] = url
         st.session_state[COLLECTION] = None
-        try:
-            store = cached_store(url)
-            infos = {info.name: info for info in store.list_collections()}
-            if not infos:
-                _ingest_samples(store)
-                infos = {info.name: info for info in store.list_collections()}
-        except ExplorerError as exc:
-            st.error(str(exc))
-            infos = {}
+        infos = _collections(url, rules, shown_name)
         if infos:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it
@@ -205,8 +343,8 @@ def sidebar() -> None:
             if wanted not in infos:
                 wanted = SAMPLE_COLLECTION if SAMPLE_COLLECTION in infos else names[0]
             chosen = st.selectbox("Collection", names, index=names.index(wanted),
-                                  format_func=_collection_label(infos))
+                                  format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
         st.divider()
         st.subheader("Providers")
-        _providers()
+        _providers(rules)

@@ -34,3 +34,11 @@ class CollectionNotFound(ExplorerError):
 
 class ProviderError(ExplorerError):
     """An LLM provider failed after retries (bad key, rate limit, timeout)."""
+
+
+class ConfigError(ExplorerError):
+    """The app's configuration (.streamlit/secrets.toml, EXPLORER_* variables) is wrong; says where."""
+
+
+class NotAllowed(ExplorerError):
+    """The shared app's configuration does not allow this action (e.g. writing to a read-only collection)."""

@@ -71,8 +71,10 @@ def available_providers(base_url: str | None = None) -> list[str]:
 
 
 def make_llm(provider: str, model: str | None = None, base_url: str | None = None,
-             timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_RETRIES) -> LLM | None:
-    """The model for `provider` (None for extractive), keys read from the environment or secrets.toml."""
+             timeout: float = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_RETRIES,
+             api_key: str | None = None) -> LLM | None:
+    """The model for `provider` (None for extractive), keys read from the environment or secrets.toml
+    unless `api_key` is given (the shared app's configured endpoints and visitors' own keys)."""
     spec = PROVIDERS.get(provider)
     if spec is None:
         raise ProviderError(f"unknown provider '{provider}'; known: {', '.join(PROVIDERS)}")
@@ -83,10 +85,10 @@ def make_llm(provider: str, model: str | None = None, base_url: str | None = Non
         if not base_url:
             raise ProviderError("the OpenAI-compatible provider needs a base URL, "
                                 "e.g. http://localhost:11434/v1 for Ollama")
-        key = get_secret("OPENAI_COMPATIBLE_API_KEY") or KEYLESS
+        key = api_key or get_secret("OPENAI_COMPATIBLE_API_KEY") or KEYLESS
         return OpenAILLM(model, key, base_url, timeout, max_retries, label=f"server at {base_url}",
                          key_name="OPENAI_COMPATIBLE_API_KEY")
-    key = get_secret(spec.needs or "")
+    key = api_key or get_secret(spec.needs or "")
     if not key:
         raise ProviderError(f"{spec.label} needs {spec.needs} (environment or .streamlit/secrets.toml); "
                             "the extractive provider works offline without it")

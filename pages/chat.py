@@ -77,7 +77,11 @@ workspace = ui.current_workspace()
 if workspace is None:
     st.stop()
 
-provider, model, base_url = provider_controls()
+if ui.policy().shared:  # configured endpoints only: no typed base URL ever receives a server key
+    make_answerer = ui.configured_llm()
+else:
+    provider, model, base_url = provider_controls()
+    make_answerer = lambda: make_llm(provider, model, base_url)  # noqa: E731
 k_column, mode_column, category_column, clear_column = st.columns([1, 2, 3, 1])
 k = int(k_column.number_input("Chunks (k)", 1, 20, DEFAULT_K, key="chat_k"))
 mode = mode_column.radio("Retrieval", MODES, index=MODES.index("hybrid"), horizontal=True, key="chat_mode")
@@ -109,7 +113,7 @@ with st.chat_message("assistant"):
     turns = [Message(role, text) for past in history
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
-        llm = make_llm(provider, model, base_url)
+        llm = make_answerer()
         with st.spinner("Finding the passages…"):
             stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns)
     except ExplorerError as exc:

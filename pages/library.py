@@ -34,11 +34,15 @@ store = ui.current_store()
 
 def chosen_sources() -> tuple[list[Source], str | None]:
     """The files picked, and the category the sample picker implies (None otherwise)."""
-    kind = st.radio("Documents", SOURCE_KINDS, horizontal=True, key="source_kind")
+    policy = ui.policy()  # a shared app offers no paths on the server, and uploads only where writable
+    kinds = [k for k in SOURCE_KINDS if (k != SOURCE_KINDS[0] or ui.can_upload(workspace))
+             and (k != SOURCE_KINDS[2] or policy.allow_paths)]
+    kind = st.radio("Documents", kinds, horizontal=True, key="source_kind")
     if kind == SOURCE_KINDS[0]:
         files = st.file_uploader("Files", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS],
-                                 accept_multiple_files=True, key="uploads")
-        st.caption(f"Up to {MAX_UPLOAD_MB} MB per file (server.maxUploadSize in .streamlit/config.toml); "
+                                 accept_multiple_files=True, key="uploads", max_upload_size=ui.upload_limit_mb())
+        st.caption(f"Up to {ui.upload_limit_mb()} MB per file (set by whoever runs this app)." if policy.shared else
+                   f"Up to {MAX_UPLOAD_MB} MB per file (server.maxUploadSize in .streamlit/config.toml); "
                    "give larger files by path instead, they are read in parts.")
         return [Upload(f.name, f.getvalue()) for f in files or []], None
     if kind == SOURCE_KINDS[1]:
@@ -116,10 +120,15 @@ def ingest_section(sources: list[Source], settings: ChunkSettings, options: Load
                    workspace: Workspace | None) -> None:
     if workspace is None:
         return
+    if not ui.can_write(workspace):
+        st.caption(f"'{workspace.collection.name}' is read-only on this shared app.")
+        return
     if st.button(f"Ingest {len(sources)} file(s) into '{workspace.collection.name}'", type="primary",
                  disabled=not sources, key="ingest"):
+        charge_uploads = ui.charge_uploads(sources)  # NotAllowed over the shared app's limits
         with ui.progress_bar("Ingesting") as progress:
             report = ingest(sources, workspace.collection, workspace.embedder, settings, options, progress)
+        charge_uploads()
         st.session_state["ingest_report"] = report
         st.rerun()  # the sidebar's chunk counts follow
     report = st.session_state.get("ingest_report")
@@ -171,6 +180,8 @@ def documents_section(workspace: Workspace) -> None:
         return
     st.dataframe(pd.DataFrame([{"document": s.source, "category": s.category, "chunks": s.chunks}
                                for s in sources]), hide_index=True, width="stretch")
+    if not ui.can_write(workspace):
+        return
     doomed = st.selectbox("Document", [s.source for s in sources], key="doomed_document")
     if st.button("Delete document", key="delete_document"):
         removed = collection.delete_source(doomed)
@@ -185,6 +196,8 @@ def collections_section(store: Store) -> None:
         st.dataframe(pd.DataFrame([{"collection": i.name, "embedder": i.embedder.name,
                                     "dimensions": i.embedder.dimension, "chunks": i.count} for i in infos]),
                      hide_index=True, width="stretch")
+    if not ui.policy().manage_collections:
+        return
     new, remove = st.columns(2)
     with new:
         st.markdown("**New collection**")

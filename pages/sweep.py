@@ -52,7 +52,9 @@ def cached_sweep(corpus_key: str, questions_key: str, settings: tuple[ChunkSetti
 
 def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
     """The corpus and labelled questions picked on the page; raises ExplorerError on bad input."""
-    if st.radio("Questions from", SOURCES, horizontal=True, key="sweep_source") == SOURCES[1]:
+    policy = ui.policy()  # a BEIR folder is a path on the server; a shared app may not take uploads
+    kinds = SOURCES if policy.allow_paths else SOURCES[:1]
+    if st.radio("Questions from", kinds, horizontal=True, key="sweep_source") == SOURCES[1]:
         folder = st.text_input("BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", key="sweep_beir",
                                placeholder="/path/to/scifact")
         c1, c2, c3 = st.columns(3)
@@ -64,9 +66,11 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
             st.stop()
         return cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs))
     uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
-                               key="sweep_uploads")
+                               key="sweep_uploads", max_upload_size=ui.upload_limit_mb()
+                               ) if policy.uploads.allowed else None
     if uploads:
         sources = [Upload(f.name, f.getvalue()) for f in uploads]
+        ui.charge_uploads(sources)  # NotAllowed over the per-file limit (checked each run, so not charged)
         table = pd.DataFrame(columns=list(QUESTION_COLUMNS))
     else:
         chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster)", 0, 10_000_000, 0,

@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Set up, make sure the sample corpus is ingested (offline, with a progress bar),
-# and start the app. Extra arguments go to `streamlit run`.
+# and start the app on 127.0.0.1 (scripts/serve.sh). Extra arguments go to `streamlit run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export HF_HUB_OFFLINE=1
-.venv/bin/python -m core samples
-# headless: no first-run e-mail prompt and no browser launch; open the printed URL.
-exec .venv/bin/streamlit run app.py --server.headless true "$@"
+# A shared app (EXPLORER_MODE or [explorer] mode in .streamlit/secrets.toml) shows only its
+# configured stores and never writes to them on its own.
+mode=$(.venv/bin/python -c '
+import sys
+from core.errors import ConfigError
+from core.sharing import load_policy
+try:
+    print(load_policy().mode)
+except ConfigError as exc:
+    sys.exit(f"configuration: {exc}")')
+if [ "$mode" != shared ]; then
+    .venv/bin/python -m core samples
+fi
+exec scripts/serve.sh "$@"

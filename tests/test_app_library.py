@@ -106,9 +106,18 @@ def test_unreachable_stores_are_errors_and_passwords_stay_hidden(library, monkey
     monkeypatch.setenv("DATABASE_URL", "postgresql://explorer:s3cr3t-pw@127.0.0.1:1/explorer")
     at.sidebar.radio[0].set_value("PostgreSQL + pgvector").run()
     assert not at.exception
-    assert at.sidebar.text_input[0].proto.type == at.sidebar.text_input[0].proto.PASSWORD
-    assert "Connecting to postgresql://explorer:***@127.0.0.1:1/explorer" in texts(at.sidebar.caption)
+    # The configured URL is offered by name, masked, and is no widget's value.
+    assert at.sidebar.selectbox(key="pg_source").options == [
+        "DATABASE_URL: postgresql://explorer:***@127.0.0.1:1/explorer", "Another URL…"]
+    assert not at.sidebar.text_input
     assert at.sidebar.error and not any("s3cr3t" in t for t in texts(at.error) + texts(at.caption))
     at.sidebar.selectbox(key="pg_index").set_value("ivfflat").run()
-    assert at.session_state["store_url"].endswith("/explorer?index=ivfflat")
+    assert at.session_state["store_url"] == "postgresql://explorer:s3cr3t-pw@127.0.0.1:1/explorer?index=ivfflat"
     assert not any("s3cr3t" in t for t in texts(at.sidebar.error))
+    # A URL typed here goes into a password box and is shown back masked.
+    at.sidebar.selectbox(key="pg_source").set_value("another").run()
+    typed = at.sidebar.text_input(key="pg_url")
+    assert typed.proto.type == typed.proto.PASSWORD
+    typed.set_value("postgresql://me:typed-pw@127.0.0.1:1/mine").run()
+    assert "Connecting to postgresql://me:***@127.0.0.1:1/mine" in texts(at.sidebar.caption)
+    assert at.sidebar.error and not any("typed-pw" in t for t in texts(at.error) + texts(at.caption))

@@ -34,6 +34,7 @@ def choose_store(at, kind: str, url: str) -> None:
     if kind == "Chroma server":
         at.sidebar.text_input(key="chroma_address").set_value(url.removeprefix("chroma://")).run()
     else:
+        at.sidebar.selectbox(key="pg_source").set_value("another").run()
         at.sidebar.text_input(key="pg_url").set_value(url).run()
     assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
 

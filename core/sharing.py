@@ -1,0 +1,293 @@
+"""Who may do what in the app: the sharing policy the pages ask before they offer anything.
+
+On an analyst's own machine ("local" mode, the default) everything is open: any folder, Chroma
+server or database, files by path on this machine, a typed base URL for a local LLM server.
+A server that other people open runs in "shared" mode: stores, collections and LLM endpoints come
+only from configuration, uploads are limited per file and per session and go only into collections
+configured as writable, deletes only there, and a server key only ever goes to a configured endpoint.
+Store URLs (which may hold a password) and keys stay in this process: the browser sees display names.
+
+Configuration: EXPLORER_MODE=shared in the environment, or the [explorer] section of
+.streamlit/secrets.toml (the environment wins):
+
+    [explorer]
+    mode = "shared"
+    uploads = true                  # visitors may upload into writable collections (default false)
+    max_upload_mb = 20              # per file (default 10)
+    max_session_upload_mb = 100     # per browser session (default 50)
+    user_keys = true                # visitors may paste their own API key, kept for their session only
+    require_sign_in = true          # default: true when an [auth] section (st.login, OIDC) is configured
+
+    [[explorer.stores]]
+    name = "Team library"                # what visitors see
+    url_secret = "DATABASE_URL"          # a secret holding the URL; or url = "postgresql://..." | folder | chroma://
+    collections = ["handbook", "notes"]  # default: every collection in the store
+    writable = ["notes"]                 # default: none (read-only)
+
+    [[explorer.llms]]
+    name = "Team vLLM"
+    provider = "openai-compatible"       # openai | anthropic | openai-compatible
+    base_url = "http://vllm.internal:8000/v1"
+    model = "llama3.1"
+    key_secret = "VLLM_API_KEY"          # the secret holding its key (default: the provider's usual one)
+
+Nothing here imports Streamlit; ui.py turns the policy into widgets.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from .config import default_store_url, get_secret, read_secrets
+from .errors import ConfigError, NotAllowed, ProviderError
+from .llm import KEYLESS, LLM, PROVIDERS, make_llm
+
+MODES = ("local", "shared")
+LOCAL_MAX_UPLOAD_MB = 200  # .streamlit/config.toml server.maxUploadSize: the browser refuses larger files
+MB = 1024 * 1024
+SignIn = Literal["open", "sign-in", "misconfigured"]
+
+
+def masked_url(url: str) -> str:
+    """A store URL safe to show: any password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    """A store visitors may open, by display name; the URL never leaves the server."""
+
+    name: str
+    url: str = field(repr=False)
+    collections: tuple[str, ...] | None = None  # None: every collection in the store
+    writable: tuple[str, ...] = ()
+
+    def shows(self, collection: str) -> bool:
+        return self.collections is None or collection in self.collections or collection in self.writable
+
+    def writes(self, collection: str) -> bool:
+        return collection in self.writable
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A language model the chat page may offer; its key is read server-side when it is used."""
+
+    name: str
+    provider: str  # a core.llm.PROVIDERS name
+    model: str | None = None
+    base_url: str | None = field(default=None, repr=False)
+    key_secret: str | None = None  # None: the provider's usual secret
+
+    @property
+    def secret_name(self) -> str | None:
+        if self.key_secret:
+            return self.key_secret
+        return "OPENAI_COMPATIBLE_API_KEY" if self.provider == "openai-compatible" else PROVIDERS[self.provider].needs
+
+    def has_server_key(self) -> bool:
+        return bool(self.secret_name and get_secret(self.secret_name))
+
+
+EXTRACTIVE = Endpoint(PROVIDERS["extractive"].label, "extractive")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    allowed: bool = True
+    max_file_mb: float = LOCAL_MAX_UPLOAD_MB
+    max_session_mb: float | None = None  # None: no limit per session
+
+    @property
+    def uploader_mb(self) -> int:
+        """The per-file limit for st.file_uploader (whole MB, at least 1)."""
+        return max(1, math.ceil(self.max_file_mb))
+
+    def check(self, files: Sequence[tuple[str, int]], used_bytes: int = 0) -> None:
+        """Raises NotAllowed naming every file over the per-file limit, or the session total
+        that would be exceeded; `files` are (name, size in bytes), `used_bytes` what this session
+        uploaded before."""
+        if not files:
+            return
+        if not self.allowed:
+            raise NotAllowed("uploads are switched off on this shared app")
+        too_big = [f"{name} ({size / MB:.1f} MB)" for name, size in files if size > self.max_file_mb * MB]
+        if too_big:
+            raise NotAllowed(f"over the {self.max_file_mb:g} MB limit per file: {', '.join(too_big)}")
+        total = used_bytes + sum(size for _, size in files)
+        if self.max_session_mb is not None and total > self.max_session_mb * MB:
+            left = max(self.max_session_mb * MB - used_bytes, 0) / MB
+            raise NotAllowed(f"these files would take this session over its {self.max_session_mb:g} MB upload "
+                             f"limit ({left:.1f} MB left)")
+
+
+@dataclass(frozen=True)
+class SharingPolicy:
+    mode: str = "local"
+    stores: tuple[StoreEntry, ...] = ()  # shared mode: the only stores that can be opened
+    uploads: UploadLimits = UploadLimits()
+    endpoints: tuple[Endpoint, ...] = ()  # shared mode: the only language models offered
+    user_keys: bool = False
+    require_sign_in: bool = False
+
+    @property
+    def shared(self) -> bool:
+        return self.mode == "shared"
+
+    @property
+    def allow_paths(self) -> bool:
+        """Files and folders named by path on the server (Library paths, sweep BEIR folder)."""
+        return not self.shared
+
+    @property
+    def free_stores(self) -> bool:
+        """Any folder, Chroma server or database URL typed in the sidebar."""
+        return not self.shared
+
+    @property
+    def manage_collections(self) -> bool:
+        """Creating and deleting whole collections (in shared mode they come from configuration)."""
+        return not self.shared
+
+    @property
+    def typed_base_urls(self) -> bool:
+        """A base URL typed in the page (the OpenAI-compatible provider on the chat page)."""
+        return not self.shared
+
+    def store_entry(self, url: str) -> StoreEntry | None:
+        return next((entry for entry in self.stores if entry.url == url), None)
+
+    def shows(self, url: str, collection: str) -> bool:
+        if not self.shared:
+            return True
+        entry = self.store_entry(url)
+        return entry is not None and entry.shows(collection)
+
+    def can_write(self, url: str, collection: str) -> bool:
+        """Ingest into and delete from `collection` of the store at `url`."""
+        if not self.shared:
+            return True
+        entry = self.store_entry(url)
+        return entry is not None and entry.writes(collection)
+
+    def can_upload(self, url: str, collection: str | None) -> bool:
+        return self.uploads.allowed and (not self.shared or (collection is not None and self.can_write(url, collection)))
+
+    def sign_in(self, auth_configured: bool, signed_in: bool) -> SignIn:
+        """Whether the visitor may go on, must sign in first, or cannot (sign-in required, no [auth])."""
+        if not self.require_sign_in or signed_in:
+            return "open"
+        return "sign-in" if auth_configured else "misconfigured"
+
+    def llm(self, endpoint: Endpoint, user_key: str | None = None) -> LLM | None:
+        """The model behind a configured endpoint: the visitor's own key when allowed and given, else
+        the server's key for this endpoint. No other address ever receives the server's key."""
+        if endpoint not in self.endpoints:
+            raise NotAllowed(f"'{endpoint.name}' is not one of the configured language models")
+        if endpoint.provider == "extractive":
+            return None
+        key = user_key.strip() if self.user_keys and user_key else None
+        key = key or (get_secret(endpoint.secret_name) if endpoint.secret_name else None)
+        if not key and endpoint.provider != "openai-compatible":
+            raise ProviderError(f"{endpoint.name} needs an API key: "
+                                + ("paste your own key" if self.user_keys else "ask whoever runs this app"))
+        return make_llm(endpoint.provider, endpoint.model, endpoint.base_url, api_key=key or KEYLESS)
+
+
+# -- reading the configuration -----------------------------------------------------------
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of names, e.g. [\"notes\"]")
+    return tuple(value)
+
+
+def _store(raw: Mapping, n: int) -> StoreEntry:
+    name = str(raw.get("name") or "").strip()
+    if not name:
+        raise ConfigError(f"[[explorer.stores]] number {n + 1} needs a name (what visitors see)")
+    url, secret = raw.get("url"), raw.get("url_secret")
+    if bool(url) == bool(secret):
+        raise ConfigError(f"store '{name}': give either url or url_secret (the name of a secret holding the URL)")
+    if secret:
+        url = get_secret(str(secret))
+        if not url:
+            raise ConfigError(f"store '{name}': the secret {secret} is not set (environment or secrets.toml)")
+    collections = raw.get("collections")
+    return StoreEntry(name, str(url).strip(),
+                      None if collections is None else _strings(collections, f"store '{name}': collections"),
+                      _strings(raw.get("writable", []), f"store '{name}': writable"))
+
+
+def _endpoint(raw: Mapping, n: int) -> Endpoint:
+    name = str(raw.get("name") or "").strip()
+    provider = str(raw.get("provider") or "")
+    if not name:
+        raise ConfigError(f"[[explorer.llms]] number {n + 1} needs a name")
+    if provider not in PROVIDERS or provider == "extractive":
+        raise ConfigError(f"language model '{name}': provider must be openai, anthropic or openai-compatible")
+    if provider == "openai-compatible" and not raw.get("base_url"):
+        raise ConfigError(f"language model '{name}': an openai-compatible endpoint needs its base_url")
+    return Endpoint(name, provider, raw.get("model") or PROVIDERS[provider].default_model,
+                    raw.get("base_url") or None, raw.get("key_secret") or None)
+
+
+def _default_endpoints(user_keys: bool) -> tuple[Endpoint, ...]:
+    """Without [[explorer.llms]]: the hosted providers whose key is set (or any, when visitors bring keys)."""
+    hosted = (Endpoint(PROVIDERS[p].label, p, PROVIDERS[p].default_model) for p in ("openai", "anthropic"))
+    return tuple(e for e in hosted if user_keys or e.has_server_key())
+
+
+def _flag(section: Mapping, name: str, default: bool) -> bool:
+    value = section.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[explorer] {name} must be true or false")
+    return value
+
+
+def _megabytes(section: Mapping, name: str, default: float) -> float:
+    value = section.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"[explorer] {name} must be a positive number of MB")
+    return float(value)
+
+
+def load_policy(environ: Mapping[str, str] | None = None, secrets: Mapping | None = None) -> SharingPolicy:
+    """The policy from EXPLORER_MODE and the [explorer] section of the secrets file; ConfigError
+    (saying what to fix) for a configuration that would otherwise be half applied."""
+    environ = os.environ if environ is None else environ
+    secrets = read_secrets() if secrets is None else secrets
+    section = secrets.get("explorer", {})
+    if not isinstance(section, Mapping):
+        raise ConfigError("explorer in the secrets file must be a section: [explorer]")
+    mode = environ.get("EXPLORER_MODE") or section.get("mode") or "local"
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode '{mode}' (EXPLORER_MODE or [explorer] mode): use local or shared")
+    require_sign_in = _flag(section, "require_sign_in", "auth" in secrets)
+    if mode == "local":
+        return SharingPolicy(require_sign_in=require_sign_in)
+    stores = tuple(_store(raw, n) for n, raw in enumerate(section.get("stores", [])))
+    if not stores:  # the default store, read-only: what the app shows before anyone configures more
+        stores = (StoreEntry("Library", default_store_url()),)
+    names = [entry.name for entry in stores]
+    if len(set(names)) != len(names):
+        raise ConfigError("two [[explorer.stores]] have the same name: visitors could not tell them apart")
+    user_keys = _flag(section, "user_keys", False)
+    configured = tuple(_endpoint(raw, n) for n, raw in enumerate(section.get("llms", [])))
+    uploads = UploadLimits(_flag(section, "uploads", False), _megabytes(section, "max_upload_mb", 10),
+                           _megabytes(section, "max_session_upload_mb", 50))
+    return SharingPolicy("shared", stores, uploads, (EXTRACTIVE, *(configured or _default_endpoints(user_keys))),
+                         user_keys, require_sign_in)
+
+
+def configured_database_urls() -> dict[str, str]:
+    """PostgreSQL URLs set server-side (local mode's sidebar offers them by name, masked), by setting name."""
+    candidates = {"DATABASE_URL": get_secret("DATABASE_URL"), "EXPLORER_STORE": default_store_url()}
+    return {name: url for name, url in candidates.items() if url and url.startswith(("postgresql://", "postgres://"))}
