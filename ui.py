@@ -196,7 +196,7 @@ def sign_in_page(rules: SharingPolicy) -> Callable[[], None] | None:
     (st.login, OpenID Connect), or a clear error when sign-in is required but no [auth] section
     configures it."""
     auth_configured = "auth" in read_secrets()
-    signed_in = bool(auth_configured and st.user.is_logged_in)
+    signed_in = bool(auth_configured and st.user.get("is_logged_in", False))
     state = rules.sign_in(auth_configured, signed_in)
     if state == "open":
         if signed_in:
