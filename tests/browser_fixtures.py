@@ -32,9 +32,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(store: str, port: int, log: Path) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port with EXPLORER_STORE=store; returns once it is healthy."""
-    env = {**os.environ, "EXPLORER_STORE": store, "HF_HUB_OFFLINE": "1"}
+def start_app(store: str, port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port with EXPLORER_STORE=store (and `env` on top of this
+    process's environment); returns once it is healthy."""
+    env = {**os.environ, "EXPLORER_STORE": store, "HF_HUB_OFFLINE": "1", **(env or {})}
     command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "streamlit", "run", "app.py",
                "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
