@@ -9,7 +9,7 @@ import pytest
 
 from browser_fixtures import PAGE_PATHS
 from core.config import DEFAULT_CHUNKING
-from core.pipeline import Upload, ingest
+from core.pipeline import LoadOptions, Upload, ingest
 from core.stores import open_store
 
 pytestmark = pytest.mark.browser
@@ -87,3 +87,57 @@ def test_hostile_document_is_shown_as_text(browser_page, tmp_path: Path, minilm)
     assert tab.page.evaluate("window.__pwned") is None
     assert not [url for url in tab.requests if "127.0.0.1:9/" in url]
     assert tab.exceptions() == []
+
+
+HOSTILE_MARKUP = ('# Markup in documents\n\nAn inline <svg onload="window.__pwned=2"><circle r="40"/></svg> drawing.\n\n'
+                  "A [markdown link](javascript:window.__pwned=3) and "
+                  '<a href="javascript:window.__pwned=4">an HTML link</a> and <img src="x" onerror="window.__pwned=5">.\n')
+HOSTILE_CSV = ('text,label\n"<b>Bold</b> review <img src=x onerror=window.__pwned=6> of the gadget",review\n'
+               '"<svg/onload=window.__pwned=7> second review with <a href=\'javascript:window.__pwned=8\'>a link</a>",review\n')
+HOSTILE_PDF_LINES = ["Quarterly <script>window.__pwned=9</script> minutes", "<svg onload=window.__pwned=10> and",
+                     "[slides](javascript:window.__pwned=11) for the gadget review"]
+
+
+def test_svg_links_csv_cells_and_pdf_text_stay_text(browser_page, tmp_path: Path, minilm):
+    """SVG, javascript: links (Markdown and HTML), HTML in CSV cells and in a PDF's text layer: shown as the
+    characters they are on the search and chat pages; nothing runs, no live link or SVG appears."""
+    from test_loaders import pdf_bytes
+
+    store = tmp_path / "markup-store"
+    collection = open_store(str(store)).open_collection("markup", minilm.info)
+    ingest([Upload("markup.md", HOSTILE_MARKUP.encode()), Upload("reviews.csv", HOSTILE_CSV.encode()),
+            Upload("minutes.pdf", pdf_bytes([HOSTILE_PDF_LINES]))], collection, minilm, DEFAULT_CHUNKING,
+           LoadOptions(text_field="text"))
+    tab = browser_page
+    folder = tab.page.get_by_label("Folder", exact=True)
+    folder.fill(str(store))
+    folder.press("Enter")
+    tab.page.locator('[data-testid="stSidebar"] input[value^="markup · minilm"]').wait_for(state="attached")
+    main = tab.page.locator('[data-testid="stMainBlockContainer"]')
+
+    def assert_inert() -> None:
+        assert tab.page.evaluate("window.__pwned") is None
+        assert tab.page.locator('a[href^="javascript:" i]').count() == 0
+        live = main.locator('svg[onload], img[onerror], circle[r="40"]')
+        assert live.count() == 0, live.evaluate_all("els => els.map(e => e.outerHTML)")
+        assert tab.exceptions() == []
+
+    tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+    tab.settle()
+    tab.page.get_by_label("Query").fill("svg link review gadget minutes")
+    tab.page.get_by_label("Query").press("Enter")
+    tab.page.get_by_text(re.compile(r"^#1 · ")).first.wait_for()
+    tab.settle()
+    body = main.inner_text()
+    for shown in ('<svg onload="window.__pwned=2">', "[markdown link](javascript:window.__pwned=3)",
+                  '<a href="javascript:window.__pwned=4">', "<img src=x onerror=window.__pwned=6>",
+                  "<script>window.__pwned=9</script>"):
+        assert shown in body, shown
+    assert_inert()
+    tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Ask (RAG chat)").click()
+    tab.settle()
+    ask(tab, "What do the gadget reviews and the minutes say about the svg link?")
+    tab.page.get_by_text("Retrieved context").first.click()
+    context = main.inner_text()
+    assert "<svg/onload=window.__pwned=7>" in context and "[slides](javascript:window.__pwned=11)" in context
+    assert_inert()
