@@ -291,3 +291,12 @@ def configured_database_urls() -> dict[str, str]:
     """PostgreSQL URLs set server-side (local mode's sidebar offers them by name, masked), by setting name."""
     candidates = {"DATABASE_URL": get_secret("DATABASE_URL"), "EXPLORER_STORE": default_store_url()}
     return {name: url for name, url in candidates.items() if url and url.startswith(("postgresql://", "postgres://"))}
+
+
+if __name__ == "__main__":  # `python -m core.sharing`: the mode, for scripts/run-app.sh and scripts/serve.sh
+    import sys
+
+    try:
+        print(load_policy().mode)
+    except ConfigError as exc:
+        sys.exit(f"configuration: {exc}")

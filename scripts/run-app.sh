@@ -7,14 +7,7 @@ scripts/setup.sh
 export HF_HUB_OFFLINE=1
 # A shared app (EXPLORER_MODE or [explorer] mode in .streamlit/secrets.toml) shows only its
 # configured stores and never writes to them on its own.
-mode=$(.venv/bin/python -c '
-import sys
-from core.errors import ConfigError
-from core.sharing import load_policy
-try:
-    print(load_policy().mode)
-except ConfigError as exc:
-    sys.exit(f"configuration: {exc}")')
+mode=$(.venv/bin/python -m core.sharing)
 if [ "$mode" != shared ]; then
     .venv/bin/python -m core samples
 fi

@@ -158,3 +158,17 @@ def test_masked_url():
     assert masked_url(PG) == "postgresql://team:***@db.internal:5432/explorer"
     assert masked_url("/srv/store") == "/srv/store"
     assert masked_url("postgresql://team@db/x") == "postgresql://team@db/x"
+
+
+def test_the_example_configuration_is_valid(monkeypatch):
+    import tomllib
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("DATABASE_URL", PG)
+    monkeypatch.setenv("VLLM_API_KEY", "server-vllm-key")
+    with (ROOT / ".streamlit" / "secrets.example.toml").open("rb") as fh:
+        policy = load_policy({}, tomllib.load(fh))
+    assert policy.shared and [s.name for s in policy.stores] == ["Team library", "Samples"]
+    assert policy.can_write(PG, "notes") and not policy.can_write(PG, "handbook")
+    assert [e.name for e in policy.endpoints] == ["Extractive (offline)", "Team vLLM (Llama 3.1)"]
