@@ -50,7 +50,8 @@ def shared_server(sample_store: str, team_database: tuple[str, str],
 [explorer]
 mode = "shared"
 uploads = true
-max_upload_mb = 1
+max_upload_mb = 0.01
+max_session_upload_mb = 0.015
 
 [[explorer.stores]]
 name = "Samples"
@@ -60,6 +61,7 @@ url = {json.dumps(sample_store)}
 name = "Team database"
 url_secret = "DATABASE_URL"
 collections = [{json.dumps(collection)}]
+writable = [{json.dumps(collection)}]
 """, encoding="utf-8")
     env = {"EXPLORER_SECRETS": str(secrets), "DATABASE_URL": url, **KEYS,
            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}  # a key used anyway (compare page) fails fast, locally
@@ -130,9 +132,8 @@ def test_only_configured_stores_can_be_picked_and_the_database_stays_hidden(shar
     tab = shared_tab
     _, collection = team_database
     assert store_options(tab) == STORE_NAMES
-    tab.page.get_by_role("option", name="Team database").click()
-    tab.page.locator(f'[data-testid="stSidebar"] input[value^="{collection} · minilm"]').wait_for(state="attached")
-    tab.settle()
+    tab.page.keyboard.press("Escape")
+    pick_store(tab, "Team database", collection)
     tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
     tab.page.get_by_label("Query").fill("Elizabeth Bennet")
     tab.page.get_by_label("Query").press("Enter")
@@ -148,6 +149,46 @@ def test_only_configured_stores_can_be_picked_and_the_database_stays_hidden(shar
     sent = tab.everything_sent()
     assert not [marker for marker in MARKERS if marker in sent]
     assert "127.0.0.1:54329" not in sent and "Team database" in tab.frames_text()
+
+
+def pick_store(tab: RecordingTab, name: str, collection: str) -> None:
+    store_options(tab)
+    tab.page.get_by_role("option", name=name).click()
+    tab.page.locator(f'[data-testid="stSidebar"] input[value^="{collection} · minilm"]').wait_for(state="attached")
+    tab.settle()
+
+
+def upload_and_ingest(tab: RecordingTab, name: str, size: int, outcome: str) -> str:
+    """Add one text file of `size` bytes to the uploader (which keeps the earlier ones), press Ingest;
+    the text of the `outcome` box ("Success" or "Error") that follows."""
+    files = tab.page.locator('[data-testid="stFileUploader"]').get_by_text(re.compile(r"\.txt$"))
+    before = files.count()
+    words = " ".join(f"{name.split('.')[0]}-word-{n}" for n in range(size))[:size]
+    tab.page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        {"name": name, "mimeType": "text/plain", "buffer": words.encode()})
+    ingest = tab.page.get_by_role("button", name=f"Ingest {before + 1} file(s)", exact=False)
+    ingest.wait_for()
+    tab.settle()
+    ingest.click()
+    box = tab.page.locator(f'[data-testid="stAlertContent{outcome}"]').first
+    box.wait_for()
+    tab.settle()
+    return box.inner_text()
+
+
+def test_uploads_go_only_into_the_writable_collection_within_the_limits(shared_tab, team_database):
+    """Per file 0.01 MB, per session 0.015 MB (configured): an 8 KB file goes in; a second one would take
+    the session over its limit; a 12 KB one is over the per-file limit."""
+    tab = shared_tab
+    _, collection = team_database
+    pick_store(tab, "Team database", collection)
+    assert tab.page.get_by_text("Files on this machine (paths)").count() == 0
+    tab.page.get_by_text("Upload files", exact=True).click()
+    tab.settle()
+    assert "1 file(s): " in upload_and_ingest(tab, "first.txt", 8_000, "Success")
+    assert "over its 0.015 MB upload limit" in upload_and_ingest(tab, "second.txt", 8_000, "Error")
+    assert "over the 0.01 MB limit per file: large.txt" in upload_and_ingest(tab, "large.txt", 12_000, "Error")
+    assert tab.exceptions() == []
 
 
 def test_a_read_only_collection_offers_no_upload_and_no_paths(shared_tab):
