@@ -172,3 +172,14 @@ def test_the_example_configuration_is_valid(monkeypatch):
     assert policy.shared and [s.name for s in policy.stores] == ["Team library", "Samples"]
     assert policy.can_write(PG, "notes") and not policy.can_write(PG, "handbook")
     assert [e.name for e in policy.endpoints] == ["Extractive (offline)", "Team vLLM (Llama 3.1)"]
+
+
+def test_a_broken_secrets_file_is_an_error_not_no_configuration(tmp_path, monkeypatch):
+    from core.config import get_secret
+
+    broken = tmp_path / "secrets.toml"
+    broken.write_text('[explorer]\nmode = "shared\n', encoding="utf-8")
+    monkeypatch.setenv("EXPLORER_SECRETS", str(broken))
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_policy({})  # a shared server must not silently fall back to local mode
+    assert get_secret("OPENAI_COMPATIBLE_API_KEY_UNSET") is None
