@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from browser_fixtures import PAGE_PATHS, BrowserPage, free_port, start_app, stop_app
+from core.config import SAMPLE_COLLECTION
 from core.stores import open_store
 from core.stores.transfer import copy_collection
-from core.config import SAMPLE_COLLECTION
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
