@@ -191,12 +191,13 @@ def documents_section(workspace: Workspace) -> None:
 
 def collections_section(store: Store) -> None:
     st.subheader("Collections")
-    infos = store.list_collections()
+    policy = ui.policy()  # a shared app lists only the collections it is configured to show
+    infos = [i for i in store.list_collections() if policy.shows(store.url, i.name)]
     if infos:
         st.dataframe(pd.DataFrame([{"collection": i.name, "embedder": i.embedder.name,
                                     "dimensions": i.embedder.dimension, "chunks": i.count} for i in infos]),
                      hide_index=True, width="stretch")
-    if not ui.policy().manage_collections:
+    if not policy.manage_collections:
         return
     new, remove = st.columns(2)
     with new:

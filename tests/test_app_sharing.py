@@ -91,6 +91,20 @@ def test_shared_mode_offers_only_configured_stores_and_no_paths(shared_app):
     assert shared_app["samples"] not in sent_to_browser(at)  # the store's location stays on the server
 
 
+def test_shared_mode_lists_only_configured_collections(shared_app, tmp_path, monkeypatch):
+    write_secrets(tmp_path / "only-notes.toml", monkeypatch, f"""
+[[explorer.stores]]
+name = "Team notes"
+url = {json.dumps(shared_app["team"])}
+collections = ["notes"]
+""")
+    at = open_page()
+    assert at.sidebar.selectbox[1].options[0].startswith("notes · ") and len(at.sidebar.selectbox[1].options) == 1
+    listed = [table.value for table in at.dataframe]
+    assert listed and all("archive" not in table.to_string() for table in listed)
+    assert "archive" not in sent_to_browser(at)
+
+
 def test_shared_mode_writes_only_into_writable_collections(shared_app):
     at = open_page()
     at.sidebar.selectbox(key="shared_store").set_value(1).run()
