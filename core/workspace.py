@@ -8,10 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Sequence
+
+import numpy as np
+
 from .config import DEFAULT_EMBEDDER
-from .embedders import Embedder, get_embedder
-from .errors import CollectionNotFound, EmbedderMismatch
+from .embedders import EMBEDDERS, Embedder, get_embedder
+from .errors import CollectionNotFound, EmbedderMismatch, EmbedderUnavailable
 from .stores import Collection, Store, open_store
+from .types import EmbedderInfo
+
+
+class StoredVectorsOnly:
+    """The 'embedder' of a collection whose vectors came from elsewhere, by a model this app cannot run.
+
+    Everything that works from the stored vectors (maps, clusters, near-duplicates, keyword search)
+    works; embedding a new text says plainly why it cannot.
+    """
+
+    max_tokens = 10**9
+
+    def __init__(self, info: EmbedderInfo):
+        self.name, self.dimension = info.name, info.dimension
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise EmbedderUnavailable(
+            f"this collection's vectors were made by {self.name.partition(':')[2] or 'an unknown model'}, "
+            "which this app cannot run: vector and hybrid search need a query embedding, "
+            "so use keyword search, or the map and near-duplicates, which work from the stored vectors")
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
 
 
 @dataclass
@@ -36,6 +67,9 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
         raise EmbedderMismatch(
             f"collection '{collection}' was made with {made_with.name}, not {embedder}; "
             f"use --embedder {made_with.name}, or ingest into a new collection")
-    model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
+    if made_with is not None and made_with.name not in EMBEDDERS:
+        model: Embedder = StoredVectorsOnly(made_with)
+    else:
+        model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
     return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
                      embedder=model)
