@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .config import DEFAULT_EMBEDDER
-from .embedders import EMBEDDERS, Embedder, get_embedder
+from .embedders import EMBEDDERS, Embedder, get_embedder, normalise
 from .errors import CollectionNotFound, EmbedderMismatch, EmbedderUnavailable
 from .stores import Collection, Store, open_store
 from .types import EmbedderInfo
@@ -73,3 +73,47 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
         model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
     return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
                      embedder=model)
+
+
+# Stored vectors re-made by the candidate model must agree this closely: the same model (up to
+# float16 storage or int8 quantisation) lands above 0.99; a different model, far below.
+SAME_MODEL_COSINE = 0.99
+
+
+@dataclass(frozen=True)
+class EmbedderCheck:
+    """Whether a model reproduces a collection's stored vectors, so it can embed queries for it."""
+
+    embedder: str
+    matches: bool
+    cosine: float | None  # the worst agreement over the sample; None when the sizes differ or no text
+    reason: str
+
+
+def check_query_embedder(collection: Collection, embedder: Embedder, sample: int = 16) -> EmbedderCheck:
+    """Re-embed a sample of the stored texts and compare with the stored vectors."""
+    if embedder.dimension != collection.embedder.dimension:
+        return EmbedderCheck(embedder.name, False, None,
+                             f"{embedder.name} makes {embedder.dimension}-dimensional vectors; this collection "
+                             f"holds {collection.embedder.dimension}-dimensional ones")
+    rows = collection.get(include_embeddings=True, limit=sample * 4)
+    kept = [n for n, text in enumerate(rows.texts) if text and text.strip()][:sample]
+    if not kept or rows.embeddings is None:
+        return EmbedderCheck(embedder.name, False, None, "the collection stores no text to re-embed")
+    stored = normalise(rows.embeddings[kept])
+    remade = normalise(embedder.embed([rows.texts[n] for n in kept]))
+    worst = float(np.min(np.sum(stored * remade, axis=1)))
+    if worst >= SAME_MODEL_COSINE:
+        return EmbedderCheck(embedder.name, True, worst, f"{embedder.name} reproduces the stored vectors "
+                                                         f"(cosine ≥ {worst:.3f} on {len(kept)} texts)")
+    return EmbedderCheck(embedder.name, False, worst,
+                         f"{embedder.name} does not reproduce the stored vectors (cosine {worst:.3f} on "
+                         f"{len(kept)} texts, needs {SAME_MODEL_COSINE}): its queries would land in the wrong place")
+
+
+def with_query_embedder(workspace: Workspace, name: str) -> Workspace:
+    """The workspace with `name` embedding its queries, once it is shown to reproduce the stored vectors."""
+    check = check_query_embedder(workspace.collection, get_embedder(name))
+    if not check.matches:
+        raise EmbedderMismatch(check.reason)
+    return Workspace(workspace.store, workspace.collection, get_embedder(name))

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.embedders import get_embedder
 from core.errors import EmbedderUnavailable, ExplorerError
 from core.projection import ProjectionSettings, load_points, project
 from core.search import search
@@ -189,3 +190,19 @@ def test_parquet_is_read_in_batches(tmp_path):
     source = open_vector_file(path, batch_rows=3_000)
     sizes = [len(b.ids) for b in source.batches]
     assert source.rows == rows and sum(sizes) == rows and max(sizes) <= 3_000
+
+
+def test_a_query_embedder_is_accepted_only_when_it_reproduces_the_stored_vectors(tmp_path, long_docs_corpus):
+    from core.workspace import check_query_embedder, with_query_embedder
+
+    path = tmp_path / "unnamed.parquet"
+    write_parquet(path, long_docs_corpus)
+    store = open_store(str(tmp_path / "store"))
+    import_vectors(path, store, "unnamed", Fields(text="body", id="doc_id"))
+    workspace = open_workspace(store, "unnamed")
+    searchable = with_query_embedder(workspace, "minilm")  # the vectors are MiniLM's: accepted
+    assert search(searchable.collection, searchable.embedder, "Victor Frankenstein", mode="hybrid", k=3)
+    other = check_query_embedder(workspace.collection, get_embedder("bow-hash"))
+    assert not other.matches and other.cosine is not None and other.cosine < 0.9
+    with pytest.raises(ExplorerError, match="does not reproduce"):
+        with_query_embedder(workspace, "bow-hash")
