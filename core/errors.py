@@ -34,3 +34,7 @@ class CollectionNotFound(ExplorerError):
 
 class ProviderError(ExplorerError):
     """An LLM provider failed after retries (bad key, rate limit, timeout)."""
+
+
+class ReadOnlyStore(ExplorerError):
+    """A write was asked of data another program made, which this app only reads."""

@@ -37,8 +37,8 @@ class StoredVectorsOnly:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EmbedderUnavailable(
-            f"this collection's vectors were made by {self.name.partition(':')[2] or 'an unknown model'}, "
-            "which this app cannot run: vector and hybrid search need a query embedding, "
+            f"this collection's vectors came from elsewhere (model: {self.name.partition(':')[2] or 'unknown'}) "
+            "and this app cannot run that model: vector and hybrid search need a query embedding, "
             "so use keyword search, or the map and near-duplicates, which work from the stored vectors")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -97,12 +97,20 @@ def check_query_embedder(collection: Collection, embedder: Embedder, sample: int
                              f"{embedder.name} makes {embedder.dimension}-dimensional vectors; this collection "
                              f"holds {collection.embedder.dimension}-dimensional ones")
     rows = collection.get(include_embeddings=True, limit=sample * 4)
-    kept = [n for n, text in enumerate(rows.texts) if text and text.strip()][:sample]
-    if not kept or rows.embeddings is None:
+    return compare_with_stored(embedder, rows.texts, rows.embeddings, sample)
+
+
+def compare_with_stored(embedder: Embedder, texts: Sequence[str], stored: np.ndarray | None,
+                        sample: int = 16) -> EmbedderCheck:
+    """Does `embedder` turn these stored texts into (nearly) the vectors stored with them?"""
+    kept = [n for n, text in enumerate(texts) if text and text.strip()][:sample]
+    if not kept or stored is None:
         return EmbedderCheck(embedder.name, False, None, "the collection stores no text to re-embed")
-    stored = normalise(rows.embeddings[kept])
-    remade = normalise(embedder.embed([rows.texts[n] for n in kept]))
-    worst = float(np.min(np.sum(stored * remade, axis=1)))
+    if stored.shape[1] != embedder.dimension:
+        return EmbedderCheck(embedder.name, False, None, f"{embedder.name} makes {embedder.dimension}-dimensional "
+                                                         f"vectors; the stored ones have {stored.shape[1]}")
+    worst = float(np.min(np.sum(normalise(stored[kept]) * normalise(embedder.embed([texts[n] for n in kept])),
+                                axis=1)))
     if worst >= SAME_MODEL_COSINE:
         return EmbedderCheck(embedder.name, True, worst, f"{embedder.name} reproduces the stored vectors "
                                                          f"(cosine ≥ {worst:.3f} on {len(kept)} texts)")

@@ -29,16 +29,12 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, StoreUnavailable
+from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyStore, StoreUnavailable
 from ..keyword import Analyzer, BM25Settings
 from ..types import CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 from .base import PAGE_SIZE, StoredChunks
 
 TABLE_PARAMS = ("table", "vector", "text", "id", "category", "metadata", "model")
-
-
-class ReadOnly(ExplorerError):
-    """A write was asked of a store this app only reads."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +265,7 @@ class PgTableCollection:
 
     # -- writing: refused --------------------------------------------------------------------------
     def _refuse(self, *_: Any, **__: Any) -> Any:
-        raise ReadOnly(f"'{self.name}' is a table of another application in {self._store.shown}: this app only "
+        raise ReadOnlyStore(f"'{self.name}' is a table of another application in {self._store.shown}: this app only "
                        "reads it. Copy it into a collection of ours (`python -m core copy`) to change it")
 
     upsert = delete_ids = delete_source = _refuse
