@@ -24,15 +24,22 @@ def default_store_url() -> str:
     return os.environ.get("EXPLORER_STORE") or str(DEFAULT_STORE_DIR)
 
 
-def get_secret(name: str) -> str | None:
-    """An API key or URL from the environment, else from .streamlit/secrets.toml."""
-    value = os.environ.get(name)
-    if value:
-        return value
+def _secrets() -> dict:
     secrets_file = Path(os.environ.get("EXPLORER_SECRETS", ROOT / ".streamlit" / "secrets.toml"))
     try:
         with secrets_file.open("rb") as fh:
-            value = tomllib.load(fh).get(name)
+            return tomllib.load(fh)
     except (FileNotFoundError, tomllib.TOMLDecodeError):
-        return None
-    return str(value) if value else None
+        return {}
+
+
+def get_secret(name: str) -> str | None:
+    """An API key or URL from the environment, else from .streamlit/secrets.toml."""
+    value = os.environ.get(name) or _secrets().get(name)
+    return str(value) if value and not isinstance(value, dict) else None
+
+
+def secrets_table(name: str) -> dict:
+    """A [section] of .streamlit/secrets.toml (empty when there is none)."""
+    table = _secrets().get(name)
+    return table if isinstance(table, dict) else {}

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .config import DEFAULT_EMBEDDER
-from .embedders import EMBEDDERS, Embedder, get_embedder, normalise
+from .embedders import Embedder, get_embedder, known_embedder, normalise
 from .errors import CollectionNotFound, EmbedderMismatch, EmbedderUnavailable
 from .stores import Collection, Store, open_store
 from .types import EmbedderInfo
@@ -67,7 +67,7 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
         raise EmbedderMismatch(
             f"collection '{collection}' was made with {made_with.name}, not {embedder}; "
             f"use --embedder {made_with.name}, or ingest into a new collection")
-    if made_with is not None and made_with.name not in EMBEDDERS:
+    if made_with is not None and not known_embedder(made_with.name):
         model: Embedder = StoredVectorsOnly(made_with)
     else:
         model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
