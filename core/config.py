@@ -53,3 +53,12 @@ def get_secret(name: str) -> str | None:
     except ConfigError:
         return None
     return str(value) if value and not isinstance(value, dict) else None
+
+
+def secrets_table(name: str) -> dict:
+    """A [section] of .streamlit/secrets.toml (empty when there is none or the file is broken)."""
+    try:
+        table = read_secrets().get(name)
+    except ConfigError:
+        return {}
+    return table if isinstance(table, dict) else {}

@@ -230,17 +230,43 @@ EMBEDDERS: dict[str, EmbedderSpec] = {spec.name: spec for spec in [
 
 
 def available_embedders() -> list[EmbedderSpec]:
-    """Every known embedder; `available` says which can run with the secrets at hand."""
-    return list(EMBEDDERS.values())
+    """Every known embedder, configured endpoints included; `available` says which can run now."""
+    from .embedding_endpoints import PREFIX, configured_endpoints
+
+    endpoints = [EmbedderSpec(PREFIX + e.name, f"{e.model} at {e.name} (OpenAI-compatible endpoint)", 0, None,
+                              functools.partial(_endpoint, PREFIX + e.name)) for e in configured_endpoints().values()]
+    return list(EMBEDDERS.values()) + endpoints
+
+
+def known_embedder(name: str) -> bool:
+    """Whether this app can run `name` (a built-in model or a configured endpoint)."""
+    return any(spec.name == name for spec in available_embedders())
 
 
 def get_embedder(name: str) -> Embedder:
-    """The named embedder; the local model is loaded once per process."""
+    """The named embedder; the local model and each endpoint are made once per process."""
+    from .embedding_endpoints import PREFIX
+
+    if name.startswith(PREFIX):
+        return _endpoint(name)
     if name not in EMBEDDERS:
         raise EmbedderUnavailable(f"unknown embedder '{name}'; known: {', '.join(EMBEDDERS)}")
     if name == "minilm":
         return _minilm()
     return EMBEDDERS[name].build()
+
+
+@functools.lru_cache(maxsize=16)
+def _endpoint(name: str) -> Embedder:
+    from .embedding_endpoints import PREFIX, EndpointEmbedder, configured_endpoints
+
+    endpoints = configured_endpoints()
+    config = endpoints.get(name.removeprefix(PREFIX))
+    if config is None:
+        raise EmbedderUnavailable(f"no embedding endpoint '{name.removeprefix(PREFIX)}' is configured "
+                                  f"(configured: {', '.join(endpoints) or 'none'}); see [embedding_endpoints] "
+                                  "in the README")
+    return EndpointEmbedder(config)
 
 
 @functools.lru_cache(maxsize=1)

@@ -42,3 +42,7 @@ class ConfigError(ExplorerError):
 
 class NotAllowed(ExplorerError):
     """The shared app's configuration does not allow this action (e.g. writing to a read-only collection)."""
+
+
+class ReadOnlyStore(ExplorerError):
+    """A write was asked of data another program made, which this app only reads."""

@@ -15,6 +15,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .embedders import Embedder
+from .embedding_endpoints import embed_queries
 from .stores.base import Collection
 from .types import Filter, Hit, Metadata
 
@@ -179,7 +180,7 @@ def search_many(collection: Collection, embedder: Embedder, queries: Sequence[st
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
     live = [i for i, q in enumerate(queries) if q.strip()]
-    embeddings = embedder.embed([queries[i] for i in live]) if mode != "keyword" and live else None
+    embeddings = embed_queries(embedder, [queries[i] for i in live]) if mode != "keyword" and live else None
     out: list[list[SearchResult]] = [[] for _ in queries]
     if k <= 0:
         return out
@@ -238,7 +239,7 @@ def fusion_sweep(collection: Collection, embedder: Embedder, query: str, setting
         return FusionSweep(tuple(settings), [])
     settings = [_deep_enough(s, k) for s in settings]
     depth = max(s.depth for s in settings)
-    vector_hits, keyword_hits = _retrieve(collection, query, embedder.embed([query])[0], "hybrid", depth, where)
+    vector_hits, keyword_hits = _retrieve(collection, query, embed_queries(embedder, [query])[0], "hybrid", depth, where)
     rankings = [{f.id: rank for rank, f in enumerate(fuse(vector_hits, keyword_hits, s), start=1)}
                 for s in settings]
     hits = {h.id: h for h in [*keyword_hits, *vector_hits]}

@@ -8,10 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Sequence
+
+import numpy as np
+
 from .config import DEFAULT_EMBEDDER
-from .embedders import Embedder, get_embedder
-from .errors import CollectionNotFound, EmbedderMismatch
+from .embedders import Embedder, get_embedder, known_embedder, normalise
+from .errors import CollectionNotFound, EmbedderMismatch, EmbedderUnavailable
 from .stores import Collection, Store, open_store
+from .types import EmbedderInfo
+
+
+class StoredVectorsOnly:
+    """The 'embedder' of a collection whose vectors came from elsewhere, by a model this app cannot run.
+
+    Everything that works from the stored vectors (maps, clusters, near-duplicates, keyword search)
+    works; embedding a new text says plainly why it cannot.
+    """
+
+    max_tokens = 10**9
+
+    def __init__(self, info: EmbedderInfo):
+        self.name, self.dimension = info.name, info.dimension
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise EmbedderUnavailable(
+            f"this collection's vectors came from elsewhere (model: {self.name.partition(':')[2] or 'unknown'}) "
+            "and this app cannot run that model: vector and hybrid search need a query embedding, "
+            "so use keyword search, or the map and near-duplicates, which work from the stored vectors")
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
 
 
 @dataclass
@@ -36,6 +67,61 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
         raise EmbedderMismatch(
             f"collection '{collection}' was made with {made_with.name}, not {embedder}; "
             f"use --embedder {made_with.name}, or ingest into a new collection")
-    model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
+    if made_with is not None and not known_embedder(made_with.name):
+        model: Embedder = StoredVectorsOnly(made_with)
+    else:
+        model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
     return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
                      embedder=model)
+
+
+# Stored vectors re-made by the candidate model must agree this closely: the same model (up to
+# float16 storage or int8 quantisation) lands above 0.99; a different model, far below.
+SAME_MODEL_COSINE = 0.99
+
+
+@dataclass(frozen=True)
+class EmbedderCheck:
+    """Whether a model reproduces a collection's stored vectors, so it can embed queries for it."""
+
+    embedder: str
+    matches: bool
+    cosine: float | None  # the worst agreement over the sample; None when the sizes differ or no text
+    reason: str
+
+
+def check_query_embedder(collection: Collection, embedder: Embedder, sample: int = 16) -> EmbedderCheck:
+    """Re-embed a sample of the stored texts and compare with the stored vectors."""
+    if embedder.dimension != collection.embedder.dimension:
+        return EmbedderCheck(embedder.name, False, None,
+                             f"{embedder.name} makes {embedder.dimension}-dimensional vectors; this collection "
+                             f"holds {collection.embedder.dimension}-dimensional ones")
+    rows = collection.get(include_embeddings=True, limit=sample * 4)
+    return compare_with_stored(embedder, rows.texts, rows.embeddings, sample)
+
+
+def compare_with_stored(embedder: Embedder, texts: Sequence[str], stored: np.ndarray | None,
+                        sample: int = 16) -> EmbedderCheck:
+    """Does `embedder` turn these stored texts into (nearly) the vectors stored with them?"""
+    kept = [n for n, text in enumerate(texts) if text and text.strip()][:sample]
+    if not kept or stored is None:
+        return EmbedderCheck(embedder.name, False, None, "the collection stores no text to re-embed")
+    if stored.shape[1] != embedder.dimension:
+        return EmbedderCheck(embedder.name, False, None, f"{embedder.name} makes {embedder.dimension}-dimensional "
+                                                         f"vectors; the stored ones have {stored.shape[1]}")
+    worst = float(np.min(np.sum(normalise(stored[kept]) * normalise(embedder.embed([texts[n] for n in kept])),
+                                axis=1)))
+    if worst >= SAME_MODEL_COSINE:
+        return EmbedderCheck(embedder.name, True, worst, f"{embedder.name} reproduces the stored vectors "
+                                                         f"(cosine ≥ {worst:.3f} on {len(kept)} texts)")
+    return EmbedderCheck(embedder.name, False, worst,
+                         f"{embedder.name} does not reproduce the stored vectors (cosine {worst:.3f} on "
+                         f"{len(kept)} texts, needs {SAME_MODEL_COSINE}): its queries would land in the wrong place")
+
+
+def with_query_embedder(workspace: Workspace, name: str) -> Workspace:
+    """The workspace with `name` embedding its queries, once it is shown to reproduce the stored vectors."""
+    check = check_query_embedder(workspace.collection, get_embedder(name))
+    if not check.matches:
+        raise EmbedderMismatch(check.reason)
+    return Workspace(workspace.store, workspace.collection, get_embedder(name))

@@ -18,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+# OpenAI's models, and models an OpenAI-compatible server (Ollama, vLLM, TEI) might serve.
+DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "nomic-embed-text": 768,
+              "e5-small-v2": 384}
 
 
 def vector_for(text: str, dimension: int) -> np.ndarray:
@@ -34,6 +36,9 @@ class FakeOpenAI:
         self.failures = failures  # None: every request fails with fail_with
         self.delay = delay
         self.requests: list[dict] = []
+        self.in_flight = 0       # embedding requests being answered right now
+        self.most_in_flight = 0  # the most at once: what a client's concurrency bound is checked against
+        self._count_lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,8 +52,15 @@ class FakeOpenAI:
                 if self.headers.get("Authorization") != f"Bearer {server.api_key}":
                     return self._send(401, {"error": {"message": "Incorrect API key provided",
                                                       "type": "invalid_request_error", "code": "invalid_api_key"}})
-                if server.delay:
-                    time.sleep(server.delay)
+                with server._count_lock:
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                try:
+                    if server.delay:
+                        time.sleep(server.delay)
+                finally:
+                    with server._count_lock:
+                        server.in_flight -= 1
                 failed = sum(r.get("failed", False) for r in server.requests)
                 if server.fail_with and (server.failures is None or failed < server.failures):
                     server.requests[-1]["failed"] = True

@@ -1,5 +1,6 @@
 """Pick a store by URL: a folder (Chroma embedded), chroma://HOST:PORT (Chroma
-server) or postgresql://... (PostgreSQL + pgvector). The app and CLI take the
+server) or postgresql://... (PostgreSQL + pgvector; with ?table=... a table of another
+application, read-only: see pg_table.py). The app and CLI take the
 same URLs, so moving to a server changes one setting, not a workflow."""
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ __all__ = ["Collection", "Store", "StoredChunks", "open_store"]
 
 def open_store(url: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
+        from .pg_table import PgTableStore, is_table_url
+
+        if is_table_url(url):  # someone else's table, read-only
+            return PgTableStore(url)
         from .pgvector import PgVectorStore  # psycopg loads only when asked for
 
         return PgVectorStore(url)
     from .chroma import ChromaStore
+    from .chroma_foreign import ForeignChromaStore, survey
 
+    if not url.startswith("chroma://"):
+        folder = survey(url)
+        if folder is not None and folder.foreign:  # another program's folder: read through a copy
+            return ForeignChromaStore(url, folder)
     return ChromaStore(url)

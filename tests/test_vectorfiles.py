@@ -1,0 +1,208 @@
+"""Vectors made elsewhere: files written by pyarrow, numpy and per the TensorFlow Projector's format,
+imported into real stores, mapped and searched, and exported back out."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from core.embedders import get_embedder
+from core.errors import EmbedderUnavailable, ExplorerError
+from core.projection import ProjectionSettings, load_points, project
+from core.search import search
+from core.stores import open_store
+from core.vectorfiles import Fields, VectorFileError, export_vectors, import_vectors, open_vector_file
+from core.workspace import open_workspace
+from store_fixtures import backends
+from test_cli import cli
+
+
+def write_parquet(path: Path, corpus, fixed: bool = True, row_group: int = 50) -> None:
+    vectors = pa.array(corpus.embeddings.ravel())
+    column = pa.FixedSizeListArray.from_arrays(vectors, corpus.embeddings.shape[1]) if fixed else \
+        pa.array([list(map(float, v)) for v in corpus.embeddings], type=pa.list_(pa.float32()))
+    table = pa.table({"doc_id": [c.id for c in corpus.chunks], "body": [c.text for c in corpus.chunks],
+                      "label": [c.metadata["category"] for c in corpus.chunks],
+                      "year": list(range(len(corpus.chunks))), "embedding": column})
+    pq.write_table(table, path, row_group_size=row_group)
+
+
+def write_projector(folder: Path, corpus) -> tuple[Path, Path]:
+    """vectors.tsv: one vector a line, tab-separated, no header; metadata.tsv: a header row for 2+ columns."""
+    vectors, metadata = folder / "vectors.tsv", folder / "metadata.tsv"
+    vectors.write_text("".join("\t".join(repr(float(x)) for x in v) + "\n" for v in corpus.embeddings))
+    with metadata.open("w", newline="") as fh:
+        fh.write("label\ttext\n")
+        for chunk in corpus.chunks:
+            fh.write(f"{chunk.metadata['category']}\t{' '.join(chunk.text.split())}\n")
+    return vectors, metadata
+
+
+def stored(collection) -> dict[str, tuple[str, dict, np.ndarray]]:
+    rows = collection.get(include_embeddings=True)
+    return {i: (t, m, v) for i, t, m, v in zip(rows.ids, rows.texts, rows.metadatas, rows.embeddings)}
+
+
+@backends("chroma", "pgvector")
+def test_parquet_import_keeps_vectors_text_and_metadata(store, new_name, long_docs_corpus, tmp_path):
+    path = tmp_path / "notebook.parquet"
+    write_parquet(path, long_docs_corpus, row_group=17)
+    name = new_name(store)
+    report = import_vectors(path, store, name, Fields(text="body", id="doc_id", category="label"), batch_rows=20)
+    assert report.rows == len(long_docs_corpus.chunks) and report.embedder == "imported:unknown"
+    workspace = open_workspace(store, name)
+    rows = stored(workspace.collection)
+    assert set(rows) == {c.id for c in long_docs_corpus.chunks}
+    for n, chunk in enumerate(long_docs_corpus.chunks):
+        text, metadata, vector = rows[chunk.id]
+        assert text == chunk.text and metadata["category"] == chunk.metadata["category"]
+        assert metadata["year"] == n and metadata["source"] == "notebook.parquet"
+        np.testing.assert_allclose(vector, long_docs_corpus.embeddings[n], atol=1e-6)
+    # The map and keyword search work from what is stored; a text query says why it cannot be embedded.
+    points = load_points(workspace.collection)
+    assert project(points.chunks.embeddings, ProjectionSettings(method="pca")).coords.shape == (len(rows), 2)
+    assert search(workspace.collection, workspace.embedder, "Elizabeth", mode="keyword", k=3)
+    with pytest.raises(EmbedderUnavailable, match="cannot run"):
+        search(workspace.collection, workspace.embedder, "Elizabeth", mode="hybrid", k=3)
+
+
+def test_reimport_replaces_rows_and_a_list_column_works(tmp_path, long_docs_corpus):
+    path = tmp_path / "plain-list.parquet"
+    write_parquet(path, long_docs_corpus, fixed=False)
+    store = open_store(str(tmp_path / "store"))
+    for _ in range(2):
+        import_vectors(path, store, "mine", Fields(text="body", id="doc_id"))
+    assert open_workspace(store, "mine").collection.count() == len(long_docs_corpus.chunks)
+
+
+def test_named_model_makes_the_import_searchable_by_text(tmp_path, long_docs_corpus):
+    path = tmp_path / "minilm.parquet"
+    write_parquet(path, long_docs_corpus)
+    store = open_store(str(tmp_path / "store"))
+    import_vectors(path, store, "with-model", Fields(text="body", id="doc_id", category="label"), model="minilm")
+    workspace = open_workspace(store, "with-model")
+    assert workspace.embedder.name == "minilm"
+    top = search(workspace.collection, workspace.embedder, "a monster made by a scientist", mode="vector", k=3)
+    assert top and all(r.metadata["source"] == "minilm.parquet" for r in top)
+    with pytest.raises(ExplorerError, match="384"):
+        import_vectors(path, store, "wrong-size", Fields(id="doc_id"), model="openai-small")
+
+
+def test_npy_with_metadata_csv(tmp_path, long_docs_corpus):
+    vectors, metadata = tmp_path / "vectors.npy", tmp_path / "rows.csv"
+    np.save(vectors, long_docs_corpus.embeddings.astype(np.float16))  # any numeric dtype
+    with metadata.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text", "category"])
+        writer.writerows([c.id, c.text, c.metadata["category"]] for c in long_docs_corpus.chunks)
+    store = open_store(str(tmp_path / "store"))
+    import_vectors(vectors, store, "from-npy", Fields(id="id", category="category"), metadata=metadata,
+                   batch_rows=7)
+    rows = stored(open_workspace(store, "from-npy").collection)
+    first = long_docs_corpus.chunks[0]
+    assert rows[first.id][0] == first.text and rows[first.id][1]["category"] == first.metadata["category"]
+    np.testing.assert_allclose(rows[first.id][2], long_docs_corpus.embeddings[0], atol=2e-3)
+
+
+def test_projector_tsv_pair_through_the_cli(tmp_path, long_docs_corpus):
+    vectors, metadata = write_projector(tmp_path, long_docs_corpus)
+    store = str(tmp_path / "store")
+    proc = cli("import", str(vectors), "--metadata", str(metadata), "--store", store, "--collection", "projector",
+               "--category-field", "label")
+    assert f"imported {len(long_docs_corpus.chunks)} vectors (384 dimensions)" in proc.stdout
+    rows = stored(open_workspace(store, "projector").collection)
+    assert rows["vectors-0"][1]["category"] == long_docs_corpus.chunks[0].metadata["category"]
+    np.testing.assert_allclose(rows["vectors-0"][2], long_docs_corpus.embeddings[0], atol=1e-6)
+
+
+def test_projector_single_column_metadata_has_no_header(tmp_path, long_docs_corpus):
+    vectors, _ = write_projector(tmp_path, long_docs_corpus)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("".join(c.metadata["category"] + "\n" for c in long_docs_corpus.chunks))
+    source = open_vector_file(vectors, Fields(category="label"), labels)
+    batches = list(source.batches)
+    assert sum(len(b.ids) for b in batches) == len(long_docs_corpus.chunks)
+    assert batches[0].metadatas[0]["category"] == long_docs_corpus.chunks[0].metadata["category"]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".npy", ".tsv"])
+def test_export_then_import_round_trips(tmp_path, long_docs_corpus, suffix):
+    path = tmp_path / "source.parquet"
+    write_parquet(path, long_docs_corpus)
+    store = open_store(str(tmp_path / "store"))
+    import_vectors(path, store, "original", Fields(text="body", id="doc_id", category="label"))
+    out = tmp_path / f"export{suffix}"
+    written = cli("export", str(out), "--store", str(tmp_path / "store"), "--collection", "original").stdout
+    assert str(out) in written
+    fields = {".parquet": Fields(id="id", category="category"), ".npy": Fields(id="id", category="category"),
+              ".tsv": Fields(id="id", category="category")}[suffix]
+    metadata = {".parquet": None, ".npy": out.with_suffix(".jsonl"), ".tsv": tmp_path / "export_metadata.tsv"}[suffix]
+    import_vectors(out, store, "again", fields, metadata=metadata)
+    before, after = stored(open_workspace(store, "original").collection), stored(open_workspace(store, "again").collection)
+    assert set(before) == set(after)
+    for row_id, (text, metadata_before, vector) in before.items():
+        np.testing.assert_allclose(after[row_id][2], vector, atol=1e-5)
+        assert after[row_id][1]["category"] == metadata_before["category"]
+        if suffix != ".tsv":  # the Projector's metadata keeps the text on one line, cut to 500 characters
+            assert after[row_id][0] == text
+
+
+def test_bad_files_say_what_is_wrong_and_leave_nothing_behind(tmp_path, long_docs_corpus):
+    store = open_store(str(tmp_path / "store"))
+    nan = tmp_path / "nan.npy"
+    vectors = long_docs_corpus.embeddings.copy()
+    vectors[5, 3] = np.nan
+    np.save(nan, vectors)
+    with pytest.raises(VectorFileError, match="row 6 has a NaN"):
+        import_vectors(nan, store, "broken", batch_rows=4)
+    ragged = tmp_path / "ragged.parquet"
+    pq.write_table(pa.table({"embedding": pa.array([[0.1, 0.2], [0.3]], type=pa.list_(pa.float32()))}), ragged)
+    with pytest.raises(VectorFileError, match="row 2 has 1 numbers"):
+        import_vectors(ragged, store, "broken")
+    duplicate = tmp_path / "dup.parquet"
+    pq.write_table(pa.table({"id": ["a", "a"], "embedding": pa.array([[0.1, 0.2], [0.3, 0.4]])}), duplicate)
+    with pytest.raises(VectorFileError, match="id 'a' appears twice"):
+        import_vectors(duplicate, store, "broken", Fields(id="id"))
+    with pytest.raises(VectorFileError, match="no text field 'body'"):
+        import_vectors(duplicate, store, "broken", Fields(text="body"))
+    short = tmp_path / "short.csv"
+    short.write_text("id\nx\n")
+    with pytest.raises(VectorFileError, match="has 1 rows for"):
+        import_vectors(nan, store, "broken", metadata=short)
+    with pytest.raises(VectorFileError, match="unknown vector file type"):
+        import_vectors(tmp_path / "short.csv", store, "broken")
+    assert "broken" not in {c.name for c in store.list_collections()}
+    proc = cli("import", str(nan), "--store", str(tmp_path / "store"), "--collection", "broken", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "NaN" in proc.stderr
+
+
+def test_parquet_is_read_in_batches(tmp_path):
+    """A file far larger than one batch streams: each batch holds at most batch_rows rows."""
+    path = tmp_path / "big.parquet"
+    rows, dimension = 25_000, 8
+    flat = pa.array(np.random.default_rng(0).random(rows * dimension, dtype=np.float32))
+    pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, dimension)}), path,
+                   row_group_size=10_000)
+    source = open_vector_file(path, batch_rows=3_000)
+    sizes = [len(b.ids) for b in source.batches]
+    assert source.rows == rows and sum(sizes) == rows and max(sizes) <= 3_000
+
+
+def test_a_query_embedder_is_accepted_only_when_it_reproduces_the_stored_vectors(tmp_path, long_docs_corpus):
+    from core.workspace import check_query_embedder, with_query_embedder
+
+    path = tmp_path / "unnamed.parquet"
+    write_parquet(path, long_docs_corpus)
+    store = open_store(str(tmp_path / "store"))
+    import_vectors(path, store, "unnamed", Fields(text="body", id="doc_id"))
+    workspace = open_workspace(store, "unnamed")
+    searchable = with_query_embedder(workspace, "minilm")  # the vectors are MiniLM's: accepted
+    assert search(searchable.collection, searchable.embedder, "Victor Frankenstein", mode="hybrid", k=3)
+    other = check_query_embedder(workspace.collection, get_embedder("bow-hash"))
+    assert not other.matches and other.cosine is not None and other.cosine < 0.9
+    with pytest.raises(ExplorerError, match="does not reproduce"):
+        with_query_embedder(workspace, "bow-hash")
