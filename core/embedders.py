@@ -94,19 +94,17 @@ class MiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        return normalise(self._mean_pool(ids, mask))
-
-    def pool_token_ids(self, ids: np.ndarray) -> np.ndarray:
-        """The model's mean-pooled output (not normalised) for rows of token ids, special tokens included
-        and no padding: what a static model is distilled from (core/distill.py)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        return self._mean_pool(ids, np.ones_like(ids))
-
-    def _mean_pool(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[:, :, None].astype(np.float32)
-        return (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled = (self.token_states(ids, mask) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return normalise(pooled)
+
+    def token_states(self, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """The model's output vector of every token, (rows, length, 384), for rows of token ids given as
+        they are (special tokens included; no mask means no padding): what core/distill.py distils from."""
+        ids = np.asarray(ids, dtype=np.int64)
+        mask = np.ones_like(ids) if mask is None else mask
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
 
 
 class OpenAIEmbedder:
