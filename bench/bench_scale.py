@@ -128,8 +128,23 @@ def build_collection(store_url: str, name: str, size: int, texts: list[str], emb
     return collection
 
 
-def add_one_document(collection: Collection, embedder: Embedder) -> tuple[float, float]:
-    """Seconds to add a 10-chunk document until a keyword query finds it; seconds to delete it again."""
+class Clock:
+    """Wall seconds, and this process's CPU seconds (every thread): on a machine shared with other work
+    the wall time grows with the load, the CPU time much less."""
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self._wall, time.process_time() - self._cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (CPU {self.cpu:.2f} s)"
+
+
+def add_one_document(collection: Collection, embedder: Embedder) -> tuple[Clock, Clock]:
+    """Adding a 10-chunk document until a keyword query finds it; deleting it again."""
     marker = f"zq{uuid.uuid4().hex[:10]}"  # a word nothing else contains: the query must find the new chunks
     text = (LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8").split()
     source = f"added-{marker}.txt"
@@ -137,28 +152,26 @@ def add_one_document(collection: Collection, embedder: Embedder) -> tuple[float,
                     source=source, start=0, end=0, index=i, metadata={"source": source, "category": "added",
                                                                       "index": i}) for i in range(10)]
     vectors = embedder.embed([c.text for c in chunks])  # made before the clock starts
-    started = time.perf_counter()
-    collection.upsert(chunks, vectors)
-    collection.sync_keyword_index()
-    hits = collection.keyword_search(marker, K)
-    added = time.perf_counter() - started
+    with Clock() as adding:
+        collection.upsert(chunks, vectors)
+        collection.sync_keyword_index()
+        hits = collection.keyword_search(marker, K)
     assert sorted(h.id for h in hits) == sorted(c.id for c in chunks), "the added document was not found"
-    started = time.perf_counter()
-    collection.delete_ids([c.id for c in chunks])
-    collection.sync_keyword_index()
-    return added, time.perf_counter() - started
+    with Clock() as deleting:
+        collection.delete_ids([c.id for c in chunks])
+        collection.sync_keyword_index()
+    return adding, deleting
 
 
-def full_rebuild(collection: Collection) -> tuple[float, float]:
+def full_rebuild(collection: Collection) -> tuple[Clock, Clock]:
     """A keyword index from nothing: every row read through the protocol, then indexed (BM25, lucene)."""
-    started = time.perf_counter()
-    texts = [t for page in collection.iter_pages() for t in page.texts]
-    read = time.perf_counter() - started
+    with Clock() as reading:
+        texts = [t for page in collection.iter_pages() for t in page.texts]
     settings = BM25Settings()
-    started = time.perf_counter()
-    model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
-    model.index(Analyzer(settings).corpus(texts), show_progress=False)
-    return read, time.perf_counter() - started
+    with Clock() as indexing:
+        model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
+        model.index(Analyzer(settings).corpus(texts), show_progress=False)
+    return reading, indexing
 
 
 def first_query_in_fresh_process(store_url: str, collection: Collection, query: str) -> dict[str, float]:
@@ -241,9 +254,9 @@ def main() -> None:
     queries = queries[:args.queries]
 
     print("adding one document", file=sys.stderr)
-    add_s, delete_s = add_one_document(collection, fast)
+    adding, deleting = add_one_document(collection, fast)
     print("full keyword index rebuild", file=sys.stderr)
-    read_s, index_s = full_rebuild(collection)
+    reading, indexing = full_rebuild(collection)
     print("first query in a fresh process", file=sys.stderr)
     fresh = first_query_in_fresh_process(store_url, collection, queries[0])
 
@@ -264,9 +277,8 @@ def main() -> None:
                                           + p50["plain bm25s (tokenize + retrieve)"])
 
     print("near-duplicates", file=sys.stderr)
-    started = time.perf_counter()
-    report = find_duplicates(collection, 0.80, 5, progress=stderr_progress("near-duplicates"))
-    duplicates_s = time.perf_counter() - started
+    with Clock() as duplicates:
+        report = find_duplicates(collection, 0.80, 5, progress=stderr_progress("near-duplicates"))
 
     print("embedding throughput", file=sys.stderr)
     sample = texts[::max(1, len(texts) // args.embed_texts)][:args.embed_texts]
@@ -280,7 +292,8 @@ def main() -> None:
         "",
         machine_line(),
         f"load average (1 min) before {load_before:.1f}, after {load_after:.1f} on {os.cpu_count()} cores "
-        "(well above the core count means other work competed and times are inflated)",
+        "(well above the core count means other work competed and wall times are inflated; CPU = this "
+        "process's CPU seconds over all its threads, the better guide to a quiet machine)",
         "",
         f"{args.chunks:,} chunks, SYNTHETIC: 40-word windows (stride 20) of real text, {composition}, repeated "
         f"under new ids to {args.chunks:,}; embedded with {FAST} ({fast.info.dimension} dimensions). "
@@ -288,22 +301,22 @@ def main() -> None:
         "",
         "| what | measured | side by side with |",
         "|---|---:|---|",
-        f"| add one 10-chunk document (embedding excluded) until a keyword query finds it | {add_s:.2f} s | "
-        f"full keyword rebuild {read_s + index_s:.2f} s ({read_s:.2f} s reading the rows + {index_s:.2f} s "
-        "indexing) |",
-        f"| delete it again, index up to date | {delete_s:.2f} s | |",
+        f"| add one 10-chunk document (embedding excluded) until a keyword query finds it | {adding} | "
+        f"full keyword rebuild {reading.wall + indexing.wall:.2f} s: reading the rows {reading}, indexing "
+        f"{indexing} |",
+        f"| delete it again, index up to date | {deleting} | |",
         f"| first keyword query in a fresh process (median of 3) | {fresh['first_ms']:.1f} ms | opening the store "
         f"and collection {fresh['open_ms']:.1f} ms; second query {fresh['second_ms']:.1f} ms |",
         f"| hybrid p50 ({len(queries)} SciFact claims, k {K}) | {p50['ours: hybrid']:.2f} ms | plain Chroma kNN "
         f"+ embedding {p50['plain Chroma kNN + embedding the query']:.2f} ms + plain bm25s "
         f"{p50['plain bm25s (tokenize + retrieve)']:.2f} ms: ratio {hybrid_ratio:.2f} |",
-        f"| near-duplicates, full pass at 0.80, k 5 | {duplicates_s:.1f} s | {report.chunks_scanned:,} chunks, "
+        f"| near-duplicates, full pass at 0.80, k 5 | {duplicates} | {report.chunks_scanned:,} chunks, "
         f"{len(report.pairs):,} pairs ({sum(p.exact for p in report.pairs):,} identical texts), "
         f"{len(report.groups):,} groups |",
         f"| {FAST} texts/s ({len(sample)} windows) | {fast_tps:,.0f} | MiniLM {minilm_tps:,.1f} texts/s: "
         f"{fast_tps / minilm_tps:.0f}x |",
         "",
-        f"scale: add_one_s={add_s:.2f} first_query_ms={fresh['first_ms']:.1f} hybrid_ratio={hybrid_ratio:.2f} "
+        f"scale: add_one_s={adding.wall:.2f} first_query_ms={fresh['first_ms']:.1f} hybrid_ratio={hybrid_ratio:.2f} "
         f"fast_embed_ratio={fast_tps / minilm_tps:.1f}",
     ]
     report_text = "\n".join(lines) + "\n"

@@ -159,13 +159,18 @@ def _similar_pairs(vectors: np.ndarray, threshold: float, neighbours: int,
     """Row pairs (i < j) with cosine >= threshold, each in the top `neighbours` of i or of j."""
     n = len(vectors)
     block = max(1, min(n, BLOCK_CELLS // n))
+    # One buffer for every block's similarities and one for its mask: no fresh 128 MB per block.
+    cells = np.empty(block * n, dtype=np.float32)
+    above = np.empty(block * n, dtype=bool)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     held = 0
     for lo in range(0, n, block):
         hi = min(lo + block, n)
-        similarity = vectors[lo:hi] @ vectors[lo:].T  # rows lo..hi against every row from lo on
+        shape = (hi - lo, n - lo)
+        similarity = np.matmul(vectors[lo:hi], vectors[lo:].T, out=cells[:shape[0] * shape[1]].reshape(shape))
         similarity[:, :hi - lo][np.tril_indices(hi - lo)] = -np.inf  # each pair once, never itself
-        rows, columns = np.nonzero(similarity >= threshold)
+        mask = np.greater_equal(similarity, threshold, out=above[:shape[0] * shape[1]].reshape(shape))
+        rows, columns = np.nonzero(mask)
         found.append((rows + lo, columns + lo, similarity[rows, columns]))
         held += len(rows)
         if held > PRUNE_AT:
