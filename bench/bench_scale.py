@@ -261,8 +261,8 @@ def main() -> None:
     fresh = first_query_in_fresh_process(store_url, collection, queries[0])
 
     print("query latency", file=sys.stderr)
-    raw = chromadb.PersistentClient(path=store_url, settings=Settings(anonymized_telemetry=False,
-                                                                      allow_reset=False)).get_collection(collection.name)
+    client = chromadb.PersistentClient(path=store_url, settings=Settings(anonymized_telemetry=False, allow_reset=False))
+    raw = client.get_collection(collection.name)
     bm25_plain = plain_bm25s(corpus)
     fusion = FusionSettings()
     methods: dict[str, Callable[[int], object]] = {
