@@ -176,7 +176,7 @@ def _similar_pairs(vectors: np.ndarray, threshold: float, neighbours: int,
         if held > PRUNE_AT:
             found = [_top_k_either_end(*map(np.concatenate, zip(*found)), neighbours)]
             held = len(found[0][0])
-        # Block b costs (n - lo) columns: report progress as the share of the triangle done.
+        # Rows lo..hi cost n - lo columns each: progress is the share of that work done, not of rows.
         progress(ProgressEvent("comparing chunks", n * n - (n - hi) ** 2, n * n))
     return _top_k_either_end(*map(np.concatenate, zip(*found)), neighbours)
 
