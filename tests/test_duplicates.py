@@ -2,6 +2,7 @@
 beside an unrelated Pride and Prejudice chapter, real MiniLM, real Chroma folder."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conftest import LONG_DOCS
@@ -69,3 +70,52 @@ def test_a_category_filter_and_a_strict_threshold(collection):
     assert strict.pairs and all(p.exact for p in strict.pairs)
     with pytest.raises(ExplorerError):
         find_duplicates(collection, threshold=1.5)
+
+
+def _pair_keys(report):
+    return [(p.a.id, p.b.id, round(p.similarity, 5)) for p in report.pairs]
+
+
+def test_one_scan_at_the_lowest_threshold_answers_every_higher_one(collection):
+    low = find_duplicates(collection, threshold=0.5, neighbours=3)
+    for threshold in (0.7, 0.95, 1.0):
+        direct = find_duplicates(collection, threshold=threshold, neighbours=3)
+        filtered = low.at(threshold)
+        assert _pair_keys(filtered) == _pair_keys(direct)
+        assert [[c.id for c in g.chunks] for g in filtered.groups] == [[c.id for c in g.chunks] for g in direct.groups]
+    with pytest.raises(ExplorerError, match="new scan"):
+        low.at(0.4)
+
+
+def test_the_blocked_pass_finds_exactly_the_pairs_of_the_full_matrix(collection, monkeypatch):
+    everything = collection.get(include_embeddings=True)
+    vectors = everything.embeddings / np.linalg.norm(everything.embeddings, axis=1, keepdims=True)
+    similarity = vectors @ vectors.T
+    threshold = 0.6
+    # The reference: every pair of distinct texts at or above the threshold, straight from the full matrix.
+    first_of_text = {}
+    for row, text in enumerate(everything.texts):
+        first_of_text.setdefault(text, row)
+    rows = sorted(first_of_text.values())
+    expected = {tuple(sorted((everything.ids[i], everything.ids[j])))
+                for x, i in enumerate(rows) for j in rows[x + 1:] if similarity[i, j] >= threshold}
+    assert len(expected) > 20  # enough pairs for the blocks and the pruning to matter
+    # Tiny blocks and early pruning (many blocks, many cuts) give the same pairs as one big block.
+    monkeypatch.setattr("core.duplicates.BLOCK_CELLS", 7 * len(everything.ids))
+    monkeypatch.setattr("core.duplicates.PRUNE_AT", 10)
+    report = find_duplicates(collection, threshold=threshold, neighbours=len(everything.ids))
+    near = {(p.a.id, p.b.id) if p.a.id < p.b.id else (p.b.id, p.a.id) for p in report.pairs if not p.exact}
+    assert near == expected
+
+
+def test_at_most_k_partners_per_chunk_unless_the_other_end_ranks_it_in_its_own_top_k(collection):
+    capped = find_duplicates(collection, threshold=0.5, neighbours=1)
+    everything = find_duplicates(collection, threshold=0.5, neighbours=10_000)
+    near = [p for p in everything.pairs if not p.exact]
+    nearest = {}
+    for p in near:  # pairs are best first: the first pair seen for a chunk is its nearest
+        nearest.setdefault(p.a.id, (p.a.id, p.b.id))
+        nearest.setdefault(p.b.id, (p.a.id, p.b.id))
+    kept = {(p.a.id, p.b.id) for p in capped.pairs if not p.exact}
+    assert kept == set(nearest.values())
+    assert len(kept) < len(near)

@@ -1,12 +1,17 @@
 """The embedders: the offline MiniLM model on real text, OpenAI through its real SDK."""
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from core.embedders import Embedder, available_embedders, get_embedder
 from core.errors import EmbedderUnavailable, ProviderError
-from tests.conftest import LONG_DOCS
+from tests.conftest import LONG_DOCS, ROOT
 from tests.fake_openai import FakeOpenAI, vector_for
 
 
@@ -120,3 +125,79 @@ print(col.query(query_texts=['Who did Elizabeth marry?'], n_results=1)['ids'][0]
                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["ExplorerEmbeddingFunction {'embedder': 'minilm'}", "c0"]
+
+
+# -- minilm-static: MiniLM distilled into static word-piece vectors (core/distill.py) ------------------
+
+@pytest.fixture(scope="module")
+def static():
+    """The real distilled model: made from the bundled MiniLM on first use (about a minute), then cached."""
+    return get_embedder("minilm-static")
+
+
+def test_static_shapes_norms_protocol_and_listing(static, minilm, paragraphs):
+    assert isinstance(static, Embedder) and static.info.dimension == 256
+    assert {s.name: s for s in available_embedders()}["minilm-static"].available
+    vectors = static.embed(paragraphs)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(paragraphs), 256)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert static.embed([]).shape == (0, 256)
+    # A text without a known word piece still gets a unit vector (what MiniLM gives an empty text).
+    empty, symbols = static.embed(["", "\u2603\u2603"])
+    assert np.allclose(empty, symbols) and np.linalg.norm(empty) == pytest.approx(1.0, abs=1e-5)
+    # Nothing is truncated: the tail of a long text changes its vector.
+    long_text = " ".join(["embedding"] * 600)
+    assert static.count_tokens([long_text]) == [minilm.count_tokens([long_text])[0] - 2]  # MiniLM's pieces
+    a, b = static.embed([long_text, long_text + " completely different ending about volcanoes"])
+    assert not np.allclose(a, b, atol=1e-5)  # MiniLM gives the same vector for both
+
+
+def test_static_is_deterministic_across_batches_and_processes(static, paragraphs):
+    together = static.embed(paragraphs)
+    assert np.array_equal(np.vstack([static.embed([p]) for p in paragraphs[:8]]), together[:8])
+    script = ("import sys, numpy as np; from core.embedders import get_embedder; "
+              "np.save(sys.stdout.buffer, get_embedder('minilm-static').embed(sys.stdin.read().split('\\x00'))); "
+              "assert 'torch' not in sys.modules, 'inference must not need torch'")
+    out = subprocess.run([sys.executable, "-c", script], input="\x00".join(paragraphs[:8]).encode(),
+                         capture_output=True, timeout=120, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr.decode()
+    assert np.array_equal(np.load(io.BytesIO(out.stdout)), together[:8])
+
+
+def test_static_meaning(static):
+    query, near, far = static.embed([
+        "Who does Elizabeth Bennet marry?",
+        "Elizabeth accepted Mr. Darcy's proposal of marriage.",
+        "The creature fled across the glaciers of Mont Blanc.",
+    ])
+    assert float(query @ near) > float(query @ far) + 0.2
+
+
+def test_static_model_is_a_plain_model2vec_folder(static):
+    from model2vec import StaticModel
+
+    from core.distill import static_model_folder
+
+    plain = StaticModel.from_pretrained(static_model_folder(), force_download=False)
+    texts = ["The creature fled across the glaciers.", "Mr. Darcy's proposal"]
+    assert np.allclose(plain.encode(texts), static.embed(texts), atol=1e-6)
+
+
+def test_a_static_collection_records_its_model_and_dimension(static, tmp_path):
+    from core.pipeline import Upload, ingest
+    from core.stores import open_store
+    from core.types import ChunkSettings
+    from core.workspace import open_workspace
+
+    text = (LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8")[20_000:40_000]
+    workspace = open_workspace(str(tmp_path / "store"), "fast", "minilm-static", create=True)
+    ingest([Upload("frankenstein.txt", text.encode("utf-8"))], workspace.collection, workspace.embedder,
+           ChunkSettings(method="recursive", size=128, overlap=0, unit="tokens"))
+    store = open_store(str(tmp_path / "store"))
+    assert store.collection_embedder("fast").name == "minilm-static"
+    assert store.collection_embedder("fast").dimension == 256
+    reopened = open_workspace(store, "fast")  # the collection picks its own model, not the default
+    assert reopened.embedder.name == "minilm-static"
+    stored = reopened.collection.get(include_embeddings=True, limit=3)
+    assert stored.embeddings.shape == (3, 256)
+    assert np.allclose(stored.embeddings, static.embed(stored.texts), atol=1e-5)
