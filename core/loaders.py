@@ -110,8 +110,7 @@ def load_path(path: str | Path, *, source: str | None = None, text_field: str | 
 
     def opener() -> BinaryIO:
         try:
-            _check_regular(name, path.stat().st_mode)
-            # Non-blocking, so that a file swapped for a FIFO since the check cannot hang the open.
+            # Non-blocking, so that a file swapped for a FIFO since the check below cannot hang the open.
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise LoaderError(name, "file not found") from None
@@ -124,6 +123,12 @@ def load_path(path: str | Path, *, source: str | None = None, text_field: str | 
             raise
         return os.fdopen(fd, "rb")
 
+    try:
+        _check_regular(name, path.stat().st_mode)
+    except FileNotFoundError:
+        raise LoaderError(name, "file not found") from None
+    except OSError as exc:
+        raise LoaderError(name, f"cannot be read ({exc.strerror})") from None
     yield from _load(name, opener, options)
 
 
