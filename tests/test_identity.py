@@ -281,3 +281,30 @@ def test_cli_refuses_empty_folder_and_fifo_and_leaves_no_collection(tmp_path):
     assert "FIFO" in proc.stderr and "missing.txt: file not found" in proc.stderr
     assert "was not created" in proc.stdout
     assert open_store(str(store)).list_collections() == []
+
+
+# -- the app sees an edit at once -------------------------------------------------------------
+
+def test_search_page_shows_the_edited_text_after_a_re_ingest(tmp_path, monkeypatch, minilm, cache):
+    from app_pages import open_page
+
+    from core.config import SAMPLE_COLLECTION
+
+    store = tmp_path / "app-store"
+    collection = open_store(str(store)).open_collection(SAMPLE_COLLECTION, minilm.info)
+    first = ingest([Upload("letters.txt", TEXT.encode("utf-8"))], collection, minilm, SETTINGS, cache=cache)
+    monkeypatch.setenv("EXPLORER_STORE", str(store))
+    at = open_page("pages/search.py")
+    at.radio(key="mode").set_value("keyword")
+    at.text_input(key="query").input("Englishman Norseman").run()
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert cards and "Englishman" in cards[0] and not any("Norseman" in c for c in cards)
+
+    # Same file, one word changed: the same number of chunks, so only a real version notices.
+    report = ingest([Upload("letters.txt", edited(TEXT, "Englishman", "Norseman").encode("utf-8"))],
+                    collection, minilm, SETTINGS, cache=cache)
+    assert collection.count() == first.chunks_added == report.chunks_added
+    at.run()
+    assert not at.exception and not at.error
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert cards and "Norseman" in cards[0] and not any("Englishman" in c for c in cards)
