@@ -191,6 +191,17 @@ def test_csv_rows_are_identified_by_the_id_field(tmp_path, collection, embedder,
         list(load_path(path, text_field="body", id_field="key"))
 
 
+def test_a_damaged_or_unwritable_cache_only_costs_embedding(tmp_path, collection, embedder):
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"this is not an SQLite database " * 200)
+    blocked = EmbeddingCache(tmp_path / "damaged.sqlite" / "below-a-file.sqlite")  # its folder cannot be made
+    for n, cache in enumerate((EmbeddingCache(damaged), blocked)):
+        report = ingest([Upload(f"letters-{n}.txt", TEXT.encode("utf-8"))], collection, embedder, SETTINGS,
+                        cache=cache)
+        assert not report.failures and report.chunks_embedded == report.chunks_added > 5
+    assert damaged.read_bytes().startswith(b"this is not an SQLite database")
+
+
 # -- collections made under the first id scheme -----------------------------------------------
 
 def first_scheme_chunks(upload: Upload, category: str, count_tokens) -> list[Chunk]:
