@@ -20,11 +20,12 @@ count is taken as the sum of its pieces', which is exact for WordPiece models
 cut at whitespace, and every packed chunk is counted once more to be sure.
 
 A chunk never alters text: it is `document[start:end]`, whitespace trimmed by
-moving the span. Ids are content-addressed: file hash, settings, position.
+moving the span. A chunk id names the document (its source), the content and
+metadata it had, the settings and the position: see `chunk_id`.
 """
 from __future__ import annotations
 
-import hashlib
+import json
 import math
 import re
 from bisect import bisect_right
@@ -32,7 +33,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .errors import ExplorerError
-from .types import Chunk, ChunkSettings, Document, Metadata
+from .types import Chunk, ChunkSettings, Document, Metadata, content_hash
+
+# Chunk ids start with this. Ids of the first scheme (file hash + settings + position, no
+# source) look different, so collections holding them are recognised: see core.identity.
+ID_SCHEME = "v2"
+# Metadata every chunk gets on top of its document's.
+CHUNK_KEYS = ("source", "document", "chunking", "index", "start", "end")
 
 CountTokens = Callable[[list[str]], list[int]]
 Span = tuple[int, int]
@@ -111,13 +118,18 @@ def validate(settings: ChunkSettings) -> None:
                             f"{settings.unit}), not {settings.overlap!r}")
 
 
-def settings_hash(settings: ChunkSettings) -> str:
-    return hashlib.sha256(settings.key().encode("utf-8")).hexdigest()[:8]
+def chunk_id(source: str, document_hash: str, metadata: Metadata, chunking: str, index: int) -> str:
+    """The same document (its source) with the same content, metadata and chunk settings, at the
+    same position -> the same id, whoever computes it. The source is part of the key, so identical
+    files under two names are two documents; the metadata too, so a new category means new ids
+    (stored again with the vectors it already has, see core.embedding_cache)."""
+    key = content_hash(ID_SCHEME, source, document_hash, json.dumps(metadata, sort_keys=True), chunking)
+    return f"{ID_SCHEME}-{key[:32]}-{index:06d}"
 
 
-def chunk_id(doc: Document, settings: ChunkSettings, index: int) -> str:
-    """Same file, same settings, same position -> same id, whoever computes it."""
-    return f"{doc.content_hash[:16]}-{settings_hash(settings)}-{index:06d}"
+def document_metadata(chunk_metadata: Metadata) -> Metadata:
+    """The document's own metadata (category, title, row...) out of a stored chunk's."""
+    return {k: v for k, v in chunk_metadata.items() if k not in CHUNK_KEYS}
 
 
 def chunk_document(doc: Document, settings: ChunkSettings, *, count_tokens: CountTokens | None = None,
@@ -164,8 +176,9 @@ def _chunk(doc: Document, settings: ChunkSettings, measure: _Measure, start_inde
         absolute = (doc.offset + start, doc.offset + end)
         metadata: Metadata = {**base, "source": doc.source, "document": doc.content_hash,
                               "chunking": settings.key(), "index": index, "start": absolute[0], "end": absolute[1]}
-        chunks.append(Chunk(id=chunk_id(doc, settings, index), text=text[start:end], source=doc.source,
-                            start=absolute[0], end=absolute[1], index=index, metadata=metadata))
+        identity = chunk_id(doc.source, doc.content_hash, document_metadata(metadata), settings.key(), index)
+        chunks.append(Chunk(id=identity, text=text[start:end], source=doc.source, start=absolute[0],
+                            end=absolute[1], index=index, metadata=metadata))
     return chunks
 
 

@@ -6,10 +6,15 @@ Memory stays flat however large a file is:
   about `PART_TARGET` characters, each cut at a paragraph break (every part
   carries the whole file's hash and its character offset in the whole text);
 - CSV and JSONL are read row by row, each row becoming its own Document with
-  the file as its source and the row's id in metadata["row"] (so a search can
-  be restricted to a file, and deleting the file removes all its rows);
+  the file as its source and the row's id (`id_field`, else an `_id` / `id`
+  column, else its number) in metadata["row"] (so a search can be restricted
+  to a file, and deleting the file removes all its rows);
 - PDF pages are extracted one by one and grouped into parts the same way.
 HTML is read at once: pages are small, and the parser needs the whole tree.
+
+A document's `source` is its identity, given by the caller: the path relative to
+the folder given (or the full path of a file given alone), the upload's name
+under its folder label. The content hash only tells whether it changed.
 
 Every problem a user can fix is a `LoaderError` naming the file and the reason.
 """
@@ -20,7 +25,9 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
@@ -58,59 +65,105 @@ Opener = Callable[[], BinaryIO]
 
 @dataclass(frozen=True)
 class FieldOptions:
-    """Which columns of a CSV / JSONL file hold the text, the category and other metadata."""
+    """Which columns of a CSV / JSONL file hold the text, the category, the row id and other metadata."""
 
     text_fields: tuple[str, ...]
     category_field: str | None
     metadata_fields: tuple[str, ...]
     category: str | None
+    id_field: str | None = None
 
     @classmethod
     def parse(cls, text_field: str | None, category_field: str | None, metadata_fields: Iterable[str],
-              category: str | None) -> FieldOptions:
+              category: str | None, id_field: str | None = None) -> FieldOptions:
         names = tuple(f.strip() for f in (text_field or DEFAULT_TEXT_FIELD).split(",") if f.strip())
         return cls(text_fields=names or (DEFAULT_TEXT_FIELD,), category_field=category_field or None,
-                   metadata_fields=tuple(metadata_fields), category=category or None)
+                   metadata_fields=tuple(metadata_fields), category=category or None,
+                   id_field=(id_field or "").strip() or None)
 
     def named(self) -> tuple[str, ...]:
         """Every column these options name, for checking them against a file's columns."""
-        category = (self.category_field,) if self.category_field else ()
-        return (*self.text_fields, *category, *self.metadata_fields)
+        optional = tuple(f for f in (self.category_field, self.id_field) if f)
+        return (*self.text_fields, *optional, *self.metadata_fields)
 
     def file_metadata(self) -> Metadata:
         return {"category": self.category} if self.category else {}
 
 
-def load_path(path: str | Path, *, text_field: str | None = None, category_field: str | None = None,
-              metadata_fields: Sequence[str] = (), category: str | None = None) -> Iterator[Document]:
-    """Documents of the file at `path` (several for large or tabular files), read lazily."""
+def local_source(path: str | Path) -> str:
+    """The source a file on this machine is known by when given on its own: its full path
+    (two files called notes.txt in different folders are two documents)."""
+    return os.path.abspath(path)
+
+
+def load_path(path: str | Path, *, source: str | None = None, text_field: str | None = None,
+              category_field: str | None = None, metadata_fields: Sequence[str] = (), category: str | None = None,
+              id_field: str | None = None) -> Iterator[Document]:
+    """Documents of the file at `path` (several for large or tabular files), read lazily.
+    `source` is the document's identity (default: the full path, see `local_source`).
+
+    Only regular files are opened: a FIFO would block the read for ever, a device
+    (/dev/zero) never ends, so both are refused on sight."""
     path = Path(path)
-    options = FieldOptions.parse(text_field, category_field, metadata_fields, category)
+    name = source or local_source(path)
+    options = FieldOptions.parse(text_field, category_field, metadata_fields, category, id_field)
 
     def opener() -> BinaryIO:
         try:
-            return path.open("rb")
+            # Non-blocking, so that a file swapped for a FIFO since the check below cannot hang the open.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
-            raise LoaderError(path.name, "file not found") from None
-        except IsADirectoryError:
-            raise LoaderError(path.name, "is a folder, not a file") from None
+            raise LoaderError(name, "file not found") from None
         except OSError as exc:
-            raise LoaderError(path.name, f"cannot be read ({exc.strerror})") from None
+            raise LoaderError(name, f"cannot be read ({exc.strerror})") from None
+        try:
+            _check_regular(name, os.fstat(fd).st_mode)
+        except LoaderError:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
 
-    yield from _load(path.name, opener, options)
+    try:
+        _check_regular(name, path.stat().st_mode)
+    except FileNotFoundError:
+        raise LoaderError(name, "file not found") from None
+    except OSError as exc:
+        raise LoaderError(name, f"cannot be read ({exc.strerror})") from None
+    yield from _load(name, opener, options)
 
 
-def load_bytes(name: str, data: bytes, *, text_field: str | None = None, category_field: str | None = None,
-               metadata_fields: Sequence[str] = (), category: str | None = None) -> Iterator[Document]:
-    """Documents of an uploaded file. Only the base of `name` is kept: a browser's
-    name is untrusted and must not smuggle a path ("../x", "C:\\x") into sources."""
-    options = FieldOptions.parse(text_field, category_field, metadata_fields, category)
-    yield from _load(upload_name(name), lambda: io.BytesIO(data), options)
+def _check_regular(name: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise LoaderError(name, "is a folder, not a file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise LoaderError(name, f"is {kind}, not a file; only regular files can be ingested")
+
+
+def load_bytes(name: str, data: bytes, *, folder: str | None = None, text_field: str | None = None,
+               category_field: str | None = None, metadata_fields: Sequence[str] = (), category: str | None = None,
+               id_field: str | None = None) -> Iterator[Document]:
+    """Documents of an uploaded file, known by `upload_source(name, folder)`."""
+    options = FieldOptions.parse(text_field, category_field, metadata_fields, category, id_field)
+    yield from _load(upload_source(name, folder), lambda: io.BytesIO(data), options)
 
 
 def upload_name(name: str) -> str:
+    """Only the base of an uploaded file's name is kept: a browser's name is untrusted and
+    must not smuggle a path ("../x", "C:\\x") into sources."""
     base = NAME_CONTROL.sub("", PATH_SEPARATOR.split(name)[-1]).strip()
     return base if base.strip(".") else "upload"
+
+
+def upload_source(name: str, folder: str | None = None) -> str:
+    """The source an upload is known by: its name, under the folder label the user gave
+    (so two uploads called notes.txt can be told apart). The label is cleaned like a name:
+    no control characters, no empty, "." or ".." parts."""
+    parts = [NAME_CONTROL.sub("", part).strip() for part in PATH_SEPARATOR.split(folder or "")]
+    label = "/".join(part for part in parts if part.strip("."))
+    base = upload_name(name)
+    return f"{label}/{base}" if label else base
 
 
 def _load(name: str, opener: Opener, options: FieldOptions) -> Iterator[Document]:
@@ -407,7 +460,14 @@ def _check_columns(name: str, columns: Sequence[str], options: FieldOptions, wha
             raise LoaderError(name, f"has no {what} '{field}'{hint}; {what}s are: {', '.join(columns) or 'none'}")
 
 
-def _row_id(values: dict[str, object], number: int) -> str:
+def _row_id(name: str, values: dict[str, object], number: int, options: FieldOptions) -> str:
+    """A row's identity within its file: the `id_field` column when named (a row without a value
+    there is refused), else an `_id` / `id` column, else the row's number."""
+    if options.id_field:
+        value = _as_text(values.get(options.id_field)).strip()
+        if not value:
+            raise LoaderError(name, f"row {number} has no value in the id field '{options.id_field}'")
+        return value
     for column in ID_COLUMNS:
         value = _as_text(values.get(column)).strip()
         if value:
@@ -428,7 +488,7 @@ def _csv_documents(name: str, opener: Opener, options: FieldOptions) -> Iterator
             _check_columns(name, header, options, "column")
             for number, row in enumerate(reader, start=1):
                 values = dict(zip(header, row))
-                document = _row_document(name, _row_id(values, number), values, options)
+                document = _row_document(name, _row_id(name, values, number, options), values, options)
                 if document:
                     found = True
                     yield document
@@ -452,7 +512,7 @@ def _jsonl_documents(name: str, opener: Opener, options: FieldOptions) -> Iterat
             if not seen_any:  # the first row says which fields the file has
                 _check_columns(name, list(row), options, "field")
                 seen_any = True
-            document = _row_document(name, _row_id(row, number), row, options)
+            document = _row_document(name, _row_id(name, row, number, options), row, options)
             if document:
                 found = True
                 yield document

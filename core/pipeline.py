@@ -1,26 +1,39 @@
 """Ingest: load -> chunk -> embed in batches -> upsert, one file at a time.
 
 Streaming: files are read part by part and chunks flow through in fixed-size
-batches, so memory stays flat however large the corpus. Chunk ids are content
-addressed (file hash + chunk settings + position), which gives three
-properties for free:
+batches, so memory stays flat however large the corpus.
+
+Identity is not content. A document is its source (the path relative to the
+folder given, the full path of a file given alone, an upload's name under its
+folder label; a row of a CSV / JSONL file is its file plus the row id). A chunk's
+id names that document as it is now (content, metadata, settings) and the chunk's
+position, and a vector belongs to a text, not to a document (core.embedding_cache).
+So:
 - re-ingesting an unchanged file embeds nothing and adds nothing;
 - an ingest killed half way resumes where it stopped (written batches are skipped);
-- a changed file, or the same file cut differently, replaces its old chunks.
+- re-ingesting a source replaces that source's chunks and nothing else: a changed
+  file re-embeds only the chunks whose text changed, a new category re-embeds nothing;
+- identical files under two names are two documents, each with its own metadata,
+  embedded once.
 A file that fails to load is rolled back and reported; the others still go in.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
+
 from .chunking import chunk_documents
 from .embedders import Embedder
+from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
-from .loaders import load_bytes, load_path
+from .identity import migrate_old_ids
+from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
 from .stores.base import Collection
 from .types import Chunk, ChunkSettings, Document, ProgressCallback, ProgressEvent, no_progress
 
@@ -31,13 +44,56 @@ BATCH_SIZE = 256
 
 @dataclass(frozen=True)
 class Upload:
-    """A file handed over as bytes (a browser upload) rather than a path."""
+    """A file handed over as bytes (a browser upload) rather than a path, known by its
+    name under an optional folder label (two uploads called notes.txt can be kept apart)."""
 
     name: str
     data: bytes
+    folder: str | None = None
+
+    @property
+    def source(self) -> str:
+        return upload_source(self.name, self.folder)
 
 
-Source = Path | str | Upload
+@dataclass(frozen=True)
+class LocalFile:
+    """A file on this machine and the source it is known by (see `local_files`)."""
+
+    path: Path
+    source: str
+
+
+# A bare path is a file given alone: it is known by its full path.
+Source = Path | str | Upload | LocalFile
+
+
+def source_name(source: Source) -> str:
+    """The identity of the document(s) a source holds."""
+    if isinstance(source, (Upload, LocalFile)):
+        return source.source
+    return local_source(source)
+
+
+def local_files(paths: Sequence[str | Path]) -> list[LocalFile]:
+    """Files and folders as given on a command line, as the files to ingest: a folder becomes
+    the supported files under it, each known by its path relative to that folder (so
+    projA/README.md and projB/README.md are two documents); a file given alone is known by
+    its full path. A folder with no supported file in it is an error that says so."""
+    files: list[LocalFile] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            files.append(LocalFile(path, local_source(path)))
+            continue
+        # is_file() is true for regular files only: FIFOs, sockets and devices in the folder are passed over.
+        found = sorted(f for f in path.rglob("*") if f.is_file())
+        supported = [f for f in found if f.suffix.lower() in SUPPORTED_EXTENSIONS]
+        if not supported:
+            held = f"holds {len(found)} file(s), none of a supported type" if found else "is empty"
+            raise ExplorerError(f"{raw}: the folder {held} (supported: {', '.join(SUPPORTED_EXTENSIONS)})")
+        files += [LocalFile(f, f.relative_to(path).as_posix()) for f in supported]
+    return files
 
 
 @dataclass(frozen=True)
@@ -48,27 +104,36 @@ class LoadOptions:
     category_field: str | None = None
     metadata_fields: tuple[str, ...] = ()
     category: str | None = None
+    id_field: str | None = None
 
 
 @dataclass
 class IngestReport:
     files: int = 0
     chunks_added: int = 0
+    chunks_embedded: int = 0  # of those added, how many the model embedded (the rest came from the cache)
     chunks_skipped: int = 0
     chunks_removed: int = 0
     chunks_truncated: int = 0
+    chunks_migrated: int = 0
     failures: list[LoaderError] = field(default_factory=list)
     seconds: float = 0.0
 
     def merge(self, other: IngestReport) -> None:
         """Add another run's counts to this one (several ingests shown as one)."""
-        for name in ("files", "chunks_added", "chunks_skipped", "chunks_removed", "chunks_truncated", "seconds"):
+        for name in ("files", "chunks_added", "chunks_embedded", "chunks_skipped", "chunks_removed",
+                     "chunks_truncated", "chunks_migrated", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures += other.failures
 
     def summary(self) -> str:
-        text = (f"{self.files} file(s): {self.chunks_added} chunks added, {self.chunks_skipped} already present, "
-                f"{self.chunks_removed} stale removed in {self.seconds:.1f}s")
+        reused = self.chunks_added - self.chunks_embedded
+        text = (f"{self.files} file(s): {self.chunks_added} chunks added"
+                + (f" ({reused} with vectors already computed, {self.chunks_embedded} embedded)" if reused else "")
+                + f", {self.chunks_skipped} already present, {self.chunks_removed} stale removed "
+                  f"in {self.seconds:.1f}s")
+        if self.chunks_migrated:
+            text += f"; {self.chunks_migrated} chunks moved to ids by source first (nothing re-embedded)"
         if self.chunks_truncated:
             text += f"; {self.chunks_truncated} chunks longer than the model reads (their ends are ignored)"
         if self.failures:
@@ -80,21 +145,18 @@ def _size(source: Source) -> int:
     if isinstance(source, Upload):
         return len(source.data)
     try:
-        return Path(source).stat().st_size
+        return os.stat(source.path if isinstance(source, LocalFile) else source).st_size
     except OSError:
         return 0
 
 
-def _name(source: Source) -> str:
-    return source.name if isinstance(source, Upload) else Path(source).name
-
-
 def _documents(source: Source, options: LoadOptions) -> Iterator[Document]:
     kwargs = dict(text_field=options.text_field, category_field=options.category_field,
-                  metadata_fields=options.metadata_fields, category=options.category)
+                  metadata_fields=options.metadata_fields, category=options.category, id_field=options.id_field)
     if isinstance(source, Upload):
-        return load_bytes(source.name, source.data, **kwargs)
-    return load_path(Path(source), **kwargs)
+        return load_bytes(source.name, source.data, folder=source.folder, **kwargs)
+    path = source.path if isinstance(source, LocalFile) else Path(source)
+    return load_path(path, source=source_name(source), **kwargs)
 
 
 def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
@@ -111,20 +173,22 @@ def ingest(
     options: LoadOptions = LoadOptions(),
     progress: ProgressCallback = no_progress,
     batch_size: int = BATCH_SIZE,
+    cache: EmbeddingCache | None = None,
 ) -> IngestReport:
-    """Ingest files into a collection; returns what happened, failures included."""
+    """Ingest files into a collection; returns what happened, failures included.
+    `cache` holds the vectors already computed (default: data/cache/embeddings.sqlite)."""
     if collection.embedder != embedder.info:
         raise ExplorerError(f"collection '{collection.name}' belongs to {collection.embedder.name}, "
                             f"not {embedder.name}")
     started = time.perf_counter()
-    report = IngestReport()
+    cache = cache or EmbeddingCache.default()
+    report = IngestReport(chunks_migrated=migrate_old_ids(collection, cache, progress))
     total = sum(_size(s) for s in sources) or None
     done_before = 0  # bytes of the files already finished, for the progress bar
     for source in sources:
-        name = _name(source)
-        progress(ProgressEvent("reading", done_before, total, name))
+        progress(ProgressEvent("reading", done_before, total, source_name(source)))
         try:
-            _ingest_one(source, collection, embedder, settings, options, report, progress, batch_size,
+            _ingest_one(source, collection, embedder, cache, settings, options, report, progress, batch_size,
                         done_before, total)
         except LoaderError as exc:
             report.failures.append(exc)
@@ -138,12 +202,12 @@ def ingest(
     return report
 
 
-def _ingest_one(source: Source, collection: Collection, embedder: Embedder, settings: ChunkSettings,
-                options: LoadOptions, report: IngestReport, progress: ProgressCallback, batch_size: int,
-                done_before: int, total: int | None) -> None:
+def _ingest_one(source: Source, collection: Collection, embedder: Embedder, cache: EmbeddingCache,
+                settings: ChunkSettings, options: LoadOptions, report: IngestReport, progress: ProgressCallback,
+                batch_size: int, done_before: int, total: int | None) -> None:
     count_tokens = embedder.count_tokens if settings.unit == "tokens" else None
     chunks = chunk_documents(_documents(source, options), settings, count_tokens=count_tokens)
-    seen: dict[str, set[str]] = {}   # source -> chunk ids of this version of the file
+    seen: dict[str, set[str]] = {}   # source -> chunk ids of this version of the document
     added: list[str] = []            # ids written by this run, to roll back if the file fails later
     position = 0                     # characters of the file behind us, for the progress bar
     try:
@@ -154,9 +218,9 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, sett
             fresh = [c for c in batch if c.id not in present]
             report.chunks_skipped += len(batch) - len(fresh)
             if fresh:
-                texts = [c.text for c in fresh]
-                report.chunks_truncated += sum(n > embedder.max_tokens for n in embedder.count_tokens(texts))
-                collection.upsert(fresh, embedder.embed(texts))
+                report.chunks_truncated += sum(n > embedder.max_tokens
+                                               for n in embedder.count_tokens([c.text for c in fresh]))
+                collection.upsert(fresh, _vectors(fresh, embedder, cache, report))
                 added += [c.id for c in fresh]
                 report.chunks_added += len(fresh)
             # Spans of a text file run through the whole file; each CSV/JSONL row starts at 0.
@@ -168,6 +232,20 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, sett
         collection.delete_ids(added)
         raise
     if not seen:
-        raise LoaderError(_name(source), "no text to ingest")
+        raise LoaderError(source_name(source), "no text to ingest")
     for doc_source, keep in seen.items():
         report.chunks_removed += collection.delete_source(doc_source, keep_ids=sorted(keep))
+
+
+def _vectors(chunks: Sequence[Chunk], embedder: Embedder, cache: EmbeddingCache, report: IngestReport) -> np.ndarray:
+    """The chunks' vectors: from the cache where their text was embedded before, else embedded
+    now (each distinct text once) and kept in the cache."""
+    keys = [text_hash(c.text) for c in chunks]
+    known = cache.get(embedder.info, keys)
+    missing = {key: chunk.text for key, chunk in zip(keys, chunks) if key not in known}
+    if missing:
+        vectors = embedder.embed(list(missing.values()))
+        report.chunks_embedded += len(missing)
+        cache.put(embedder.info, list(missing), vectors)
+        known.update(zip(missing, vectors))
+    return np.stack([known[key] for key in keys]).astype(np.float32, copy=False)

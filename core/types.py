@@ -28,9 +28,12 @@ def content_hash(*parts: str | bytes) -> str:
 class Document:
     """Text of one source file, or one part of it for files too large to hold at once.
 
-    `offset` is where this part's text starts in the whole document, so chunk
-    spans stay relative to the file whatever its size. `content_hash` is the hash
-    of the whole file's bytes: every part of one file shares it.
+    `source` is the document's identity: the path relative to the folder given
+    (the full path of a file given alone), an upload's name under its folder label;
+    a CSV / JSONL row is its file's source plus metadata["row"]. `content_hash` only
+    says whether the document changed: the hash of the whole file's bytes (every
+    part of one file shares it), or of the row. `offset` is where this part's text
+    starts in the whole document, so chunk spans stay relative to the file.
     """
 
     text: str
@@ -59,8 +62,10 @@ class Chunk:
 
     `start`/`end` are character offsets in the whole source document, so
     `document_text[start:end] == text`; `index` is its position among the
-    document's chunks. `id` is content-addressed: the same file cut the same way
-    yields the same ids, which is what makes re-ingesting a file add nothing.
+    document's chunks. `id` names the document (its source) as it is now (content,
+    metadata, settings) and the position: the same document cut the same way
+    yields the same ids, which is what makes re-ingesting it add nothing, while
+    another document with the same text gets ids of its own.
     """
 
     id: str

@@ -50,6 +50,7 @@ class Workspace:
     store: Store
     collection: Collection
     embedder: Embedder
+    created: bool = False  # the collection was made by this call (`create` and it was missing)
 
 
 def open_workspace(store: Store | str, collection: str, embedder: str | None = None,
@@ -72,7 +73,7 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
     else:
         model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
     return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
-                     embedder=model)
+                     embedder=model, created=made_with is None)
 
 
 # Stored vectors re-made by the candidate model must agree this closely: the same model (up to

@@ -17,7 +17,7 @@ TOKENIZER = ROOT / "data" / "models" / "all-MiniLM-L6-v2" / "tokenizer.json"
 BOOKS = ["pg1342_pride_and_prejudice.txt", "pg84_frankenstein.txt", "commonmark_spec.txt"]
 SPEC = LONG_DOCS / "commonmark_spec.txt"
 TRIMMED = " \t\n\r\f\v\u00a0\ufeff"
-ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{8}-\d{6}$")
+ID = re.compile(r"^v2-[0-9a-f]{32}-\d{6}$")
 
 SETTINGS = [
     ChunkSettings("recursive", 200, 0, "tokens"),
@@ -67,7 +67,8 @@ def assert_exact_and_complete(text: str, chunks: list[Chunk]) -> None:
 def test_spans_sizes_and_metadata_on_long_documents(book, settings, count_tokens):
     path = LONG_DOCS / book
     text = path.read_text(encoding="utf-8")
-    chunks = list(chunk_documents(load_path(path, category="book"), settings, count_tokens=count_tokens))
+    chunks = list(chunk_documents(load_path(path, source=book, category="book"), settings,
+                                  count_tokens=count_tokens))
     assert_exact_and_complete(text, chunks)
 
     measured = sizes(chunks, settings.unit, count_tokens)
@@ -249,10 +250,10 @@ def test_overlaps_helper():
 
 # -- ids ------------------------------------------------------------------------------------------
 
-def test_ids_are_deterministic_and_content_addressed(count_tokens):
+def test_ids_are_deterministic_and_name_the_document(count_tokens):
     path = LONG_DOCS / BOOKS[1]
     settings = ChunkSettings("recursive", 200, 0, "tokens")
-    first = [c.id for c in chunk_documents(load_path(path), settings, count_tokens=count_tokens)]
+    first = [c.id for c in chunk_documents(load_path(path, source=path.name), settings, count_tokens=count_tokens)]
     again = [c.id for c in chunk_documents(load_bytes(path.name, path.read_bytes()), settings,
                                            count_tokens=count_tokens)]
     assert first == again
@@ -262,6 +263,10 @@ def test_ids_are_deterministic_and_content_addressed(count_tokens):
     edited = path.read_bytes().replace(b"Frankenstein", b"Frankenstien", 1)
     changed = [c.id for c in chunk_documents(load_bytes(path.name, edited), settings, count_tokens=count_tokens)]
     assert not set(first) & set(changed)
+    # The same bytes under another name, in another folder, or with another category: another document.
+    for other in (load_bytes("copy.txt", path.read_bytes()), load_bytes(path.name, path.read_bytes(), folder="b"),
+                  load_bytes(path.name, path.read_bytes(), category="book")):
+        assert not set(first) & {c.id for c in chunk_documents(other, settings, count_tokens=count_tokens)}
 
 
 # -- streaming ------------------------------------------------------------------------------------
@@ -301,7 +306,8 @@ def test_parts_of_one_source_are_numbered_as_one_document():
 
 
 def test_scifact_rows_are_chunked_per_document(count_tokens):
-    rows = list(islice(load_path(SCIFACT / "corpus.jsonl", text_field="title,text", metadata_fields=("_id",)), 300))
+    rows = list(islice(load_path(SCIFACT / "corpus.jsonl", source="corpus.jsonl", text_field="title,text",
+                                 metadata_fields=("_id",)), 300))
     chunks = list(chunk_documents(rows, ChunkSettings("recursive", 96, 0, "tokens"), count_tokens=count_tokens))
     texts = {row.metadata["row"]: row.text for row in rows}
     assert {c.source for c in chunks} == {"corpus.jsonl"}

@@ -74,7 +74,7 @@ def test_long_document_loads_whole_with_file_hash_and_category():
     assert len(docs) == 1
     doc = docs[0]
     assert doc.text == FRANKENSTEIN.read_text(encoding="utf-8")  # BOM kept, so offsets match read_text
-    assert doc.source == "pg84_frankenstein.txt" and doc.offset == 0
+    assert doc.source == str(FRANKENSTEIN) and doc.offset == 0  # a file given alone: its full path
     assert doc.content_hash == hashlib.sha256(raw).hexdigest()
     assert doc.metadata == {"category": "novel"}
     assert "Victor" in doc.text
@@ -82,7 +82,7 @@ def test_long_document_loads_whole_with_file_hash_and_category():
 
 def test_upload_and_path_give_the_same_document():
     data = (LONG_DOCS / "commonmark_spec.txt").read_bytes()
-    [from_path] = load_path(LONG_DOCS / "commonmark_spec.txt")
+    [from_path] = load_path(LONG_DOCS / "commonmark_spec.txt", source="commonmark_spec.txt")
     [uploaded] = load_bytes("commonmark_spec.txt", data)
     assert uploaded == from_path
 
@@ -169,7 +169,7 @@ def test_large_file_streams_in_parts_cut_at_paragraphs(tmp_path):
     assert len(docs) >= 4
     assert "".join(d.text for d in docs) == whole
     assert {d.content_hash for d in docs} == {hashlib.sha256(raw * 16).hexdigest()}
-    assert {d.source for d in docs} == {"big.txt"}
+    assert {d.source for d in docs} == {str(path)}
     offset = 0
     for doc in docs:
         assert doc.offset == offset and whole[offset:offset + len(doc.text)] == doc.text
@@ -293,7 +293,8 @@ def test_csv_rows_become_documents(tmp_path):
                      b'a2,Second,,history,Ben\n'          # no body: title alone is the text
                      b'a3,,,history,Ben\n'                # nothing at all: skipped
                      b'a4,Fourth,Body four,,Cleo\n')
-    docs = list(load_path(path, text_field="title, body", category_field="topic", metadata_fields=["author"],
+    docs = list(load_path(path, source="notes.csv", text_field="title, body", category_field="topic",
+                          metadata_fields=["author"],
                           category="notes"))
     assert [(d.source, d.metadata["row"]) for d in docs] == [("notes.csv", "a1"), ("notes.csv", "a2"), ("notes.csv", "a4")]
     assert docs[0].text == "First\nBody one, with a comma\nand a line break"
@@ -343,7 +344,8 @@ def test_jsonl_values_become_scalar_metadata():
 def test_scifact_corpus_title_and_text():
     corpus = SCIFACT / "corpus.jsonl"
     rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
-    docs = list(load_path(corpus, text_field="title,text", metadata_fields=("_id",), category="scifact"))
+    docs = list(load_path(corpus, source="corpus.jsonl", text_field="title,text", metadata_fields=("_id",),
+                          category="scifact"))
     assert len(docs) == len(rows) == 5183
     assert [(d.source, d.metadata["row"]) for d in docs] == [("corpus.jsonl", r["_id"]) for r in rows]
     assert [d.metadata["_id"] for d in docs] == [r["_id"] for r in rows]

@@ -103,8 +103,8 @@ def test_cli_ingest_of_a_folder_with_bad_files(tmp_path, filled):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == len(BAD_FILES)
-    for line, (_, _, says) in zip(lines, BAD_FILES):
-        assert line.startswith(f"error: {says}") and line.endswith("(skipped)")
+    for line, (_, _, says) in zip(lines, BAD_FILES):  # files given one by one: named by their full paths
+        assert line.startswith(f"error: {folder}/{says}") and line.endswith("(skipped)")
     assert "0 file(s): 0 chunks added" in proc.stdout and "9 file(s) failed" in proc.stdout
     assert state(open_store(store).open_collection("library", collection.embedder)) == before
 
@@ -123,7 +123,7 @@ def test_cli_single_bad_file(tmp_path, filled, capsys, name, data, says):
     path.write_bytes(data)
     before = state(collection)
     code, _, err = cli(capsys, "ingest", str(path), "--store", store)
-    assert code == 1 and err.startswith(f"error: {says}") and len(err.strip().splitlines()) == 1
+    assert code == 1 and err.startswith(f"error: {tmp_path}/{says}") and len(err.strip().splitlines()) == 1
     assert state(collection) == before
 
 
@@ -137,11 +137,11 @@ def test_cli_names_with_path_separators_and_unicode(tmp_path, filled, capsys, mi
                          "--collection", "unicode", "--category", "ünïcödé ☕")
     assert code == 0, err
     collection = open_store(store).open_collection("unicode", minilm.info, create=False)
-    assert [(s.source, s.category) for s in collection.sources()] == [(odd.name, "ünïcödé ☕")]
+    assert [(s.source, s.category) for s in collection.sources()] == [(str(odd), "ünïcödé ☕")]  # full path, ".." gone
     code, out, err = cli(capsys, "search", "café ☕ Charlotte", "--store", store, "--collection", "unicode",
                          "--category", "ünïcödé ☕", "--json")
     [hit] = json.loads(out)
-    assert code == 0 and "☕ café ⌘ 日本語" in hit["text"] and hit["metadata"]["source"] == odd.name
+    assert code == 0 and "☕ café ⌘ 日本語" in hit["text"] and hit["metadata"]["source"] == str(odd)
     # An uploaded name is only a base name, whatever path it claims.
     report = ingest([Upload("..\\..\\C:/etc/passwd ☕.txt", b"Lady Catherine de Bourgh called at Longbourn.")],
                     collection, minilm, SETTINGS)

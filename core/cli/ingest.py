@@ -4,22 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 from tqdm import tqdm
 
-from ..loaders import SUPPORTED_EXTENSIONS
-from ..pipeline import LoadOptions, ingest
+from ..chunking import validate
+from ..pipeline import LoadOptions, ingest, local_files
 from ..types import ChunkSettings, ProgressCallback, ProgressEvent
-from ..workspace import open_workspace
+from ..workspace import Workspace, open_workspace
 from .common import add_chunking_options, add_collection_options, chunk_settings, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="add files to a collection",
-                       description="Load, chunk, embed and store files. Re-ingesting a file adds nothing; "
-                                   "a changed file replaces its old chunks.")
+                       description="Load, chunk, embed and store files. A document is known by its path "
+                                   "relative to the folder given (the full path of a file given alone). "
+                                   "Re-ingesting a file adds nothing; a changed file replaces its own old chunks, "
+                                   "re-embedding only the changed ones; a new --category re-embeds nothing.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched for supported files)")
     add_collection_options(p)
     add_chunking_options(p)
@@ -28,19 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--category-field", help="CSV/JSONL: column holding each row's category")
     p.add_argument("--metadata-field", action="append", default=[], metavar="F",
                    help="CSV/JSONL: extra column to keep as metadata (repeatable)")
+    p.add_argument("--id-field", help="CSV/JSONL: column holding each row's id (default: _id or id, "
+                                      "else the row number); a re-ingest replaces rows by it")
     p.set_defaults(run=run)
-
-
-def expand(paths: list[str]) -> list[Path]:
-    """Folders become the supported files inside them; files are kept as given."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_EXTENSIONS)
-        else:
-            files.append(path)
-    return files
 
 
 @contextmanager
@@ -59,14 +50,31 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
 
 def run(args: argparse.Namespace) -> int:
     settings: ChunkSettings = chunk_settings(args)
+    validate(settings)
+    files = local_files(args.paths)  # before the collection is made: an empty folder makes nothing
     workspace = open_workspace(store_url(args), args.collection, args.embedder, create=True)
     options = LoadOptions(text_field=args.text_field, category_field=args.category_field,
-                          metadata_fields=tuple(args.metadata_field), category=args.category)
-    files = expand(args.paths)
-    with progress_bar("ingest") as show:
-        report = ingest(files, workspace.collection, workspace.embedder, settings, options, progress=show)
+                          metadata_fields=tuple(args.metadata_field), category=args.category, id_field=args.id_field)
+    try:
+        with progress_bar("ingest") as show:
+            report = ingest(files, workspace.collection, workspace.embedder, settings, options, progress=show)
+    except BaseException:  # an error or Ctrl-C: clean up, then let it be reported as usual
+        _drop_if_still_empty(workspace)
+        raise
     for failure in report.failures:
         print(f"error: {failure} (skipped)", file=sys.stderr)
-    print(f"{report.summary()}; collection '{workspace.collection.name}' now holds "
-          f"{workspace.collection.count()} chunks")
+    name = workspace.collection.name
+    if _drop_if_still_empty(workspace):
+        print(f"{report.summary()}; nothing stored, so collection '{name}' was not created")
+    else:
+        print(f"{report.summary()}; collection '{name}' now holds {workspace.collection.count()} chunks")
     return 1 if report.failures else 0
+
+
+def _drop_if_still_empty(workspace: Workspace) -> bool:
+    """A run that made a collection and stored nothing in it (every file failed, or it was
+    interrupted before the first batch) leaves no empty collection behind; True if it dropped one."""
+    if workspace.created and workspace.collection.count() == 0:
+        workspace.store.delete_collection(workspace.collection.name)
+        return True
+    return False

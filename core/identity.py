@@ -1,0 +1,59 @@
+"""Collections filled under the first chunk id scheme, and moving them to the current one.
+
+The first scheme made a chunk's id from its file's hash, the chunk settings and the
+position, and a document's source was its bare file name: two files called
+README.md replaced each other, and identical files under two names shared chunks.
+Such a collection is still read and searched as it is. Before anything is written
+to it, `migrate_old_ids` gives each of its chunks the id the current scheme gives
+it (same source, text, metadata and vector: nothing is re-embedded) and puts its
+vector in the embedding cache, so re-ingesting the files later, under the sources
+they are now known by, embeds nothing that was embedded before.
+
+The migration writes the new rows before deleting the old ones, a batch at a time,
+so an interrupted one loses nothing and the next write finishes it. Old ids sort
+before current ones ("v2-..."), and rows are read in insertion order (Chroma) or id
+order (PostgreSQL), so the first row is an old one for as long as any is left.
+"""
+from __future__ import annotations
+
+import re
+
+from .chunking import chunk_id, document_metadata
+from .embedding_cache import EmbeddingCache, text_hash
+from .stores.base import Collection
+from .types import Chunk, Metadata, ProgressCallback, ProgressEvent, no_progress
+
+OLD_CHUNK_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{8}-\d{6}$")
+MIGRATE_BATCH = 500  # rows re-written per round: a few MB of vectors
+
+
+def holds_old_ids(collection: Collection) -> bool:
+    first = collection.get(limit=1).ids
+    return bool(first) and bool(OLD_CHUNK_ID.match(first[0]))
+
+
+def current_chunk(old_id: str, text: str, metadata: Metadata) -> Chunk:
+    """A chunk stored under the first scheme, under the id the current scheme gives it."""
+    source = str(metadata.get("source", ""))
+    index = int(metadata.get("index", 0))
+    identity = chunk_id(source, str(metadata.get("document", old_id)), document_metadata(metadata),
+                        str(metadata.get("chunking", "")), index)
+    return Chunk(id=identity, text=text, source=source, start=int(metadata.get("start", 0)),
+                 end=int(metadata.get("end", len(text))), index=index, metadata=metadata)
+
+
+def migrate_old_ids(collection: Collection, cache: EmbeddingCache, progress: ProgressCallback = no_progress) -> int:
+    """Move a collection's chunks from first-scheme ids to current ones; returns how many moved
+    (0, after one cheap read, for a collection that holds none)."""
+    if not holds_old_ids(collection):
+        return 0
+    old = [i for page in collection.iter_pages() for i in page.ids if OLD_CHUNK_ID.match(i)]
+    for lo in range(0, len(old), MIGRATE_BATCH):
+        rows = collection.get(ids=old[lo:lo + MIGRATE_BATCH], include_embeddings=True)
+        assert rows.embeddings is not None
+        cache.put(collection.embedder, [text_hash(t) for t in rows.texts], rows.embeddings)
+        collection.upsert([current_chunk(i, t, m) for i, t, m in zip(rows.ids, rows.texts, rows.metadatas)],
+                          rows.embeddings)
+        collection.delete_ids(rows.ids)
+        progress(ProgressEvent("moving chunks to ids by source", lo + len(rows.ids), len(old)))
+    return len(old)

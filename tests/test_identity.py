@@ -1,0 +1,321 @@
+"""Identity is not content: a document is its source, the content hash only says whether it
+changed, and a vector belongs to a text (the embedding cache). Real MiniLM, real stores."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import LONG_DOCS, ROOT
+from core.chunking import chunk_documents
+from core.embedding_cache import EmbeddingCache
+from core.errors import ExplorerError, LoaderError
+from core.identity import OLD_CHUNK_ID
+from core.loaders import load_bytes, load_path
+from core.pipeline import LoadOptions, LocalFile, Upload, ingest, local_files
+from core.stores import open_store
+from core.types import Chunk, ChunkSettings, Filter, SourceInfo
+from store_fixtures import backends
+
+# Words, not tokens: swapping one word for another keeps every later chunk boundary where it was.
+SETTINGS = ChunkSettings(method="paragraph", size=60, overlap=0, unit="words")
+BOOK = (LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8")
+TEXT = BOOK[3_000:12_000]  # letters from Walton to his sister: paragraphs of real prose
+
+
+class CountingEmbedder:
+    """The real MiniLM, remembering every text it was asked to embed."""
+
+    def __init__(self, real):
+        self._real = real
+        self.embedded: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def embed(self, texts):
+        self.embedded += list(texts)
+        return self._real.embed(texts)
+
+
+@pytest.fixture
+def embedder(minilm) -> CountingEmbedder:
+    return CountingEmbedder(minilm)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> EmbeddingCache:
+    return EmbeddingCache(tmp_path / "cache" / "embeddings.sqlite")
+
+
+@pytest.fixture
+def collection(tmp_path: Path, minilm):
+    return open_store(str(tmp_path / "store")).open_collection("docs", minilm.info)
+
+
+def by_source(collection) -> dict[str, SourceInfo]:
+    return {s.source: s for s in collection.sources()}
+
+
+def edited(text: str, old: str, new: str) -> str:
+    """`text` with the first `old` after its middle replaced (one word for one word)."""
+    at = text.index(old, len(text) // 2)
+    return text[:at] + new + text[at + len(old):]
+
+
+# -- same names, different documents ----------------------------------------------------------
+
+def test_same_names_in_subfolders_are_kept_apart(tmp_path, collection, embedder, cache):
+    docs = tmp_path / "docs"
+    for folder, text in (("projA", "Project A builds a glacier survey drone."),
+                         ("projB", "Project B restores a harpsichord for the museum.")):
+        (docs / folder).mkdir(parents=True)
+        (docs / folder / "README.md").write_text(text)
+    (docs / "notes.txt").write_text("Notes on both projects.")
+    (docs / "image.png").write_bytes(b"\x89PNG")  # not supported: passed over
+
+    files = local_files([docs])
+    assert [f.source for f in files] == ["notes.txt", "projA/README.md", "projB/README.md"]
+    report = ingest(files, collection, embedder, SETTINGS, cache=cache)
+    assert report.files == 3 and report.chunks_removed == 0
+    assert set(by_source(collection)) == {"notes.txt", "projA/README.md", "projB/README.md"}
+    assert [h.metadata["source"] for h in collection.keyword_search("harpsichord", 5)] == ["projB/README.md"]
+    assert [h.metadata["source"] for h in collection.keyword_search("glacier", 5)] == ["projA/README.md"]
+
+    again = ingest(local_files([docs]), collection, embedder, SETTINGS, cache=cache)
+    assert (again.chunks_added, again.chunks_removed, again.chunks_skipped) == (0, 0, 3)
+
+    # A file given on its own is known by its full path: it does not replace notes.txt.
+    [alone] = local_files([docs / "notes.txt"])
+    assert alone.source == str(docs / "notes.txt")
+
+
+def test_uploads_with_the_same_name_under_two_folder_labels(collection, embedder, cache):
+    uploads = [Upload("README.md", b"The lighthouse keeper logs every ship.", folder="harbour"),
+               Upload("README.md", b"The orchard yields pears in September.", folder="../farm/ "),
+               Upload("README.md", b"No folder label at all.")]
+    assert [u.source for u in uploads] == ["harbour/README.md", "farm/README.md", "README.md"]
+    ingest(uploads, collection, embedder, SETTINGS, cache=cache)
+    assert set(by_source(collection)) == {"harbour/README.md", "farm/README.md", "README.md"}
+
+
+# -- same content, different documents --------------------------------------------------------
+
+def test_identical_files_are_two_documents_with_their_own_category(tmp_path, collection, embedder, cache):
+    report_txt, copy_txt = tmp_path / "report.txt", tmp_path / "report (copy).txt"
+    report_txt.write_text(TEXT)
+    copy_txt.write_text(TEXT)
+    first = ingest([LocalFile(report_txt, "report.txt")], collection, embedder, SETTINGS,
+                   LoadOptions(category="q3"), cache=cache)
+    embedded_once = len(embedder.embedded)
+    assert embedded_once == first.chunks_added > 5
+
+    second = ingest([LocalFile(copy_txt, "report (copy).txt")], collection, embedder, SETTINGS,
+                    LoadOptions(category="archive"), cache=cache)
+    assert second.chunks_added == first.chunks_added and second.chunks_skipped == 0
+    assert len(embedder.embedded) == embedded_once, "identical text is embedded once"
+    assert second.chunks_embedded == 0
+    assert by_source(collection) == {
+        "report.txt": SourceInfo("report.txt", "q3", first.chunks_added),
+        "report (copy).txt": SourceInfo("report (copy).txt", "archive", first.chunks_added)}
+
+    # Editing the first touches neither the copy's chunks nor its searchability.
+    phrase = "Englishman"
+    assert phrase in TEXT[len(TEXT) // 2:]
+    report_txt.write_text(edited(TEXT, phrase, "Norseman"))
+    third = ingest([LocalFile(report_txt, "report.txt")], collection, embedder, SETTINGS,
+                   LoadOptions(category="q3"), cache=cache)
+    assert third.chunks_embedded == 1 and third.chunks_removed == first.chunks_added
+    copy_rows = collection.get(where=Filter(sources=("report (copy).txt",)))
+    assert len(copy_rows.ids) == first.chunks_added and phrase in "".join(copy_rows.texts)
+    assert {h.metadata["source"] for h in collection.keyword_search(phrase, 5)} == {"report (copy).txt"}
+    assert {h.metadata["source"] for h in collection.keyword_search("Norseman", 5)} == {"report.txt"}
+
+
+# -- what changed is all that is done ---------------------------------------------------------
+
+def test_new_category_is_applied_without_embedding(collection, embedder, cache):
+    upload = Upload("letters.txt", TEXT.encode("utf-8"))
+    first = ingest([upload], collection, embedder, SETTINGS, LoadOptions(category="draft"), cache=cache)
+    embedded = len(embedder.embedded)
+    before = collection.get(include_embeddings=True)
+
+    report = ingest([upload], collection, embedder, SETTINGS, LoadOptions(category="final"), cache=cache)
+    assert len(embedder.embedded) == embedded, "a metadata change embeds nothing"
+    assert report.chunks_added == report.chunks_removed == first.chunks_added
+    assert by_source(collection) == {"letters.txt": SourceInfo("letters.txt", "final", first.chunks_added)}
+    after = collection.get(include_embeddings=True)
+    assert not set(after.ids) & set(before.ids)
+    old_vectors = {t: v for t, v in zip(before.texts, before.embeddings)}
+    for text, vector in zip(after.texts, after.embeddings):
+        assert (vector == old_vectors[text]).all()
+    assert collection.get(where=Filter(categories=("draft",))).ids == []
+
+
+def test_edited_file_re_embeds_only_its_changed_chunk(collection, embedder, cache):
+    first = ingest([Upload("letters.txt", TEXT.encode("utf-8"))], collection, embedder, SETTINGS, cache=cache)
+    embedder.embedded.clear()
+    new_text = edited(TEXT, "Englishman", "Norseman")
+    report = ingest([Upload("letters.txt", new_text.encode("utf-8"))], collection, embedder, SETTINGS,
+                    cache=cache)
+    assert len(embedder.embedded) == report.chunks_embedded == 1
+    assert "Norseman" in embedder.embedded[0]
+    assert collection.count() == first.chunks_added == report.chunks_added
+    stored = collection.get()
+    assert all(new_text[m["start"]:m["end"]] == t for t, m in zip(stored.texts, stored.metadatas))
+    assert "with vectors already computed" in report.summary()
+
+
+def test_csv_rows_are_identified_by_the_id_field(tmp_path, collection, embedder, cache):
+    path = tmp_path / "tickets.csv"
+    path.write_text("key,body\nT-1,The printer on floor two jams.\nT-2,The badge reader rejects new cards.\n")
+    options = LoadOptions(text_field="body", id_field="key")
+    ingest([LocalFile(path, "tickets.csv")], collection, embedder, SETTINGS, options, cache=cache)
+    assert sorted(m["row"] for m in collection.get().metadatas) == ["T-1", "T-2"]
+
+    path.write_text("key,body\nT-2,The badge reader rejects new cards.\nT-1,The printer on floor two is fixed.\n")
+    embedder.embedded.clear()
+    report = ingest([LocalFile(path, "tickets.csv")], collection, embedder, SETTINGS, options, cache=cache)
+    assert embedder.embedded == ["The printer on floor two is fixed."]
+    assert (report.chunks_skipped, report.chunks_removed) == (1, 1)
+    assert sorted(collection.get().texts) == ["The badge reader rejects new cards.",
+                                              "The printer on floor two is fixed."]
+
+    path.write_text("key,body\n,A ticket without a key.\n")
+    with pytest.raises(LoaderError, match="row 1 has no value in the id field 'key'"):
+        list(load_path(path, text_field="body", id_field="key"))
+
+
+def test_a_damaged_or_unwritable_cache_only_costs_embedding(tmp_path, collection, embedder):
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"this is not an SQLite database " * 200)
+    blocked = EmbeddingCache(tmp_path / "damaged.sqlite" / "below-a-file.sqlite")  # its folder cannot be made
+    for n, cache in enumerate((EmbeddingCache(damaged), blocked)):
+        report = ingest([Upload(f"letters-{n}.txt", TEXT.encode("utf-8"))], collection, embedder, SETTINGS,
+                        cache=cache)
+        assert not report.failures and report.chunks_embedded == report.chunks_added > 5
+    assert damaged.read_bytes().startswith(b"this is not an SQLite database")
+
+
+# -- collections made under the first id scheme -----------------------------------------------
+
+def first_scheme_chunks(upload: Upload, category: str, count_tokens) -> list[Chunk]:
+    """Chunks as the first scheme stored them: id = file hash + settings hash + position."""
+    settings_hash = hashlib.sha256(SETTINGS.key().encode()).hexdigest()[:8]
+    chunks = chunk_documents(load_bytes(upload.name, upload.data, category=category), SETTINGS, count_tokens)
+    return [Chunk(id=f"{c.metadata['document'][:16]}-{settings_hash}-{c.index:06d}", text=c.text, source=c.source,
+                  start=c.start, end=c.end, index=c.index, metadata=c.metadata) for c in chunks]
+
+
+@backends("chroma", "pgvector")
+def test_first_scheme_collection_is_migrated_without_embedding(store, new_name, embedder, cache, minilm):
+    collection = store.open_collection(new_name(store), minilm.info)
+    upload = Upload("letters.txt", TEXT.encode("utf-8"))
+    old = first_scheme_chunks(upload, "novel", minilm.count_tokens)
+    assert all(OLD_CHUNK_ID.match(c.id) for c in old)
+    collection.upsert(old, minilm.embed([c.text for c in old]))
+
+    report = ingest([upload], collection, embedder, SETTINGS, LoadOptions(category="novel"), cache=cache)
+    assert report.chunks_migrated == len(old) and embedder.embedded == []
+    assert (report.chunks_added, report.chunks_skipped, report.chunks_removed) == (0, len(old), 0)
+    stored = collection.get()
+    assert len(stored.ids) == len(old) and not any(OLD_CHUNK_ID.match(i) for i in stored.ids)
+    assert sorted(stored.texts) == sorted(c.text for c in old)
+    # The same text under a new source (the path it is known by now) reuses the migrated vectors.
+    moved = ingest([Upload("letters.txt", upload.data, folder="mail")], collection, embedder, SETTINGS,
+                   LoadOptions(category="novel"), cache=cache)
+    assert moved.chunks_added == len(old) and embedder.embedded == []
+
+
+# -- things that are not documents ------------------------------------------------------------
+
+def test_fifo_and_device_are_refused_without_opening(tmp_path):
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            list(load_path(fifo))
+            outcome.append(None)
+        except LoaderError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # blocked opening the FIFO: release it, then fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading a FIFO blocked")
+    assert isinstance(outcome[0], LoaderError) and "is a FIFO (named pipe), not a file" in str(outcome[0])
+    zero = tmp_path / "zero.txt"
+    zero.symlink_to("/dev/zero")  # endless, whatever its name says
+    for device in ("/dev/zero", zero):
+        with pytest.raises(LoaderError, match="is a device, not a file"):
+            list(load_path(device))
+
+
+def test_folders_without_supported_files_are_an_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ExplorerError, match="the folder is empty"):
+        local_files([empty])
+    (empty / "photo.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(ExplorerError, match=r"holds 1 file\(s\), none of a supported type"):
+        local_files([empty])
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_refuses_empty_folder_and_fifo_and_leaves_no_collection(tmp_path):
+    store = tmp_path / "store"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("ingest", str(empty), "--store", str(store))
+    assert proc.returncode == 1 and "the folder is empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert not store.exists()  # refused before anything was made
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    proc = cli("ingest", str(fifo), str(tmp_path / "missing.txt"), "--store", str(store))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "FIFO" in proc.stderr and "missing.txt: file not found" in proc.stderr
+    assert "was not created" in proc.stdout
+    assert open_store(str(store)).list_collections() == []
+
+
+# -- the app sees an edit at once -------------------------------------------------------------
+
+def test_search_page_shows_the_edited_text_after_a_re_ingest(tmp_path, monkeypatch, minilm, cache):
+    from app_pages import open_page
+
+    from core.config import SAMPLE_COLLECTION
+
+    store = tmp_path / "app-store"
+    collection = open_store(str(store)).open_collection(SAMPLE_COLLECTION, minilm.info)
+    first = ingest([Upload("letters.txt", TEXT.encode("utf-8"))], collection, minilm, SETTINGS, cache=cache)
+    monkeypatch.setenv("EXPLORER_STORE", str(store))
+    at = open_page("pages/search.py")
+    at.radio(key="mode").set_value("keyword")
+    at.text_input(key="query").input("Englishman Norseman").run()
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert cards and "Englishman" in cards[0] and not any("Norseman" in c for c in cards)
+
+    # Same file, one word changed: the same number of chunks, so only a real version notices.
+    report = ingest([Upload("letters.txt", edited(TEXT, "Englishman", "Norseman").encode("utf-8"))],
+                    collection, minilm, SETTINGS, cache=cache)
+    assert collection.count() == first.chunks_added == report.chunks_added
+    at.run()
+    assert not at.exception and not at.error
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert cards and "Norseman" in cards[0] and not any("Englishman" in c for c in cards)
