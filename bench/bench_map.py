@@ -40,7 +40,7 @@ from core.map_figure import Colouring, map_figure  # noqa: E402
 from core.palette import category_colours  # noqa: E402
 from core.projection import DEFAULT_SAMPLE_CAP, ProjectionSettings, cached_points, project  # noqa: E402
 from core.stores import open_store  # noqa: E402
-from core.trust import DEFAULT_K, neighbourhood_preservation  # noqa: E402
+from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 from core.types import Chunk  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -108,8 +108,9 @@ def first_view(collection, cache: Path) -> View:
     settings = ProjectionSettings()
     projection = project(points.chunks.embeddings, settings, data_key=points.fingerprint, cache_dir=cache / "maps")
     lap(f"{settings.describe()} (or its disk cache)")
-    trust = neighbourhood_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric)
-    lap(f"neighbourhood preservation ({trust.measured:,} sampled points)")
+    trust = cached_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric,
+                                map_key=f"{points.fingerprint}-{settings.key()}", cache_dir=cache / "maps")
+    lap(f"neighbourhood preservation ({trust.measured:,} sampled points, or its disk cache)")
     view = map_bundle(collection.name, collection.embedder, points, projection)
     categories = [c or "(none)" for c in view.categories]
     figure = map_figure(view, Colouring(groups=categories, colours=category_colours(collection.categories())))

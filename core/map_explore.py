@@ -36,14 +36,15 @@ def hover_chars(n_points: int) -> int:
     return int(np.clip(HOVER_BUDGET_CHARS // max(n_points, 1), HOVER_MIN_CHARS, HOVER_MAX_CHARS))
 
 
-def hover_texts(texts: Sequence[str]) -> list[str]:
-    """A short escaped preview per point (document text never becomes markup), sized to the map."""
+def hover_texts(texts: Sequence[str]) -> np.ndarray:
+    """A short escaped preview per point (document text never becomes markup), sized to the map.
+    An object array: plotly checks it ten times faster than a list (1 s at 100,000 points)."""
     limit = hover_chars(len(texts))
     out = []
     for text in texts:
         flat = " ".join(text[:limit * 2].split())
         out.append(html.escape(flat if len(flat) <= limit else flat[:limit - 1] + "…", quote=False))
-    return out
+    return np.array(out, dtype=object)
 
 
 @dataclass(frozen=True)

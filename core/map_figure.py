@@ -53,14 +53,20 @@ def _axes(view: Bundle, rows: np.ndarray) -> dict:
     return axes
 
 
-def _points(view: Bundle, rows: np.ndarray, hover: list[str], name: str, **marker) -> dict:
+def point_size(n: int, dims: int) -> float:
+    """Markers shrink as the map fills: 7 px for a few hundred points, 2.5 px at 100,000 (2-D)."""
+    size = float(np.clip(10.5 - 1.6 * np.log10(max(n, 1)), 2.5, 7.0))
+    return size if dims == 2 else size * 0.6
+
+
+def _points(view: Bundle, rows: np.ndarray, hover: np.ndarray, name: str, **marker) -> dict:
     """One trace's worth of points: positions, rows as customdata, hover preview."""
     return dict(**_axes(view, rows), mode="markers", name=name, customdata=rows.astype(np.int32),
-                hovertext=[hover[i] for i in rows], hovertemplate="<b>%{fullData.name}</b><br>%{hovertext}<extra></extra>",
-                marker={"size": 4 if view.projection.dims == 2 else 2.5, **marker})
+                hovertext=hover[rows], hovertemplate="<b>%{fullData.name}</b><br>%{hovertext}<extra></extra>",
+                marker={"size": point_size(len(view.ids), view.projection.dims), **marker})
 
 
-def _base_traces(view: Bundle, colouring: Colouring, hover: list[str], dim: bool) -> list[dict]:
+def _base_traces(view: Bundle, colouring: Colouring, hover: np.ndarray, dim: bool) -> list[dict]:
     n = len(view.ids)
     fade = 0.25 if dim else 0.8
     if colouring.counts is not None:
@@ -98,7 +104,7 @@ def _base_traces(view: Bundle, colouring: Colouring, hover: list[str], dim: bool
     return traces
 
 
-def _query_traces(view: Bundle, query: BundleQuery, hover: list[str]) -> list[dict]:
+def _query_traces(view: Bundle, query: BundleQuery, hover: np.ndarray) -> list[dict]:
     index = {chunk_id: i for i, chunk_id in enumerate(view.ids)}
     hits = np.array([index[i] for i in query.result_ids if i in index], dtype=int)
     position = np.array(query.position)
@@ -119,7 +125,7 @@ def _query_traces(view: Bundle, query: BundleQuery, hover: list[str]) -> list[di
     return traces
 
 
-def _highlight_traces(view: Bundle, marks: Highlights, hover: list[str]) -> list[dict]:
+def _highlight_traces(view: Bundle, marks: Highlights, hover: np.ndarray) -> list[dict]:
     traces = []
     if marks.matches:
         traces.append(_points(view, np.array(marks.matches), hover, marks.match_label or "text matches", size=8,
@@ -154,5 +160,5 @@ def map_figure(view: Bundle, colouring: Colouring, queries: tuple[BundleQuery, .
         # Text traces in WebGL are not drawn over the markers everywhere; SVG text is, and is few points.
         fig.add_trace((go.Scatter if dims == 2 else go.Scatter3d)(**label_trace))
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), legend=dict(itemsizing="constant"),
-                      title=view.projection.describe(), dragmode="pan" if view.projection.dims == 2 else None)
+                      title=view.projection.describe())
     return fig

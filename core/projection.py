@@ -163,7 +163,7 @@ def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int
     return MapPoints(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Written aside and renamed, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -194,9 +194,9 @@ def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_
     points = load_points(collection, cap, seed, progress)
     buffer = io.BytesIO()
     np.save(buffer, points.chunks.embeddings)
-    _write_atomic(vectors_path, buffer.getvalue())
+    write_atomic(vectors_path, buffer.getvalue())
     # The rows file goes last: it is what a reader looks for first.
-    _write_atomic(rows_path, json.dumps({
+    write_atomic(rows_path, json.dumps({
         "ids": points.chunks.ids, "texts": points.chunks.texts, "metadatas": points.chunks.metadatas,
         "total": points.total, "fingerprint": points.fingerprint}, ensure_ascii=False).encode("utf-8"))
     for stale in cache_dir.glob(f"{view}-*"):
@@ -265,7 +265,7 @@ def _write_cache(path: Path, projection: Projection) -> None:
         arrays.update(mean=projection.mean, components=projection.components)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def project(embeddings: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),

@@ -15,12 +15,15 @@ of the mean at a fraction of the cost: exact kNN in 384-D grows with n squared
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .errors import ExplorerError
-from .projection import Metric, prepared_vectors
+from .projection import DEFAULT_CACHE_DIR, Metric, prepared_vectors, write_atomic
+from .types import content_hash
 
 DEFAULT_K = 10
 TRUST_SAMPLE = 2_000  # standard error of the mean about 0.01; 1-2 s at 100,000 points
@@ -94,3 +97,23 @@ def neighbourhood_preservation(embeddings: np.ndarray, coords: np.ndarray, k: in
     per_point = np.full(n, np.nan)
     per_point[rows] = kept / k
     return Trust(per_point, k)
+
+
+def cached_preservation(embeddings: np.ndarray, coords: np.ndarray, k: int = DEFAULT_K, metric: Metric = "cosine",
+                        *, map_key: str, cache_dir: Path | None = DEFAULT_CACHE_DIR) -> Trust:
+    """`neighbourhood_preservation` kept on disk beside the map it measures. `map_key` names the
+    map (the points' fingerprint and the projection settings): the same map gives the same values."""
+    if cache_dir is None:
+        return neighbourhood_preservation(embeddings, coords, k, metric)
+    path = cache_dir / f"trust-{content_hash(map_key, str(k), metric, str(TRUST_SAMPLE))[:32]}.npy"
+    try:
+        per_point = np.load(path)
+        if per_point.shape == (len(embeddings),):
+            return Trust(per_point, min(k, len(embeddings) - 1))
+    except (OSError, ValueError):
+        pass  # missing or damaged: measure
+    trust = neighbourhood_preservation(embeddings, coords, k, metric)
+    buffer = io.BytesIO()
+    np.save(buffer, trust.per_point)
+    write_atomic(path, buffer.getvalue())
+    return trust

@@ -24,7 +24,7 @@ from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS
                              Projection, ProjectionSettings, cached_points, place_queries, project)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
-from core.trust import DEFAULT_K, Trust, neighbourhood_preservation
+from core.trust import DEFAULT_K, Trust, cached_preservation
 from core.types import content_hash
 from core.workspace import Workspace
 
@@ -53,7 +53,8 @@ def cached_projection(fingerprint: str, settings: ProjectionSettings, _points: M
 
 @st.cache_data(show_spinner="Measuring neighbourhood preservation…", max_entries=16)
 def cached_trust(fingerprint: str, settings: ProjectionSettings, _points: MapPoints, _coords: np.ndarray) -> Trust:
-    return neighbourhood_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric)
+    return cached_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric,
+                               map_key=f"{fingerprint}-{settings.key()}")
 
 
 @st.cache_data(show_spinner="Clustering…", max_entries=8)
@@ -260,7 +261,7 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     with text_col:
         st.caption(f"{metadata.get('source', '')} · {metadata.get('category') or 'no category'}")
         st.text(chunks.texts[row])
-    meta_col.json({"id": chunks.ids[row], **metadata}, expanded=False)
+    meta_col.json({"id": chunks.ids[row], **metadata})
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
                 "space** (ringed on the map). *Rank on the map*: how close each is on this picture; far above "
                 f"{len(neighbours)} means the map tore the neighbourhood apart.")
@@ -277,8 +278,10 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
     """The box/lasso selection as a table (CSV with text and cluster) and a search within it."""
     st.subheader(f"Selected region: {len(rows):,} chunks")
     frame = selection_frame(points, rows, names)
-    st.dataframe(frame, hide_index=True, width="stretch", key="map_selection", column_config={"text": TEXT_COLUMN})
-    st.download_button("Selected chunks (CSV: id, source, category, cluster, text)", frame_csv(frame),
+    # The id is for the CSV; on screen it would take the width the text needs.
+    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="map_selection",
+                 column_config={"text": TEXT_COLUMN})
+    st.download_button(f"Selected chunks (CSV: {', '.join(frame.columns)})", frame_csv(frame),
                        file_name="map-selection.csv", mime="text/csv", key="map_selection_csv")
     query_col, mode_col = st.columns([4, 1])
     query = query_col.text_input("Search within the selection", key="map_within_query",
@@ -291,7 +294,7 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
     if not found:
         st.info("Nothing in the selection matches.")
         return
-    results = selection_frame(points, [f.row for f in found], names)
+    results = selection_frame(points, [f.row for f in found], names).drop(columns=["id"])
     results.insert(0, "score", [f.score for f in found])
     results.insert(0, "rank", [f.rank for f in found])
     st.caption("Ranked among the selected chunks only; BM25's word statistics are those of the selection.")

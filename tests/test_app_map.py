@@ -134,13 +134,13 @@ def test_map_click_region_and_phrase(app_env, sample_points):
               "point_indices": [0, 1, 2, 3], "box": [{"xref": "x", "yref": "y", "x": [0, 1], "y": [0, 1]}], "lasso": []}
     select_on_chart(at, region)
     assert "Selected region: 4 chunks" in [h.value for h in at.subheader]
-    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["id", "source", "category", "text"])
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["source", "category", "text"])
     assert table["text"].tolist() == [texts[r] for r in (1, 2, 3, 40)]
     assert any(b.label.startswith("Selected chunks (CSV") for b in at.get("download_button"))
     at.text_input(key="map_within_query").input(texts[40].split()[3])
     select_on_chart(at, region)  # the browser sends the chart's selection with every rerun; AppTest does not
     found = next(d.value for d in at.dataframe if "rank" in d.value.columns and "score" in d.value.columns)
-    assert set(found["id"]) <= set(table["id"]) and len(found) >= 1
+    assert set(found["text"]) <= set(table["text"]) and len(found) >= 1
 
     at.text_input(key="map_phrase").input("Darcy").run()
     assert not at.exception, at.exception
