@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .bundle import Bundle
 from .errors import ExplorerError
 from .keyword import Analyzer, BM25Settings
 from .projection import MapPoints, Metric, prepared_vectors
@@ -137,6 +138,17 @@ def selection_frame(points: MapPoints, rows: Sequence[int], cluster_names: Seque
     if cluster_names is not None:
         frame["cluster"] = [cluster_names[i] for i in rows]
     frame["text"] = [chunks.texts[i] for i in rows]
+    return frame
+
+
+def map_frame(view: Bundle, texts: Sequence[str], cluster_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every point of the map with its coordinates, labels and text: the map's CSV export."""
+    frame = pd.DataFrame(view.coords, columns=["x", "y", "z"][:view.projection.dims])
+    frame.insert(0, "id", view.ids)
+    frame["source"], frame["category"] = view.sources, view.categories
+    if cluster_names is not None:
+        frame["cluster"] = cluster_names
+    frame["text"] = list(texts)
     return frame
 
 

@@ -13,6 +13,7 @@ from core.bundle import BundleQuery, map_bundle
 from core.clusters import ClusterSettings, cluster
 from core.errors import ExplorerError
 from core.map_explore import (HOVER_MAX_CHARS, HOVER_MIN_CHARS, chart_pick, cluster_centres, frame_csv, hover_texts,
+                              map_frame,
                               nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import HIGHLIGHT, MUTED, QUALITATIVE, category_colours
@@ -195,3 +196,14 @@ def test_sampled_trust_estimates_the_full_mean(sample_points):
     measured = ~np.isnan(sampled.per_point)
     np.testing.assert_allclose(sampled.per_point[measured], full.per_point[measured])
     assert "on average" in full.explanation() and "random points" in sampled.explanation()
+
+
+def test_map_csv_has_coordinates_labels_cluster_and_full_text(sample_points):
+    projection = project(sample_points.chunks.embeddings, ProjectionSettings(), cache_dir=None)
+    view = map_bundle("samples", EmbedderInfo("minilm", 384), sample_points, projection)
+    names = [f"cluster {i % 3}" for i in range(len(view.ids))]
+    back = pd.read_csv(pd.io.common.BytesIO(frame_csv(map_frame(view, sample_points.chunks.texts, names))),
+                       keep_default_na=False)
+    assert list(back.columns) == ["id", "x", "y", "source", "category", "cluster", "text"]
+    assert back["text"].tolist() == sample_points.chunks.texts and back["cluster"].tolist() == names
+    np.testing.assert_allclose(back[["x", "y"]].to_numpy(), projection.coords, rtol=1e-5, atol=1e-6)
