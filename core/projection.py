@@ -163,13 +163,22 @@ def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int
     return MapPoints(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Written aside and renamed, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+def write_cache_file(path: Path, data: bytes) -> bool:
+    """Write a cache file aside and rename it, so a reader never sees half a file. A cache that
+    cannot be written (disk full, read-only data folder) only makes the next visit slower:
+    False, the partial file removed, nothing raised."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return False
 
 
 def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_CAP, seed: int = 0,
@@ -194,11 +203,11 @@ def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_
     points = load_points(collection, cap, seed, progress)
     buffer = io.BytesIO()
     np.save(buffer, points.chunks.embeddings)
-    write_atomic(vectors_path, buffer.getvalue())
     # The rows file goes last: it is what a reader looks for first.
-    write_atomic(rows_path, json.dumps({
-        "ids": points.chunks.ids, "texts": points.chunks.texts, "metadatas": points.chunks.metadatas,
-        "total": points.total, "fingerprint": points.fingerprint}, ensure_ascii=False).encode("utf-8"))
+    if write_cache_file(vectors_path, buffer.getvalue()):
+        write_cache_file(rows_path, json.dumps({
+            "ids": points.chunks.ids, "texts": points.chunks.texts, "metadatas": points.chunks.metadatas,
+            "total": points.total, "fingerprint": points.fingerprint}, ensure_ascii=False).encode("utf-8"))
     for stale in cache_dir.glob(f"{view}-*"):
         if not stale.name.startswith(key):
             stale.unlink(missing_ok=True)
@@ -265,7 +274,7 @@ def _write_cache(path: Path, projection: Projection) -> None:
         arrays.update(mean=projection.mean, components=projection.components)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_atomic(path, buffer.getvalue())
+    write_cache_file(path, buffer.getvalue())
 
 
 def project(embeddings: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),

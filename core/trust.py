@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ExplorerError
-from .projection import DEFAULT_CACHE_DIR, Metric, prepared_vectors, write_atomic
+from .projection import DEFAULT_CACHE_DIR, Metric, prepared_vectors, write_cache_file
 from .types import content_hash
 
 DEFAULT_K = 10
@@ -115,5 +115,5 @@ def cached_preservation(embeddings: np.ndarray, coords: np.ndarray, k: int = DEF
     trust = neighbourhood_preservation(embeddings, coords, k, metric)
     buffer = io.BytesIO()
     np.save(buffer, trust.per_point)
-    write_atomic(path, buffer.getvalue())
+    write_cache_file(path, buffer.getvalue())
     return trust

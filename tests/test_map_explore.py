@@ -207,3 +207,16 @@ def test_map_csv_has_coordinates_labels_cluster_and_full_text(sample_points):
     assert list(back.columns) == ["id", "x", "y", "source", "category", "cluster", "text"]
     assert back["text"].tolist() == sample_points.chunks.texts and back["cluster"].tolist() == names
     np.testing.assert_allclose(back[["x", "y"]].to_numpy(), projection.coords, rtol=1e-5, atol=1e-6)
+
+
+def test_an_unwritable_cache_only_costs_speed(sample_store, tmp_path):
+    from core.config import SAMPLE_COLLECTION
+    from core.workspace import open_workspace
+
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("a file where the cache folder should be")
+    collection = open_workspace(sample_store, SAMPLE_COLLECTION).collection
+    points = cached_points(collection, sample_store, cache_dir=blocked / "points")
+    assert len(points.chunks.ids) == collection.count()
+    coords = project(points.chunks.embeddings, ProjectionSettings(), cache_dir=blocked / "maps").coords
+    assert coords.shape == (len(points.chunks.ids), 2)
