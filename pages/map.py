@@ -223,7 +223,7 @@ def cluster_names(clusters: Clustering) -> list[str]:
 
 def downloads(view: Bundle, fig, texts, names: list[str] | None = None) -> None:
     csv_col, html_col = st.columns(2)
-    csv_col.download_button("Map (CSV: coordinates, category, cluster, text)",
+    csv_col.download_button(f"Map (CSV: coordinates, category, {'cluster, ' if names else ''}text)",
                             lambda: frame_csv(map_frame(view, texts, names)), file_name="map.csv",
                             mime="text/csv", key="map_csv")
     html_col.download_button("Figure (HTML, works offline)", lambda: fig.to_html(include_plotlyjs=True),

@@ -21,6 +21,7 @@ def open_map(tab) -> None:
 
 def screenshot(tab, name: str, last) -> None:
     """The map and what the user got below it (`last`), in one tall picture."""
+    tab.page.mouse.move(5, 5)  # no hover label over the picture
     tab.page.set_viewport_size({"width": 1400, "height": 2200})
     tab.settle()
     top = tab.page.locator(CHART).first.bounding_box()["y"] - 60
