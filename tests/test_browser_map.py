@@ -53,9 +53,11 @@ def test_click_a_point_lists_its_neighbours(browser_page):
     tab.settle()
     assert tab.exceptions() == []
     assert tab.page.locator('[data-testid="stDataFrame"]').count() >= 1
-    # The neighbours are ringed on the map: a trace of that name was drawn.
-    names = tab.page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
-    assert "nearest in the full space" in names and "clicked" in names
+    # The neighbours are ringed on the map (plotly redraws after the script run ends).
+    tab.page.wait_for_function("""() => {
+        const names = document.querySelector('.js-plotly-plot')._fullData.map(t => t.name);
+        return names.includes('nearest in the full space') && names.includes('clicked');
+    }""")
     screenshot(tab, "map-neighbours.png", tab.page.locator('[data-testid="stDataFrame"]').first)
 
 
