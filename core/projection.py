@@ -11,10 +11,16 @@ A query lands on an existing map without refitting it: PCA is linear, so its
 basis places the query exactly; t-SNE and UMAP have no such map for new points
 here, so the query goes to the similarity-weighted mean of its nearest
 neighbours' positions, which is where those methods put neighbourhoods anyway.
+
+Reading the points themselves (ids, texts, metadata, vectors) is the slow part
+of a large map's first view, so `cached_points` keeps them on disk too, keyed by
+the store, the collection and its `version()` (bumped by every write; never the
+count, which an edit keeps), and the sample cap.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -35,7 +41,11 @@ METHODS: tuple[Method, ...] = ("pca", "tsne", "umap")
 METRICS: tuple[Metric, ...] = ("cosine", "euclidean")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 DEFAULT_CACHE_DIR = DATA_DIR / "cache" / "projections"
-DEFAULT_SAMPLE_CAP = 20_000
+POINTS_CACHE_DIR = DATA_DIR / "cache" / "map-points"
+# 100,000 points: read once (about a minute on 2 cores), then PCA in a second; t-SNE and UMAP
+# at that size take many minutes (bench/results/projection.md), so the page warns before them.
+DEFAULT_SAMPLE_CAP = 100_000
+SLOW_METHOD_POINTS = 20_000
 # Below this many points t-SNE runs on one thread: its OpenMP threads cost more than they save on small
 # maps, and on a busy machine they spin-wait (142 points: 0.4 s on one thread, 31 s on two under load).
 TSNE_SINGLE_THREAD_BELOW = 5_000
@@ -153,6 +163,57 @@ def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int
     return MapPoints(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
 
 
+def write_cache_file(path: Path, data: bytes) -> bool:
+    """Write a cache file aside and rename it, so a reader never sees half a file. A cache that
+    cannot be written (disk full, read-only data folder) only makes the next visit slower:
+    False, the partial file removed, nothing raised."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return False
+
+
+def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_CAP, seed: int = 0,
+                  progress: ProgressCallback = no_progress, cache_dir: Path | None = POINTS_CACHE_DIR) -> MapPoints:
+    """`load_points`, kept on disk under (store, collection, version, cap, seed): a revisit, in this
+    process or the next, reads two files instead of the store. A write bumps the version, so the
+    next visit reads the store again and replaces the files of the older version."""
+    if cache_dir is None:
+        return load_points(collection, cap, seed, progress)
+    view = content_hash(store, collection.name, str(cap), str(seed))[:16]
+    key = f"{view}-{content_hash(collection.version())[:16]}"
+    vectors_path, rows_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
+    try:
+        rows = json.loads(rows_path.read_text(encoding="utf-8"))
+        embeddings = np.load(vectors_path)
+        if embeddings.shape[0] == len(rows["ids"]):
+            progress(ProgressEvent("read from cache", 1, 1))
+            return MapPoints(StoredChunks(rows["ids"], rows["texts"], rows["metadatas"], embeddings),
+                             rows["total"], rows["fingerprint"])
+    except (OSError, ValueError, KeyError):
+        pass  # missing or damaged: read the store
+    points = load_points(collection, cap, seed, progress)
+    buffer = io.BytesIO()
+    np.save(buffer, points.chunks.embeddings)
+    # The rows file goes last: it is what a reader looks for first.
+    if write_cache_file(vectors_path, buffer.getvalue()):
+        write_cache_file(rows_path, json.dumps({
+            "ids": points.chunks.ids, "texts": points.chunks.texts, "metadatas": points.chunks.metadatas,
+            "total": points.total, "fingerprint": points.fingerprint}, ensure_ascii=False).encode("utf-8"))
+    for stale in cache_dir.glob(f"{view}-*"):
+        if not stale.name.startswith(key):
+            stale.unlink(missing_ok=True)
+    return points
+
+
 def prepared_vectors(embeddings: np.ndarray, metric: Metric) -> np.ndarray:
     """Cosine maps work on unit vectors, where euclidean distance orders pairs as cosine does."""
     vectors = np.asarray(embeddings, dtype=np.float32)
@@ -213,12 +274,7 @@ def _write_cache(path: Path, projection: Projection) -> None:
         arrays.update(mean=projection.mean, components=projection.components)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written aside and renamed, so a reader never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(buffer.getvalue())
-    os.replace(tmp, path)
+    write_cache_file(path, buffer.getvalue())
 
 
 def project(embeddings: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),

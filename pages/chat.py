@@ -15,7 +15,7 @@ import ui
 from core.errors import ExplorerError
 from core.llm import PROVIDERS, Message, available_providers, make_llm
 from core.rag import DEFAULT_K, RagAnswer, stream_answer
-from core.search import MODES
+from core.search import DEFAULT_MODE, MODES
 from core.types import Filter
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible endpoint
@@ -84,7 +84,7 @@ else:
     make_answerer = lambda: make_llm(provider, model, base_url)  # noqa: E731
 k_column, mode_column, category_column, clear_column = st.columns([1, 2, 3, 1])
 k = int(k_column.number_input("Chunks (k)", 1, 20, DEFAULT_K, key="chat_k"))
-mode = mode_column.radio("Retrieval", MODES, index=MODES.index("hybrid"), horizontal=True, key="chat_mode")
+mode = mode_column.radio("Retrieval", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="chat_mode")
 categories, _ = ui.facets(workspace)
 chosen = category_column.multiselect("Only these categories", categories, key="chat_categories")
 where = Filter(categories=tuple(chosen) or None)

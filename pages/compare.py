@@ -12,6 +12,7 @@ from core import compare
 from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
 from core.embedders import available_embedders
 from core.errors import ExplorerError
+from core.palette import category_colours
 from core.workspace import Workspace
 
 COLOUR_BY = ("category", "neighbour overlap")
@@ -73,7 +74,7 @@ for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.mod
     figure = px.scatter(frame, x="x", y="y", render_mode="webgl", title=name,
                         color="category" if colour == COLOUR_BY[0] else "overlap",
                         color_continuous_scale="RdYlGn", range_color=[0, 1],
-                        color_discrete_sequence=px.colors.qualitative.Set2,
+                        color_discrete_map=category_colours(ui.facets(workspace)[0]),  # as on every page
                         category_orders={"category": sorted(set(points["category"]))},
                         hover_data={"source": True, "overlap": True, "text": True, "x": False, "y": False})
     figure.update_traces(marker={"size": 5})

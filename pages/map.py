@@ -1,32 +1,38 @@
 """Embedding map: the collection projected to 2-D/3-D (PCA, t-SNE, UMAP), coloured by
-category, source, cluster, neighbourhood trust or retrieval count, with a query
-dropped onto the map and session bundles to replay a view without recomputing it."""
+category, source, cluster, neighbourhood trust or retrieval count. Click a point for
+its text and its nearest neighbours in the full space, box/lasso select a region for
+a table of what is in it (exportable, searchable), highlight chunks by a phrase, drop
+a query onto the map; session bundles replay a view without recomputing it.
+The logic is in core (map_explore, map_figure, projection, trust, clusters); this page wires widgets."""
 from __future__ import annotations
 
-import html
-import io
-import textwrap
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
 from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
 from core.errors import ExplorerError
-from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
-                             ProjectionSettings, load_points, place_queries, project)
+from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
+                              phrase_matches, search_within, selection_frame)
+from core.map_figure import Colouring, Highlights, map_figure
+from core.palette import category_colours
+from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
+                             Projection, ProjectionSettings, cached_points, place_queries, project)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
-from core.search import MODES, search
-from core.trust import DEFAULT_K, Trust, neighbourhood_preservation
+from core.search import DEFAULT_MODE, MODES, search
+from core.trust import DEFAULT_K, Trust, cached_preservation
+from core.types import content_hash
 from core.workspace import Workspace
 
 BUNDLE_KEY, BUNDLE_FILE_KEY, UPLOADS_KEY = "map_bundle", "map_bundle_file", "map_bundle_uploads"
+CHART_KEY = "map_chart"  # + the view's identity: a new map starts with no selection
 COLOURS = ("category", "source", "cluster", "trust", "retrieval count")
-MAX_LEGEND_GROUPS = 20  # more sources than this: the rest are drawn as one "other" group
+SELECTION_MODES = ("points", "box", "lasso")
+TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 D = ProjectionSettings()
 
 
@@ -34,9 +40,9 @@ D = ProjectionSettings()
 # its own progress bar: Streamlit replays elements created inside a cached function on a cache hit.
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def cached_points(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
+def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
     with ui.progress_bar("Reading vectors") as progress:
-        return load_points(_workspace.collection, cap, progress=progress)
+        return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -47,7 +53,8 @@ def cached_projection(fingerprint: str, settings: ProjectionSettings, _points: M
 
 @st.cache_data(show_spinner="Measuring neighbourhood preservation…", max_entries=16)
 def cached_trust(fingerprint: str, settings: ProjectionSettings, _points: MapPoints, _coords: np.ndarray) -> Trust:
-    return neighbourhood_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric)
+    return cached_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric,
+                               map_key=f"{fingerprint}-{settings.key()}")
 
 
 @st.cache_data(show_spinner="Clustering…", max_entries=8)
@@ -61,76 +68,6 @@ def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
                   _workspace: Workspace) -> RetrievalCounts:
     with ui.progress_bar("Running the queries") as progress:
         return retrieval_counts(_workspace.collection, _workspace.embedder, queries, k=k, mode=mode, progress=progress)
-
-
-# -- drawing -----------------------------------------------------------------------------
-
-def hover_text(view: Bundle) -> list[str]:
-    """Escaped source, category and wrapped preview per point: document text never becomes markup."""
-    out = []
-    for source, category, text in zip(view.sources, view.categories, view.texts):
-        lines = textwrap.wrap(" ".join(text.split()), 70) or [""]
-        body = "<br>".join(html.escape(line, quote=False) for line in lines)
-        label = html.escape(f"{source} · {category or 'no category'}", quote=False)
-        out.append(f"<b>{label}</b><br>{body}")
-    return out
-
-
-def _trace(view: Bundle, rows: np.ndarray, hover: list[str], **marker) -> dict:
-    coords = view.coords[rows]
-    axes = dict(x=coords[:, 0], y=coords[:, 1])
-    if view.projection.dims == 3:
-        axes["z"] = coords[:, 2]
-    return dict(**axes, mode="markers", hovertext=[hover[i] for i in rows], hovertemplate="%{hovertext}<extra></extra>",
-                marker={"size": 4 if view.projection.dims == 2 else 2.5, **marker})
-
-
-def figure(view: Bundle, groups: list[str] | None, values: np.ndarray | None, value_label: str,
-           queries: tuple[BundleQuery, ...]) -> go.Figure:
-    """One WebGL trace per group (categorical colours) or one trace with a colour scale (numeric values)."""
-    scatter = go.Scattergl if view.projection.dims == 2 else go.Scatter3d
-    hover = hover_text(view)
-    fig = go.Figure()
-    if values is not None:
-        fig.add_trace(scatter(**_trace(view, np.arange(len(view.ids)), hover, color=values, colorscale="Viridis",
-                                       showscale=True, colorbar=dict(title=value_label)), name=value_label))
-    else:
-        assert groups is not None
-        common = [g for g, _ in pd.Series(groups).value_counts().items()][:MAX_LEGEND_GROUPS]
-        shown = [g if g in common else "other" for g in groups]
-        for group in sorted(set(shown), key=lambda g: (g == "other", g)):
-            rows = np.flatnonzero(np.array(shown) == group)
-            fig.add_trace(scatter(**_trace(view, rows, hover, opacity=0.75), name=group or "(none)"))
-    index = {chunk_id: i for i, chunk_id in enumerate(view.ids)}
-    for query in queries:
-        hits = np.array([index[i] for i in query.result_ids if i in index], dtype=int)
-        position = np.array(query.position)
-        if len(hits):
-            ends = view.coords[hits]
-            path = np.full((3 * len(hits), view.projection.dims), np.nan)
-            path[0::3], path[1::3] = position, ends
-            line = dict(x=path[:, 0], y=path[:, 1], **({"z": path[:, 2]} if view.projection.dims == 3 else {}))
-            fig.add_trace(scatter(**line, mode="lines", line=dict(color="crimson", width=1), hoverinfo="skip",
-                                  showlegend=False))
-            fig.add_trace(scatter(**_trace(view, hits, hover, color="rgba(0,0,0,0)", size=11,
-                                           line=dict(color="crimson", width=2)), name="retrieved"))
-        point = dict(x=[position[0]], y=[position[1]], **({"z": [position[2]]} if view.projection.dims == 3 else {}))
-        fig.add_trace(scatter(**point, mode="markers", marker=dict(symbol="x", size=14, color="crimson"),
-                              name=f"query: {query.text[:40]}", hovertext=[html.escape(query.text, quote=False)],
-                              hovertemplate="%{hovertext}<extra>query</extra>"))
-    fig.update_layout(height=680, margin=dict(l=0, r=0, t=30, b=0), legend=dict(itemsizing="constant"),
-                      title=view.projection.describe())
-    return fig
-
-
-def coordinates_csv(view: Bundle) -> bytes:
-    axes = ["x", "y", "z"][:view.projection.dims]
-    frame = pd.DataFrame(view.coords, columns=axes)
-    frame.insert(0, "id", view.ids)
-    frame["category"], frame["source"] = view.categories, view.sources
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue().encode("utf-8")
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -185,7 +122,9 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
         st.caption(f"{result.noise:,} chunks are outliers HDBSCAN left unclustered.")
     st.dataframe(pd.DataFrame([{"cluster": c.id, "label (c-TF-IDF terms)": ", ".join(c.terms), "size": c.size,
                                 "top category": c.top_category, "purity": c.purity} for c in result.clusters]),
-                 hide_index=True, column_config={"purity": st.column_config.NumberColumn(format="percent")})
+                 hide_index=True, width="stretch",
+                 column_config={"purity": st.column_config.NumberColumn(format="percent"),
+                                "label (c-TF-IDF terms)": st.column_config.TextColumn(width="large")})
     return result
 
 
@@ -195,7 +134,7 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
                         help="Each query is run at k; the map can then be coloured by how often each chunk came back.")
     k_col, mode_col = st.columns(2)
     k = k_col.slider("k per query", 1, 50, 10, key="map_query_set_k")
-    mode = mode_col.selectbox("Search mode", MODES, key="map_query_set_mode")
+    mode = mode_col.selectbox("Search mode", MODES, MODES.index(DEFAULT_MODE), key="map_query_set_mode")
     queries = tuple(query_lines(text))
     if not queries:
         return None
@@ -208,8 +147,9 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
     hubs = [{"times retrieved": n, "share of queries": n / counts.queries,
              "source": view.sources[index[i]] if i in index else "(not on the map)",
              "text": view.texts[index[i]] if i in index else ""} for i, n in counts.hubs(15)]
-    st.dataframe(pd.DataFrame(hubs), hide_index=True,
-                 column_config={"share of queries": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(pd.DataFrame(hubs), hide_index=True, width="stretch",
+                 column_config={"share of queries": st.column_config.NumberColumn(format="percent"),
+                                "text": TEXT_COLUMN})
     return counts
 
 
@@ -238,7 +178,7 @@ def live_query(workspace: Workspace, points: MapPoints, projection: Projection) 
     query = query_col.text_input("Drop a query onto the map", key="map_query",
                                  placeholder="e.g. a question your documents should answer")
     k = k_col.number_input("Top k", 1, 50, 10, key="map_query_k")
-    mode = mode_col.selectbox("Mode", MODES, key="map_query_mode")
+    mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_query_mode")
     if not query.strip():
         return None
     results = search(workspace.collection, workspace.embedder, query, mode=mode, k=int(k))
@@ -254,27 +194,37 @@ def live_query(workspace: Workspace, points: MapPoints, projection: Projection) 
     return BundleQuery(query, mode, int(k), tuple(float(v) for v in position), tuple(r.id for r in results))
 
 
-def colour_values(colour: str, view: Bundle, trust: Trust | None, clusters: Clustering | None,
-                  counts: RetrievalCounts | None) -> tuple[list[str] | None, np.ndarray | None, str]:
+def map_categories(workspace: Workspace, points: MapPoints) -> list[str]:
+    """The collection's categories, for the palette: from the points when all are mapped (reading
+    them from the store again costs 15 s at 100,000 chunks), else from the store."""
+    if points.sampled:
+        return ui.facets(workspace)[0]
+    return sorted({str(m.get("category") or "") for m in points.chunks.metadatas} - {""})
+
+
+def colouring(colour: str, view: Bundle, palette: dict[str, str], trust: Trust | None,
+              clusters: Clustering | None, counts: RetrievalCounts | None) -> Colouring:
     if colour == "trust" and trust is not None:
-        return None, trust.per_point, f"neighbours kept (k={trust.k})"
+        return Colouring(values=trust.per_point, value_label=f"neighbours kept (k={trust.k})")
     if colour == "retrieval count" and counts is not None:
-        return None, np.array([counts.count(i) for i in view.ids]), "times retrieved"
+        return Colouring(counts=np.array([counts.count(i) for i in view.ids]))
     if colour == "cluster" and clusters is not None:
-        names = {c.id: f"{c.id}: {c.label}" for c in clusters.clusters}
-        return [names.get(int(c), "outliers") if c != NOISE else "outliers" for c in clusters.labels], None, ""
+        names = cluster_names(clusters)
+        return Colouring(groups=names, colours=category_colours(names))
     if colour == "source":
-        return list(view.sources), None, ""
-    return [c or "(none)" for c in view.categories], None, ""
+        return Colouring(groups=list(view.sources), colours=category_colours(view.sources))
+    return Colouring(groups=[c or "(none)" for c in view.categories], colours=palette)
 
 
-def show_map(view: Bundle, colour: str, trust: Trust | None, clusters: Clustering | None,
-             counts: RetrievalCounts | None, queries: tuple[BundleQuery, ...]) -> None:
-    groups, values, label = colour_values(colour, view, trust, clusters, counts)
-    fig = figure(view, groups, values, label, queries)
-    st.plotly_chart(fig, width="stretch", key="map_chart")
+def cluster_names(clusters: Clustering) -> list[str]:
+    names = {c.id: f"{c.id}: {c.label}" for c in clusters.clusters}
+    return [names.get(int(c), "outliers") if c != NOISE else "outliers" for c in clusters.labels]
+
+
+def downloads(view: Bundle, fig, texts, names: list[str] | None = None) -> None:
     csv_col, html_col = st.columns(2)
-    csv_col.download_button("Coordinates (CSV)", lambda: coordinates_csv(view), file_name="map-coordinates.csv",
+    csv_col.download_button(f"Map (CSV: coordinates, category, {'cluster, ' if names else ''}text)",
+                            lambda: frame_csv(map_frame(view, texts, names)), file_name="map.csv",
                             mime="text/csv", key="map_csv")
     html_col.download_button("Figure (HTML, works offline)", lambda: fig.to_html(include_plotlyjs=True),
                              file_name="map.html", mime="text/html", key="map_html")
@@ -290,10 +240,65 @@ def imported_page(view: Bundle) -> None:
         st.session_state[UPLOADS_KEY] = st.session_state.get(UPLOADS_KEY, 0) + 1
         st.rerun()
     colour = st.selectbox("Colour by", ("category", "source"), key="map_colour_imported")
-    show_map(view, colour, None, None, None, view.queries)
+    fig = map_figure(view, colouring(colour, view, category_colours(view.categories), None, None, None), view.queries)
+    st.plotly_chart(fig, width="stretch", key="map_chart_imported")
+    downloads(view, fig, view.texts)
     for query in view.queries:
         st.caption(f"Query “{query.text}” ({query.mode}, top {query.k}): "
                    f"{len(query.result_ids)} chunks highlighted.")
+
+
+def point_details(points: MapPoints, projection: Projection, row: int, names: list[str] | None) -> tuple[int, ...]:
+    """The clicked chunk in full and its nearest neighbours in the full space; returns their rows."""
+    st.subheader("Clicked point")
+    k = st.slider("Neighbours", 1, 50, 10, key="map_neighbours_k")
+    chunks = points.chunks
+    assert chunks.embeddings is not None
+    neighbours = nearest_neighbours(chunks.embeddings, projection.coords, row, k, projection.settings.metric)
+    metadata = chunks.metadatas[row]
+    text_col, meta_col = st.columns([3, 2])
+    with text_col:
+        st.caption(f"{metadata.get('source', '')} · {metadata.get('category') or 'no category'}")
+        st.text(chunks.texts[row])
+    meta_col.json({"id": chunks.ids[row], **metadata})
+    st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
+                "space** (ringed on the map). *Rank on the map*: how close each is on this picture; far above "
+                f"{len(neighbours)} means the map tore the neighbourhood apart.")
+    frame = selection_frame(points, [n.row for n in neighbours], names)
+    frame.insert(0, "rank on the map", [n.map_rank for n in neighbours])
+    frame.insert(0, "similarity" if projection.settings.metric == "cosine" else "minus distance",
+                 [n.similarity for n in neighbours])
+    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="map_neighbours",
+                 column_config={"text": TEXT_COLUMN, "similarity": st.column_config.NumberColumn(format="%.3f")})
+    return tuple(n.row for n in neighbours)
+
+
+def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, ...], names: list[str] | None) -> None:
+    """The box/lasso selection as a table (CSV with text and cluster) and a search within it."""
+    st.subheader(f"Selected region: {len(rows):,} chunks")
+    frame = selection_frame(points, rows, names)
+    # The id is for the CSV; on screen it would take the width the text needs.
+    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="map_selection",
+                 column_config={"text": TEXT_COLUMN})
+    st.download_button(f"Selected chunks (CSV: {', '.join(frame.columns)})", frame_csv(frame),
+                       file_name="map-selection.csv", mime="text/csv", key="map_selection_csv")
+    query_col, mode_col = st.columns([4, 1])
+    query = query_col.text_input("Search within the selection", key="map_within_query",
+                                 placeholder="ranks only the selected chunks")
+    mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_within_mode")
+    if not query.strip():
+        return
+    vector = workspace.embedder.embed([query])[0] if mode != "keyword" else None
+    found = search_within(points, rows, query, vector, mode, k=10)
+    if not found:
+        st.info("Nothing in the selection matches.")
+        return
+    results = selection_frame(points, [f.row for f in found], names).drop(columns=["id"])
+    results.insert(0, "score", [f.score for f in found])
+    results.insert(0, "rank", [f.rank for f in found])
+    st.caption("Ranked among the selected chunks only; BM25's word statistics are those of the selection.")
+    st.dataframe(results, hide_index=True, width="stretch", key="map_within_results",
+                 column_config={"text": TEXT_COLUMN, "score": st.column_config.NumberColumn(format="%.3f")})
 
 
 def live_page(workspace: Workspace) -> Bundle | None:
@@ -302,7 +307,11 @@ def live_page(workspace: Workspace) -> Bundle | None:
                           help="trust: share of each chunk's 10 nearest neighbours (full space) kept among its 10 "
                                "nearest on the map. retrieval count: needs queries in the query-set box below.")
     try:
-        points = cached_points(ui.collection_version(workspace), cap, workspace)
+        points = points_of(ui.collection_version(workspace), cap, workspace)
+        if settings.method != "pca" and len(points.chunks.ids) > SLOW_METHOD_POINTS:
+            st.warning(f"{METHOD_LABELS[settings.method]} on {len(points.chunks.ids):,} points takes many minutes "
+                       f"on a small machine (PCA: about a second). Lower 'Max points' to "
+                       f"{SLOW_METHOD_POINTS:,} for a map in well under a minute.")
         projection = cached_projection(points.fingerprint, settings, points)
     except ExplorerError as exc:
         st.error(str(exc))
@@ -314,22 +323,48 @@ def live_page(workspace: Workspace) -> Bundle | None:
         st.caption(f"Adjusted to {len(points.chunks.ids):,} points: {projection.settings.describe()}.")
     trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
     query = live_query(workspace, points, projection)
-    metric_col, query_col = st.columns(2)
+    phrase = st.text_input("Highlight chunks containing", key="map_phrase", placeholder="a word or phrase")
+    metric_col, words_col = st.columns([1, 3])
     metric_col.metric(f"Neighbourhood preserved (k={trust.k})", f"{trust.mean:.0%}",
                       help="Mean share of each chunk's nearest neighbours in the full space that are also its "
-                           "nearest on the map. Low: do not read closeness on this map too literally.")
+                           "nearest on the map.")
+    words_col.caption(trust.explanation())
     view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection)
     queries = (query,) if query else ()
-    chart = st.container()
-    counts_holder = st.container()
-    categories = {c for c in view.categories if c}
+    chart, details, counts_holder = st.container(), st.container(), st.container()
+    categories = map_categories(workspace, points)
     clusters = clusters_section(points, len(categories), wanted=colour == "cluster")
+    names = cluster_names(clusters) if clusters is not None else None
     with counts_holder:
         counts = query_set_section(workspace, view)
     if colour == "retrieval count" and counts is None:
-        query_col.caption("Enter queries in the query-set box below to colour by retrieval count.")
+        words_col.caption("Enter queries in the query-set box below to colour by retrieval count.")
+    key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
+    state = st.session_state.get(key)
+    pick = chart_pick(state["selection"] if state else None, len(view.ids))
+    matches = tuple(np.flatnonzero(phrase_matches(points.chunks.texts, phrase)).tolist())
+    neighbours: tuple[int, ...] = ()
+    with details:
+        if phrase.strip():
+            st.caption(f"{len(matches):,} chunks contain “{phrase.strip()}” (drawn in black, the rest dimmed).")
+        if pick.clicked is not None:
+            neighbours = point_details(points, projection, pick.clicked, names)
+        elif pick.region:
+            selection_details(workspace, points, pick.rows, names)
+        else:
+            st.caption("Click a point for its full text and its nearest neighbours; pick Box or Lasso Select in "
+                       "the chart's toolbar and drag for a table of a region.")
+    labels = ()
+    if clusters is not None:
+        info = {c.id: c for c in clusters.clusters}
+        labels = tuple((centre, info[centre.id].label) for centre in cluster_centres(projection.coords, clusters.labels))
+    marks = Highlights(focus=pick.clicked, neighbours=neighbours, matches=matches,
+                       match_label=f"contains “{phrase.strip()[:30]}”", labels=labels)
     with chart:
-        show_map(view, colour, trust, clusters, counts, queries)
+        fig = map_figure(view, colouring(colour, view, category_colours(categories), trust, clusters, counts),
+                         queries, marks)
+        st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
+        downloads(view, fig, points.chunks.texts, names)
     return replace(view, queries=queries)
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
-from core.search import MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
+from core.search import DEFAULT_MODE, MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
 from core.types import Filter
 from core.workspace import Workspace
 
@@ -96,7 +96,7 @@ def sweep_table(sweep: FusionSweep, varied: str) -> pd.DataFrame:
 query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
 k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
-mode = mode_column.radio("Mode", MODES, index=MODES.index("hybrid"), horizontal=True, key="mode")
+mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
 categories, sources = ui.facets(workspace)
 chosen_categories = category_column.multiselect("Categories", categories, key="categories")
 chosen_sources = source_column.multiselect("Documents", sources, key="sources")

@@ -1,6 +1,7 @@
 """The Embedding map page through AppTest, on the real sample store."""
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -44,7 +45,9 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     # Chunk text is escaped: the CommonMark spec's raw HTML never reaches the hover as markup.
     hovers = [h for trace in spec["data"] for h in trace.get("hovertext", [])]
     assert any("&lt;" in h for h in hovers)
-    assert not any("<" in h.replace("<b>", "").replace("</b>", "").replace("<br>", "") for h in hovers)
+    assert not any("<" in h for h in hovers)
+    assert max(len(html.unescape(h)) for h in hovers) <= 100  # a short preview, not the wrapped full text
+    assert "Of each chunk's 10 nearest neighbours" in " ".join(c.value for c in at.caption)
 
     at.selectbox(key="map_method").set_value("tsne").run()
     assert not at.exception, at.exception
@@ -63,7 +66,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert metric(at, "Mapped chunks never retrieved").endswith(f" of {len(sample_points.chunks.ids)}")
     hubs = at.dataframe[0].value
     assert len(hubs) == 15 and hubs["times retrieved"].iloc[0] >= hubs["times retrieved"].iloc[-1]
-    assert chart(at)["data"][0]["name"] == "times retrieved"
+    assert [t.get("name") for t in chart(at)["data"]][:2] == ["never retrieved", "retrieved"]
 
     at.selectbox(key="map_colour").set_value("cluster").run()
     assert not at.exception, at.exception
@@ -82,3 +85,70 @@ def test_map_page_shows_an_imported_bundle(app_env, sample_points):
     assert "query: imported question" in names and "retrieved" in names
     at.button(key="map_close_bundle").click().run()
     assert "map_bundle" not in at.session_state
+
+
+def select_on_chart(at: AppTest, selection: dict) -> AppTest:
+    """Run the script with a plotly selection as the browser sends it (the widget's JSON string value)
+    next to every other widget's value (set ones included).
+
+    AppTest has no setter for chart selections (Session State refuses them) and does not send the
+    chart's state on its own runs, so this adds it to the states AppTest would send."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    widget_id = at.get("plotly_chart")[0].proto.id
+    states = at._tree.get_widget_states()
+    states.widgets.append(WidgetState(id=widget_id, string_value=json.dumps({"selection": selection})))
+    at._run(states)
+    assert not at.exception, at.exception
+    return at
+
+
+def traces(at: AppTest) -> dict[str, dict]:
+    return {t.get("name"): t for t in chart(at)["data"]}
+
+
+def rows_of(trace: dict) -> list[int]:
+    import base64
+
+    import numpy as np
+
+    data = trace["customdata"]
+    return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+
+
+def test_map_click_region_and_phrase(app_env, sample_points):
+    at = map_page()
+    texts = sample_points.chunks.texts
+    click = {"points": [{"curve_number": 0, "point_number": 0, "point_index": 0, "customdata": 7}],
+             "point_indices": [0], "box": [], "lasso": []}
+    select_on_chart(at, click)
+    assert "Clicked point" in [h.value for h in at.subheader]
+    assert texts[7] in [t.value for t in at.text]
+    neighbours = next(d.value for d in at.dataframe if "rank on the map" in d.value.columns)
+    assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
+    marked = traces(at)
+    assert rows_of(marked["clicked"]) == [7] and len(rows_of(marked["nearest in the full space"])) == 10
+    assert neighbours["text"].tolist() == [texts[r] for r in rows_of(marked["nearest in the full space"])]
+
+    region = {"points": [{"curve_number": 0, "point_index": i, "customdata": r} for i, r in enumerate((1, 2, 3, 40))],
+              "point_indices": [0, 1, 2, 3], "box": [{"xref": "x", "yref": "y", "x": [0, 1], "y": [0, 1]}], "lasso": []}
+    select_on_chart(at, region)
+    assert "Selected region: 4 chunks" in [h.value for h in at.subheader]
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["source", "category", "text"])
+    assert table["text"].tolist() == [texts[r] for r in (1, 2, 3, 40)]
+    assert any(b.label.startswith("Selected chunks (CSV") for b in at.get("download_button"))
+    at.text_input(key="map_within_query").input(texts[40].split()[3])
+    select_on_chart(at, region)  # the browser sends the chart's selection with every rerun; AppTest does not
+    found = next(d.value for d in at.dataframe if "rank" in d.value.columns and "score" in d.value.columns)
+    assert set(found["text"]) <= set(table["text"]) and len(found) >= 1
+
+    at.text_input(key="map_phrase").input("Darcy").run()
+    assert not at.exception, at.exception
+    hits = sum("darcy" in t.lower() for t in texts)
+    assert any(c.value.startswith(f"{hits:,} chunks contain") for c in at.caption)
+    assert len(rows_of(traces(at)["contains “Darcy”"])) == hits
+
+    at.toggle(key="map_clusters_on").set_value(True).run()
+    assert not at.exception, at.exception
+    labels = traces(at)["cluster labels"]["text"]
+    assert len(labels) >= 2 and all(labels)

@@ -1,0 +1,160 @@
+"""The map at 100,000 points: first view and revisit, as the map page computes them.
+
+Collection: SYNTHETIC. Paragraphs of the shared long documents (one category per
+book) are embedded with MiniLM (real vectors, cached in data/cache/bench-query/),
+then repeated under new ids up to --size, each copy with small gaussian noise
+(sigma 0.02 per dimension, re-normalised) so no two points coincide. The
+collection is kept in data/cache/bench-map/ and reused by later runs.
+
+Timed, in this process, the way the page does it (core calls only, no browser):
+- first view: read the points (store -> MapPoints), the default projection for
+  that size, the neighbourhood-preservation estimate, the figure as JSON;
+- revisit: the same with the disk caches warm (points cache keyed by the
+  collection's version, map and trust caches keyed by content), as after a restart
+  of the app; within one app process Streamlit's memory caches skip all but the figure.
+Wall time and this process's CPU time per step: on a busy machine the second says
+what a step costs.
+Also the figure's JSON size (what the browser downloads for the chart).
+
+    .venv/bin/python bench/bench_map.py [--size 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_query import embed_cached  # noqa: E402
+from common import machine_line  # noqa: E402
+from core.bundle import map_bundle  # noqa: E402
+from core.config import DATA_DIR  # noqa: E402
+from core.embedders import get_embedder, normalise  # noqa: E402
+from core.map_figure import Colouring, map_figure  # noqa: E402
+from core.palette import category_colours  # noqa: E402
+from core.projection import DEFAULT_SAMPLE_CAP, ProjectionSettings, cached_points, project  # noqa: E402
+from core.stores import open_store  # noqa: E402
+from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
+from core.types import Chunk  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+LONG_DOCS = SHARED / "corpora" / "long_docs"
+STORE = DATA_DIR / "cache" / "bench-map"
+NOISE_SIGMA = 0.02
+PER_BOOK = 700  # real paragraphs per book: a few minutes of embedding on 2 cores
+
+
+def real_paragraphs() -> tuple[list[str], list[str]]:
+    """Up to PER_BOOK paragraphs (40+ characters, cut at 600) of each long document, with its name."""
+    texts, books = [], []
+    for path in sorted(p for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name):
+        paragraphs = [" ".join(p.split())[:600] for p in path.read_text(encoding="utf-8").split("\n\n")
+                      if len(p.strip()) >= 40][:PER_BOOK]
+        texts += paragraphs
+        books += [path.stem] * len(paragraphs)
+    return texts, books
+
+
+def build(size: int):
+    """The synthetic collection of `size` points (reused when complete)."""
+    embedder = get_embedder("minilm")
+    name = f"map-{size}"
+    collection = open_store(str(STORE)).open_collection(name, embedder.info)
+    if collection.count() == size:
+        return collection
+    texts, books = real_paragraphs()
+    base = embed_cached(embedder, texts)
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    for lo in range(0, size, 5000):
+        ns = np.arange(lo, min(lo + 5000, size))
+        rows = ns % len(texts)
+        vectors = normalise(base[rows] + rng.normal(0, NOISE_SIGMA, (len(ns), base.shape[1])).astype(np.float32))
+        chunks = [Chunk(id=f"m{n:07d}", text=texts[r], source=f"{books[r]}-copy{n // len(texts)}", start=0,
+                        end=len(texts[r]), index=int(n),
+                        metadata={"source": f"{books[r]}-copy{n // len(texts)}", "category": books[r]})
+                  for n, r in zip(ns, rows)]
+        collection.upsert(chunks, vectors)
+        print(f"  wrote {ns[-1] + 1:,}/{size:,} ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+    return collection
+
+
+@dataclass
+class View:
+    seconds: dict[str, float]  # wall clock per step
+    cpu: dict[str, float]  # this process's CPU time per step (all threads): what the step costs without contention
+    points: int
+    method: str
+    figure_bytes: int
+
+
+def first_view(collection, cache: Path) -> View:
+    """The map page's first view, step by step (its own core calls, default settings)."""
+    seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    started, cpu_started = time.perf_counter(), time.process_time()
+
+    def lap(step: str) -> None:
+        nonlocal started, cpu_started
+        seconds[step], cpu[step] = time.perf_counter() - started, time.process_time() - cpu_started
+        started, cpu_started = time.perf_counter(), time.process_time()
+
+    points = cached_points(collection, str(STORE), DEFAULT_SAMPLE_CAP, cache_dir=cache / "points")
+    lap("read the points (store, or the disk cache keyed by version)")
+    settings = ProjectionSettings()
+    projection = project(points.chunks.embeddings, settings, data_key=points.fingerprint, cache_dir=cache / "maps")
+    lap(f"{settings.describe()} (or its disk cache)")
+    trust = cached_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric,
+                                map_key=f"{points.fingerprint}-{settings.key()}", cache_dir=cache / "maps")
+    lap(f"neighbourhood preservation ({trust.measured:,} sampled points, or its disk cache)")
+    view = map_bundle(collection.name, collection.embedder, points, projection)
+    categories = [c or "(none)" for c in view.categories]
+    figure = map_figure(view, Colouring(groups=categories, colours=category_colours(categories)))
+    spec = figure.to_json()
+    lap("figure as JSON (what the browser receives)")
+    return View(seconds, cpu, len(view.ids), settings.describe(), len(spec.encode("utf-8")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+    collection = build(args.size)
+    if args.build_only:
+        return
+    print(machine_line())
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as cache:
+        cold_started = time.perf_counter()
+        cold = first_view(collection, Path(cache))
+        cold_s = time.perf_counter() - cold_started
+        warm_started = time.perf_counter()
+        warm = first_view(collection, Path(cache))
+        warm_s = time.perf_counter() - warm_started
+    print(f"collection: SYNTHETIC {args.size:,} points: MiniLM vectors of {PER_BOOK} paragraphs per long document "
+          f"repeated with gaussian noise sigma {NOISE_SIGMA}")
+    print("| step | first view: wall s | CPU s | revisit: wall s | CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for step in cold.seconds:
+        print(f"| {step} | {cold.seconds[step]:.1f} | {cold.cpu[step]:.1f} | {warm.seconds[step]:.2f} | "
+              f"{warm.cpu[step]:.2f} |")
+    print(f"| **total** | **{cold_s:.1f}** | **{sum(cold.cpu.values()):.1f}** | **{warm_s:.2f}** | "
+          f"**{sum(warm.cpu.values()):.2f}** |")
+    print(f"figure JSON: {cold.figure_bytes / 1e6:.1f} MB for {cold.points:,} points; "
+          f"method {cold.method}; load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
+    print("CPU time is what the steps cost this process; with other work competing for the 2 cores, wall time is longer.")
+    print(f"map: first_view_s={cold_s:.1f} revisit_s={warm_s:.2f} figure_mb={cold.figure_bytes / 1e6:.1f}")
+
+
+if __name__ == "__main__":
+    main()
