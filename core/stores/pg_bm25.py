@@ -2,12 +2,12 @@
 
 Each collection table has a postings table beside it: one row per (term, chunk)
 with the term's frequency in the chunk and the chunk's length in terms (kept on
-the posting so scoring never reads the chunk table unless a filter needs it).
-The registry row of the collection holds the collection's number of chunks N
-and their total length (so avgdl = total / N), and names the analyzer the
-postings were made with. A term's document frequency is the number of its
-postings, counted while scoring from the very rows the score sums over, so it
-can never drift from them.
+the posting so scoring never reads the chunk table unless a filter needs it),
+and a document-frequency table (term -> number of chunks holding it). The
+registry row of the collection holds the collection's number of chunks N and
+their total length (so avgdl = total / N), and names the analyzer the postings
+were made with. All of it changes in the transaction of the write that changes
+the rows, under the lock every writer of the collection takes first.
 
 Terms come from `core.keyword.Analyzer` in Python (the Chroma stores' analyzer:
 same words, stop words and Snowball stems), and the score is bm25s's "lucene"
@@ -64,8 +64,12 @@ def postings_table(table: str) -> sql.Identifier:
     return sql.Identifier(f"{table}_bm25")
 
 
+def frequencies_table(table: str) -> sql.Identifier:
+    return sql.Identifier(f"{table}_bm25df")
+
+
 def create_postings(table: str) -> list[sql.Composed]:
-    """Statements creating a collection's postings table and its indexes (if missing).
+    """Statements creating a collection's postings and document-frequency tables (if missing).
 
     The primary key (term, id) carries tf and dl, so scoring reads the postings of
     the query's terms from the index alone; the index on id finds a chunk's
@@ -76,7 +80,25 @@ def create_postings(table: str) -> list[sql.Composed]:
         sql.SQL("CREATE TABLE IF NOT EXISTS {} (term text NOT NULL, id text NOT NULL, tf int NOT NULL, "
                 "dl int NOT NULL, PRIMARY KEY (term, id) INCLUDE (tf, dl))").format(postings),
         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (id)").format(sql.Identifier(f"{table}_bm25id"), postings),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (term text PRIMARY KEY, df int NOT NULL)").format(
+            frequencies_table(table)),
     ]
+
+
+def count_frequencies(table: str) -> sql.Composed:
+    """Add the postings of chunks %s (ids) to the document frequencies."""
+    return sql.SQL("INSERT INTO {df} AS f (term, df) SELECT term, count(*) FROM {postings} WHERE id = ANY(%s) "
+                   "GROUP BY term ORDER BY term ON CONFLICT (term) DO UPDATE SET df = f.df + EXCLUDED.df").format(
+        df=frequencies_table(table), postings=postings_table(table))
+
+
+def forget_postings(table: str) -> sql.Composed:
+    """Delete the postings of chunks %s (ids) and their document frequencies; returns their total length."""
+    return sql.SQL(
+        "WITH gone AS (DELETE FROM {postings} WHERE id = ANY(%s) RETURNING term, tf),"
+        " per_term AS (SELECT term, count(*) AS n FROM gone GROUP BY term),"
+        " counted AS (UPDATE {df} f SET df = f.df - per_term.n FROM per_term WHERE f.term = per_term.term)"
+        " SELECT coalesce(sum(tf), 0) FROM gone").format(postings=postings_table(table), df=frequencies_table(table))
 
 
 def score_statement(table: str, registry: sql.Identifier, condition: sql.Composable,
@@ -84,28 +106,28 @@ def score_statement(table: str, registry: sql.Identifier, condition: sql.Composa
     """The k best chunks by BM25 for %(terms)s, among those `condition` allows, in one statement.
 
     Parameters: name (the collection), terms (the query's terms, repeats kept),
-    k1, b, k, and the filter's own. `df` is counted over all postings of a term
-    before the filter applies, so idf is the collection's.
+    k1, b, k, and the filter's own. Each query term's weight (qtf * idf) is
+    computed once from the collection's statistics (a filter leaves idf as it
+    is); then the postings of those terms are summed per chunk. All arithmetic is float8.
     """
-    chunks = sql.Identifier(table)
-    filter_join = (sql.SQL("JOIN {chunks} c ON c.id = m.id WHERE {condition}").format(chunks=chunks,
+    chunks, postings = sql.Identifier(table), postings_table(table)
+    filter_join = (sql.SQL("JOIN {chunks} c ON c.id = p.id WHERE {condition}").format(chunks=chunks,
                                                                                          condition=condition)
                    if filtered else sql.SQL(""))
     return sql.SQL(
-        "WITH query_terms AS ("
-        "  SELECT term, count(*) AS qtf FROM unnest(%(terms)s::text[]) AS term GROUP BY term),"
-        " stats AS ("
-        "  SELECT keyword_chunks::float8 AS n, keyword_length::float8 / greatest(keyword_chunks, 1) AS avgdl"
-        "  FROM {registry} WHERE name = %(name)s),"
-        " matches AS ("
-        "  SELECT p.id, p.tf, p.dl, q.qtf, count(*) OVER (PARTITION BY p.term) AS df"
-        "  FROM {postings} p JOIN query_terms q ON q.term = p.term),"
+        "WITH stats AS ("
+        "  SELECT keyword_chunks::float8 AS n,"
+        "   keyword_length::float8 / greatest(keyword_chunks, 1) AS avgdl FROM {registry} WHERE name = %(name)s),"
+        " query_terms AS ("
+        "  SELECT q.term, q.qtf * ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5)) AS weight,"
+        "   %(k1)s::float8 * (1 - %(b)s::float8) AS norm_fixed, %(k1)s::float8 * %(b)s::float8 / s.avgdl AS norm_per_term"
+        "  FROM (SELECT term, count(*)::float8 AS qtf FROM unnest(%(terms)s::text[]) AS term GROUP BY term) AS q"
+        "  JOIN {df} d ON d.term = q.term CROSS JOIN stats s WHERE d.df > 0),"
         " scored AS ("
-        "  SELECT m.id, sum(m.qtf * ln(1 + (s.n - m.df + 0.5) / (m.df + 0.5))"
-        "   * m.tf / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.dl / s.avgdl))) AS score"
-        "  FROM matches m CROSS JOIN stats s {filter_join}"
-        "  GROUP BY m.id ORDER BY score DESC, m.id LIMIT %(k)s)"
+        "  SELECT p.id, sum(q.weight * p.tf / (p.tf + q.norm_fixed + q.norm_per_term * p.dl)) AS score"
+        "  FROM query_terms q JOIN {postings} p ON p.term = q.term {filter_join}"
+        "  GROUP BY p.id ORDER BY score DESC, p.id LIMIT %(k)s)"
         " SELECT c.id, c.text, c.metadata, s.score FROM scored s JOIN {chunks} c ON c.id = s.id"
         " ORDER BY s.score DESC, s.id"
-    ).format(registry=registry, postings=postings_table(table), chunks=chunks, filter_join=filter_join)
-
+    ).format(registry=registry, postings=postings, df=frequencies_table(table), chunks=chunks,
+             filter_join=filter_join)

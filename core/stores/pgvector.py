@@ -288,9 +288,8 @@ class PgVectorCollection:
         return row[0] == pg_bm25.analyzer_key(self.keyword_settings)
 
     def _forget_terms(self, cur: psycopg.Cursor, ids: Sequence[str]) -> int:
-        """Delete these chunks' postings; returns their total length (in terms)."""
-        return int(scalar(cur, sql.SQL("WITH gone AS (DELETE FROM {} WHERE id = ANY(%s) RETURNING tf) "
-                                       "SELECT coalesce(sum(tf), 0) FROM gone").format(self._postings), [list(ids)]))
+        """Delete these chunks' postings and document frequencies; returns their total length (in terms)."""
+        return int(scalar(cur, pg_bm25.forget_postings(self._table_name), [list(ids)]))
 
     def _write_terms(self, cur: psycopg.Cursor, ids: Sequence[str], texts: Sequence[str]) -> int:
         """Add these chunks' postings (none may exist yet); returns their total length."""
@@ -301,6 +300,7 @@ class PgVectorCollection:
             for chunk in terms:
                 for row in chunk.rows():
                     copy.write_row(row)
+        cur.execute(pg_bm25.count_frequencies(self._table_name), [list(ids)])
         return sum(chunk.length for chunk in terms)
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
@@ -407,7 +407,8 @@ class PgVectorCollection:
                 return  # another thread or process built them while this one waited for the lock
             for statement in pg_bm25.create_postings(self._table_name):
                 cur.execute(statement)
-            cur.execute(sql.SQL("TRUNCATE {}").format(self._postings))
+            cur.execute(sql.SQL("TRUNCATE {}, {}").format(self._postings,
+                                                          pg_bm25.frequencies_table(self._table_name)))
             # Tables made before the postings ranked by a generated tsvector: nothing reads it now.
             cur.execute(sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS tsv").format(self._table))
             total, chunks, length, after = self.count_in(cur), 0, 0, ""
@@ -690,6 +691,6 @@ class PgVectorStore:
     def delete_collection(self, name: str) -> None:
         with self._db.transaction() as cur:
             table = self._entry(cur, name)[0]
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(sql.Identifier(table),
-                                                                       pg_bm25.postings_table(table)))
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(
+                sql.Identifier(table), pg_bm25.postings_table(table), pg_bm25.frequencies_table(table)))
             cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(REGISTRY), [name])
