@@ -29,6 +29,7 @@ import logging
 import math
 import re
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Literal, Sequence
@@ -172,6 +173,7 @@ class Database:
         self.shown = shown
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
+        self._close_pool: weakref.finalize | None = None
         self.iterative_scan = False
         self._current_pool()
 
@@ -212,19 +214,18 @@ class Database:
                     self._conninfo, min_size=1, max_size=POOL_SIZE, timeout=POOL_WAIT, open=True,
                     configure=register_vector, name=f"explorer {self.shown}",
                     kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+                # Closed by whichever thread lets go of the store: left to the pool's own __del__,
+                # the last reference may die in one of its worker threads, which cannot join itself.
+                self._close_pool = weakref.finalize(self, self._pool.close)
             return self._pool
 
     def _drop(self, pool: ConnectionPool) -> None:
         with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.close(timeout=1.0)
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+            if self._pool is not pool:
+                return
+            self._pool, close = None, self._close_pool
+        if close is not None:
+            close()
 
     @contextmanager
     def transaction(self, binary: bool = False) -> Iterator[psycopg.Cursor]:
