@@ -193,9 +193,6 @@ def main() -> None:
             for mode in ("vector", "keyword", "hybrid"):
                 methods[f"{label}: {mode}"] = (lambda i, remote=remote, mode=mode:
                                                search(remote, embedder, queries[i], mode=mode, k=K, fusion=fusion))
-            if hasattr(remote, "hybrid_search"):  # pgvector: RRF fused inside one SQL statement
-                methods[f"{label}: hybrid RRF in one SQL"] = lambda i, remote=remote: remote.hybrid_search(
-                    embedder.embed([queries[i]])[0], queries[i], K, depth=fusion.depth, rrf_k=fusion.rrf_k)
         results.append((corpus, rebuild, measure(methods, len(queries))))
 
     print(machine_line())

@@ -102,7 +102,7 @@ class Collection(Protocol):
         ...
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
-        """k best chunks by the store's keyword ranking (BM25 or PostgreSQL FTS)."""
+        """k best chunks by BM25 (bm25s's "lucene" scores, core.keyword.Analyzer terms: the same on every store)."""
         ...
 
     def get(self, where: Filter | None = None, include_embeddings: bool = False,

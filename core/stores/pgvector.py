@@ -1,11 +1,14 @@
-"""PostgreSQL + pgvector: one table per collection, vectors and full-text search side by side.
+"""PostgreSQL + pgvector: one table per collection, its vectors and its BM25 term statistics.
 
-A registry table maps each collection to its table, the model that filled it and
-its vector index. Each collection table keeps a chunk's text, where it came from
-(source, category, document hash, position), its metadata as jsonb, its
-embedding, and a generated `tsvector` column with a GIN index, so keyword search
-is PostgreSQL full-text search (`websearch_to_tsquery` ranked by `ts_rank_cd`)
-and never drifts from the vectors: both live in one row.
+A registry table maps each collection to its table, the model that filled it,
+its vector index, its version and its BM25 statistics (chunks, total length).
+Each collection table keeps a chunk's text, where it came from (source,
+category, document hash, position), its metadata as jsonb and its embedding;
+a postings table beside it holds the chunk's terms (core.stores.pg_bm25), written
+in the same transaction as the row, so keyword search is BM25 computed inside
+PostgreSQL, scored exactly as bm25s scores the Chroma stores, and never drifts
+from the vectors. Collections made before the postings existed get them built
+on first keyword use, or by `rebuild_keyword_index` (`python -m core repair`).
 
 The vector index is HNSW (built as rows arrive) or IVFFlat (k-means lists, so it
 is built once rows are there, and rebuilt with sqrt(rows) lists each time the
@@ -13,17 +16,20 @@ table has grown fourfold), or none for exact search. Pick it per store with
 URL parameters, e.g. `postgresql://host/db?index=ivfflat` or
 `?index=hnsw&m=24&ef_construction=100`; a collection keeps the index it was made with.
 
-Filters go into the WHERE clause of the same query as the similarity ordering,
-with pgvector's iterative index scans on, so a filter that leaves only a few
-rows still yields k of them. Every value is a query parameter and every table
-or index name a quoted `sql.Identifier`.
+Filters go into the WHERE clause of the same query as the similarity (or BM25)
+ordering, with pgvector's iterative index scans on, so a filter that leaves only
+a few rows still yields k of them. Every value is a query parameter and every
+table or index name a quoted `sql.Identifier`. The store is one object shared by
+the app's threads; each transaction borrows a connection from a pool.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Literal, Sequence
@@ -34,11 +40,19 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, StoreUnavailable
-from ..search import SearchResult
-from ..types import Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
+from ..keyword import Analyzer, BM25Settings
+from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, ProgressEvent,
+                     SourceInfo, no_progress)
+from . import pg_bm25
 from .base import PAGE_SIZE, StoredChunks, check_collection_name, check_same_embedder
+
+log = logging.getLogger(__name__)
+# The pool reports failed (re)connections itself; our callers get a StoreUnavailable instead,
+# so its warnings stay out of the CLI's stderr unless the application configures logging.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 REGISTRY = sql.Identifier("explorer_collections")
 # Serialises creating the registry and (re)building IVFFlat indexes across processes.
@@ -53,6 +67,11 @@ IVFFLAT_REGROWTH = 4  # rebuild the lists when the table has grown this many tim
 IVFFLAT_PROBES_PER_SQRT_LIST = 2
 # Memory for one index build: an HNSW graph that outgrows it builds far slower. Transaction-local.
 INDEX_BUILD_MEMORY = "512MB"
+# Connections per store: Streamlit sessions (threads) query in parallel up to this many at once.
+POOL_SIZE = 8
+POOL_WAIT = 30.0  # seconds a transaction waits for a free connection before giving up
+CONNECT_TIMEOUT = 10
+KEYWORD_PAGE = 5000  # chunks analysed per step when the BM25 statistics are (re)built
 
 
 @dataclass(frozen=True)
@@ -104,24 +123,6 @@ def with_index(url: str, kind: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*params, ("index", kind)], quote_via=quote)))
 
 
-WEBSEARCH_SYNTAX = re.compile(r'"|\bOR\b|(?:^|\s)-\w')
-WORD = re.compile(r"\w+")
-
-
-def websearch_query(query: str) -> str:
-    """The text handed to `websearch_to_tsquery`.
-
-    websearch_to_tsquery requires every word (AND). A query written with its
-    syntax ("a phrase", OR, -word) keeps that meaning; a plain question or claim
-    matches any of its words instead, ranked by how much of it a chunk covers, as
-    BM25 does for the Chroma stores. Otherwise most natural-language queries find
-    nothing: no chunk holds every word of a sentence.
-    """
-    if WEBSEARCH_SYNTAX.search(query):
-        return query
-    return " OR ".join(WORD.findall(query))
-
-
 def table_name(collection: str) -> str:
     """A table name for a (validated) collection name: readable, unique, within PostgreSQL's 63 bytes."""
     slug = re.sub(r"[^a-z0-9]+", "_", collection.lower()).strip("_")[:40]
@@ -157,39 +158,40 @@ def filter_sql(where: Filter | None) -> tuple[sql.Composable, dict[str, Any]]:
 
 
 class Database:
-    """One connection, reopened when it breaks, used by one thread at a time.
+    """A pool of connections, shared by every thread that uses the store.
 
-    Streamlit serves sessions from several threads through one cached store, so
-    each transaction holds a lock; queries here take milliseconds.
+    Streamlit serves sessions from several threads through one cached store; each
+    transaction borrows its own connection, so their queries run side by side.
+    A server that is down (or went away) is a StoreUnavailable saying so: the pool
+    is opened only after one direct connection succeeded (a pool would just time
+    out, without the reason), and a connection broken mid-session drops the whole
+    pool, so the next call reconnects afresh or says at once why it cannot.
     """
 
     def __init__(self, conninfo: str, shown: str):
         self._conninfo = conninfo
         self.shown = shown
-        self._lock = threading.RLock()
-        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool | None = None
+        self._close_pool: weakref.finalize | None = None
         self.iterative_scan = False
-        self._connect()
+        self._current_pool()
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return StoreUnavailable(f"cannot reach PostgreSQL at {self.shown}: {reason} "
                                 "(is the server running? scripts/start-postgres.sh starts a local one)")
 
-    def _connect(self) -> None:
+    def _probe(self) -> None:
+        """One direct connection: raises StoreUnavailable with the reason if the server cannot be reached."""
         try:
-            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
-        try:
+        with conn:
             version = self._vector_extension(conn)
-            register_vector(conn)
-        except BaseException:
-            conn.close()
-            raise
         # hnsw/ivfflat.iterative_scan (pgvector 0.8): filtered scans go on until k rows pass.
         self.iterative_scan = tuple(int(p) for p in version.split(".")[:2]) >= (0, 8)
-        self._conn = conn
 
     def _vector_extension(self, conn: psycopg.Connection) -> str:
         version = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
@@ -204,30 +206,64 @@ class Database:
             version = scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         return str(version)
 
+    def _current_pool(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                self._probe()
+                self._pool = ConnectionPool(
+                    self._conninfo, min_size=1, max_size=POOL_SIZE, timeout=POOL_WAIT, open=True,
+                    configure=register_vector, name=f"explorer {self.shown}",
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+                # Closed by whichever thread lets go of the store: left to the pool's own __del__,
+                # the last reference may die in one of its worker threads, which cannot join itself.
+                self._close_pool = weakref.finalize(self, self._pool.close)
+            return self._pool
+
+    def _drop(self, pool: ConnectionPool) -> None:
+        with self._lock:
+            if self._pool is not pool:
+                return
+            self._pool, close = None, self._close_pool
+        if close is not None:
+            close()
+
     @contextmanager
     def transaction(self, binary: bool = False) -> Iterator[psycopg.Cursor]:
-        with self._lock:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._connect()
-            assert self._conn is not None
+        pool = self._current_pool()
+        conn: psycopg.Connection | None = None
+        try:
+            with pool.connection() as conn, conn.transaction(), conn.cursor(binary=binary) as cursor:
+                yield cursor
+        except PoolTimeout as exc:
             try:
-                with self._conn.transaction(), self._conn.cursor(binary=binary) as cursor:
-                    yield cursor
-            except psycopg.OperationalError as exc:
-                if self._conn.broken:  # the server went away; the next call connects afresh
-                    raise self._unavailable(exc) from exc
+                self._probe()
+            except StoreUnavailable:  # the server is gone: say so, and start afresh next time
+                self._drop(pool)
                 raise
+            raise StoreUnavailable(f"PostgreSQL at {self.shown}: all {POOL_SIZE} connections stayed busy "
+                                   f"for {POOL_WAIT:.0f} s; try again") from exc
+        except psycopg.OperationalError as exc:
+            if conn is not None and conn.broken:  # the server went away; the next call connects afresh
+                self._drop(pool)
+                raise self._unavailable(exc) from exc
+            raise
 
 
 class PgVectorCollection:
-    def __init__(self, db: Database, name: str, table: str, embedder: EmbedderInfo, index: VectorIndex):
+    def __init__(self, db: Database, name: str, table: str, embedder: EmbedderInfo, index: VectorIndex,
+                 keyword: BM25Settings = BM25Settings()):
         self._db = db
         self.name = name
         self.embedder = embedder
         self.index = index
+        self.keyword_settings = keyword
+        self._analyzer = Analyzer(keyword)
+        self._table_name = table
         self._table = sql.Identifier(table)
+        self._postings = pg_bm25.postings_table(table)
         self._vector_index = sql.Identifier(f"{table}_embedding")
         self._deferring_index = False
+        self._keyword_ready = False  # set once this object has seen the postings complete
 
     @contextmanager
     def _transaction(self, binary: bool = False) -> Iterator[psycopg.Cursor]:
@@ -238,6 +274,36 @@ class PgVectorCollection:
             raise CollectionNotFound(f"collection '{self.name}' was deleted from {self._db.shown}") from exc
 
     # -- writing -------------------------------------------------------------
+    def _lock_for_write(self, cur: psycopg.Cursor) -> bool:
+        """Lock the collection's registry row for this write; True if its postings are kept (complete).
+
+        Writers of one collection (and a rebuild of its postings) take this lock
+        first, so the BM25 statistics they update in the same transaction add up.
+        A collection whose postings are not built yet gets them whole at its first
+        keyword search; writes before that need not keep them.
+        """
+        row = cur.execute(sql.SQL("SELECT keyword_index FROM {} WHERE name = %s FOR UPDATE").format(REGISTRY),
+                          [self.name]).fetchone()
+        if row is None:
+            raise CollectionNotFound(f"collection '{self.name}' was deleted from {self._db.shown}")
+        return row[0] == pg_bm25.analyzer_key(self.keyword_settings)
+
+    def _forget_terms(self, cur: psycopg.Cursor, ids: Sequence[str]) -> int:
+        """Delete these chunks' postings and document frequencies; returns their total length (in terms)."""
+        return int(scalar(cur, pg_bm25.forget_postings(self._table_name), [list(ids)]))
+
+    def _write_terms(self, cur: psycopg.Cursor, ids: Sequence[str], texts: Sequence[str]) -> int:
+        """Add these chunks' postings (none may exist yet); returns their total length."""
+        terms = pg_bm25.chunk_terms(self._analyzer, ids, texts)
+        columns = sql.SQL(", ").join(map(sql.Identifier, pg_bm25.POSTING_COLUMNS))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self._postings, columns)) as copy:
+            copy.set_types(pg_bm25.POSTING_TYPES)
+            for chunk in terms:
+                for row in chunk.rows():
+                    copy.write_row(row)
+        cur.execute(pg_bm25.count_frequencies(self._table_name), [list(ids)])
+        return sum(chunk.length for chunk in terms)
+
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
             return
@@ -251,6 +317,7 @@ class PgVectorCollection:
         columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
         updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:])
         with self._transaction() as cur:
+            keeping_terms = self._lock_for_write(cur)
             cur.execute("CREATE TEMP TABLE incoming (id text, text text, source text, category text, "
                         "document text, chunk_index int4, start_char int4, end_char int4, metadata jsonb, "
                         "embedding vector) ON COMMIT DROP")
@@ -263,10 +330,16 @@ class PgVectorCollection:
                         pg_text(str(chunk.metadata.get("category", ""))),
                         pg_text(str(chunk.metadata.get("document", ""))),
                         chunk.index, chunk.start, chunk.end, pg_metadata(chunk.metadata), vectors[n]))
+            added = length = 0
+            if keeping_terms:  # replaced chunks leave the statistics, then every incoming one enters them
+                ids = list(last)
+                added = len(ids) - len(self._existing_ids(cur, ids))
+                length = -self._forget_terms(cur, ids)
+                length += self._write_terms(cur, ids, [chunks[n].text for n in last.values()])
             cur.execute(sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming "
                                 "ON CONFLICT (id) DO UPDATE SET {updates}").format(
                 table=self._table, columns=columns, updates=updates))
-            self._bump_version(cur)
+            self._bump_version(cur, added, length)
         if self.index.kind == "ivfflat" and not self._deferring_index:
             self._keep_ivfflat_fresh()
 
@@ -291,23 +364,67 @@ class PgVectorCollection:
             self._deferring_index = False
             self.ensure_vector_index(rebuild=True)
 
+    def _delete_where(self, condition: sql.Composable, params: Sequence[Any]) -> int:
+        """Delete the chunks `condition` selects, their postings and their share of the statistics."""
+        with self._transaction() as cur:
+            keeping_terms = self._lock_for_write(cur)
+            gone = [row[0] for row in cur.execute(
+                sql.SQL("DELETE FROM {} WHERE {} RETURNING id").format(self._table, condition), params)]
+            if gone:
+                length = self._forget_terms(cur, gone) if keeping_terms else 0
+                self._bump_version(cur, -len(gone) if keeping_terms else 0, -length)
+            return len(gone)
+
     def delete_ids(self, ids: Sequence[str]) -> None:
         if ids:
-            with self._transaction() as cur:
-                cur.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._table), [list(ids)])
-                self._bump_version(cur)
+            self._delete_where(sql.SQL("id = ANY(%s)"), [list(ids)])
 
     def delete_source(self, source: str, keep_ids: Sequence[str] = ()) -> int:
-        with self._transaction() as cur:
-            cur.execute(sql.SQL("DELETE FROM {} WHERE source = %s AND NOT (id = ANY(%s))").format(self._table),
-                        [source, list(keep_ids)])
-            removed = cur.rowcount
-            if removed:
-                self._bump_version(cur)
-            return removed
+        return self._delete_where(sql.SQL("source = %s AND NOT (id = ANY(%s))"), [source, list(keep_ids)])
 
+    # -- BM25 statistics ---------------------------------------------------------
     def sync_keyword_index(self) -> None:
-        """Nothing to do: the tsvector column is generated from the text in the same row."""
+        """Build the BM25 postings if this collection has none yet (made before they existed)."""
+        self._ensure_keyword_index(log_progress)
+
+    def _ensure_keyword_index(self, progress: ProgressCallback) -> None:
+        if self._keyword_ready:
+            return
+        with self._transaction() as cur:
+            built = scalar(cur, sql.SQL("SELECT keyword_index FROM {} WHERE name = %s").format(REGISTRY), [self.name])
+        if built != pg_bm25.analyzer_key(self.keyword_settings):
+            self._build_keyword_index(progress, only_if_missing=True)
+        self._keyword_ready = True
+
+    def rebuild_keyword_index(self, progress: ProgressCallback = no_progress) -> None:
+        """Analyse every chunk again and replace the postings and statistics, in one transaction."""
+        self._build_keyword_index(progress, only_if_missing=False)
+        self._keyword_ready = True
+
+    def _build_keyword_index(self, progress: ProgressCallback, only_if_missing: bool) -> None:
+        key = pg_bm25.analyzer_key(self.keyword_settings)
+        with self._transaction() as cur:
+            if self._lock_for_write(cur) and only_if_missing:
+                return  # another thread or process built them while this one waited for the lock
+            for statement in pg_bm25.create_postings(self._table_name):
+                cur.execute(statement)
+            cur.execute(sql.SQL("TRUNCATE {}, {}").format(self._postings,
+                                                          pg_bm25.frequencies_table(self._table_name)))
+            # Tables made before the postings ranked by a generated tsvector: nothing reads it now.
+            cur.execute(sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS tsv").format(self._table))
+            total, chunks, length, after = self.count_in(cur), 0, 0, ""
+            progress(ProgressEvent("keyword index", 0, total, self.name))
+            while True:
+                rows = cur.execute(sql.SQL("SELECT id, text FROM {} WHERE id > %s ORDER BY id LIMIT %s")
+                                   .format(self._table), [after, KEYWORD_PAGE]).fetchall()
+                if not rows:
+                    break
+                length += self._write_terms(cur, [r[0] for r in rows], [r[1] for r in rows])
+                chunks, after = chunks + len(rows), rows[-1][0]
+                progress(ProgressEvent("keyword index", chunks, total, self.name))
+            cur.execute(sql.SQL("UPDATE {} SET keyword_index = %s, keyword_chunks = %s, keyword_length = %s "
+                                "WHERE name = %s").format(REGISTRY), [key, chunks, length, self.name])
+            self._bump_version(cur)
 
     # -- the vector index ------------------------------------------------------
     def ensure_vector_index(self, rebuild: bool = False) -> None:
@@ -371,8 +488,11 @@ class PgVectorCollection:
     def count_in(self, cur: psycopg.Cursor) -> int:
         return int(scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(self._table)))
 
-    def _bump_version(self, cur: psycopg.Cursor) -> None:
-        cur.execute(sql.SQL("UPDATE {} SET version = version + 1 WHERE name = %s").format(REGISTRY), [self.name])
+    def _bump_version(self, cur: psycopg.Cursor, chunks: int = 0, length: int = 0) -> None:
+        """A new version, and the chunks and terms this write added to the BM25 statistics (negative: removed)."""
+        cur.execute(sql.SQL("UPDATE {} SET version = version + 1, keyword_chunks = keyword_chunks + %s, "
+                            "keyword_length = keyword_length + %s WHERE name = %s").format(REGISTRY),
+                    [chunks, length, self.name])
 
     def version(self) -> str:
         with self._transaction() as cur:
@@ -382,12 +502,15 @@ class PgVectorCollection:
         with self._transaction() as cur:
             return self.count_in(cur)
 
+    def _existing_ids(self, cur: psycopg.Cursor, ids: Sequence[str]) -> set[str]:
+        cur.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(self._table), [list(ids)])
+        return {row[0] for row in cur}
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         with self._transaction() as cur:
-            cur.execute(sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(self._table), [list(ids)])
-            return {row[0] for row in cur}
+            return self._existing_ids(cur, ids)
 
     def sources(self) -> list[SourceInfo]:
         with self._transaction() as cur:
@@ -460,61 +583,25 @@ class PgVectorCollection:
                 for r, (i, t, m, s) in enumerate(rows, start=1)]
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
-        if k <= 0 or not query.strip():
+        """The k best chunks by BM25 (bm25s's "lucene" scores), filter applied before ranking."""
+        terms = self._analyzer.terms(query)
+        if k <= 0 or not terms:
             return []
+        self._ensure_keyword_index(log_progress)
         condition, params = filter_sql(where)
-        statement = sql.SQL(
-            "SELECT id, text, metadata, ts_rank_cd(tsv, q) AS score"
-            " FROM {table}, websearch_to_tsquery('english', %(query)s) AS q"
-            " WHERE tsv @@ q AND {condition} ORDER BY score DESC, id LIMIT %(k)s"
-        ).format(table=self._table, condition=condition)
+        statement = pg_bm25.score_statement(self._table_name, REGISTRY, condition,
+                                            filtered=where is not None and not where.is_empty())
+        params.update(name=self.name, terms=terms, k1=self.keyword_settings.k1, b=self.keyword_settings.b, k=k)
         with self._transaction() as cur:
-            rows = cur.execute(statement, {"query": websearch_query(query), "k": k, **params}).fetchall()
+            rows = cur.execute(statement, params).fetchall()
         return [Hit(id=i, text=t, metadata=m, score=float(s), rank=r)
                 for r, (i, t, m, s) in enumerate(rows, start=1)]
 
-    def hybrid_search(self, embedding: np.ndarray, query: str, k: int, depth: int = 100, rrf_k: int = 60,
-                      where: Filter | None = None, weight: float = 0.5) -> list[SearchResult]:
-        """Vector and full-text lists, each `depth` deep, fused by RRF in one SQL statement.
 
-        Each list contributes weight / (rrf_k + rank) (the keyword list 1 - weight),
-        as `core.search.fuse_rrf` does, ties going to the better rank in either
-        list, then to the id. Rows carry both ranks and contributions for the
-        search page's breakdown.
-        """
-        if k <= 0:
-            return []
-        condition, filter_params = filter_sql(where)
-        vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-        statement = sql.SQL(
-            "WITH nearest AS MATERIALIZED ("
-            "  SELECT id, embedding <=> %(vector)s AS distance FROM {table} WHERE {condition}"
-            "  ORDER BY distance LIMIT %(depth)s),"
-            " vector_list AS (SELECT id, 1 - distance AS score,"
-            "  row_number() OVER (ORDER BY distance, id) AS rank FROM nearest),"
-            " keyword_list AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ("
-            "  SELECT id, ts_rank_cd(tsv, q) AS score FROM {table}, websearch_to_tsquery('english', %(query)s) AS q"
-            "  WHERE tsv @@ q AND {condition} ORDER BY score DESC, id LIMIT %(depth)s) AS matches),"
-            " fused AS (SELECT coalesce(v.id, w.id) AS id, v.rank AS vector_rank, v.score AS vector_score,"
-            "  w.rank AS keyword_rank, w.score AS keyword_score,"
-            "  coalesce(%(weight)s / (%(rrf_k)s + v.rank), 0) AS vector_part,"
-            "  coalesce((1 - %(weight)s) / (%(rrf_k)s + w.rank), 0) AS keyword_part"
-            "  FROM vector_list v FULL OUTER JOIN keyword_list w ON v.id = w.id)"
-            " SELECT f.id, t.text, t.metadata, f.vector_part + f.keyword_part AS score,"
-            "  f.vector_rank, f.vector_score, f.keyword_rank, f.keyword_score, f.vector_part, f.keyword_part"
-            " FROM fused f JOIN {table} t ON t.id = f.id"
-            " ORDER BY score DESC, least(f.vector_rank, f.keyword_rank), f.id LIMIT %(k)s"
-        ).format(table=self._table, condition=condition)
-        params = {"vector": vector, "query": websearch_query(query), "depth": depth, "weight": float(weight),
-                  "rrf_k": float(rrf_k), "k": k, **filter_params}
-        with self._transaction() as cur:
-            self._search_settings(cur, depth)
-            rows = cur.execute(statement, params).fetchall()
-        return [SearchResult(id=i, text=t, metadata=m, score=float(s), rank=r,
-                             vector_rank=vr, vector_score=None if vs is None else float(vs),
-                             keyword_rank=kr, keyword_score=None if ks is None else float(ks),
-                             vector_contribution=float(vp), keyword_contribution=float(kp))
-                for r, (i, t, m, s, vr, vs, kr, ks, vp, kp) in enumerate(rows, start=1)]
+def log_progress(event: ProgressEvent) -> None:
+    """Progress of work a search started (building an old collection's BM25 statistics), for the log."""
+    if event.total:
+        log.info("%s of %s: %d/%d chunks", event.stage, event.detail, event.done, event.total)
 
 
 class PgVectorStore:
@@ -533,10 +620,13 @@ class PgVectorStore:
                 " embedder text NOT NULL, dimension int NOT NULL,"
                 " index_kind text NOT NULL, index_params jsonb NOT NULL,"
                 " created timestamptz NOT NULL DEFAULT now())").format(REGISTRY))
-            # Bumped in the transaction of every write: the collection's version (registries made
-            # before it get the column here).
-            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0")
-                        .format(REGISTRY))
+            # Updated in the transaction of every write: the collection's version, and its BM25
+            # statistics (chunks and their total length in terms; keyword_index names the analyzer
+            # of complete postings, NULL before they are built). Registries made before get the columns here.
+            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0, "
+                                "ADD COLUMN IF NOT EXISTS keyword_index text, "
+                                "ADD COLUMN IF NOT EXISTS keyword_chunks bigint NOT NULL DEFAULT 0, "
+                                "ADD COLUMN IF NOT EXISTS keyword_length bigint NOT NULL DEFAULT 0").format(REGISTRY))
 
     def _entry(self, cur: psycopg.Cursor, name: str) -> tuple[str, EmbedderInfo, VectorIndex]:
         row = cur.execute(sql.SQL("SELECT table_name, embedder, dimension, index_kind, index_params FROM {} "
@@ -585,20 +675,23 @@ class PgVectorStore:
             " id text PRIMARY KEY, text text NOT NULL, source text NOT NULL,"
             " category text NOT NULL DEFAULT '', document text NOT NULL DEFAULT '',"
             " chunk_index int NOT NULL, start_char int NOT NULL, end_char int NOT NULL,"
-            " metadata jsonb NOT NULL, embedding vector({dimension}) NOT NULL,"
-            " tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)"
+            " metadata jsonb NOT NULL, embedding vector({dimension}) NOT NULL)"
         ).format(table=ident, dimension=sql.Literal(embedder.dimension)))
-        for column, method in (("tsv", "gin"), ("source", "btree"), ("category", "btree")):
-            cur.execute(sql.SQL("CREATE INDEX {} ON {} USING {} ({})").format(
-                sql.Identifier(f"{table}_{column}"), ident, sql.SQL(method), sql.Identifier(column)))
+        for column in ("source", "category"):
+            cur.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                sql.Identifier(f"{table}_{column}"), ident, sql.Identifier(column)))
+        for statement in pg_bm25.create_postings(table):
+            cur.execute(statement)
         # The vector index is PgVectorCollection.ensure_vector_index's (IVFFlat's lists need rows first).
         settings = {k: v for k, v in asdict(index).items() if k != "kind"}
-        cur.execute(sql.SQL("INSERT INTO {} (name, table_name, embedder, dimension, index_kind, index_params) "
-                            "VALUES (%s, %s, %s, %s, %s, %s)").format(REGISTRY),
-                    [name, table, embedder.name, embedder.dimension, index.kind, Jsonb(settings)])
+        cur.execute(sql.SQL("INSERT INTO {} (name, table_name, embedder, dimension, index_kind, index_params, "
+                            "keyword_index) VALUES (%s, %s, %s, %s, %s, %s, %s)").format(REGISTRY),
+                    [name, table, embedder.name, embedder.dimension, index.kind, Jsonb(settings),
+                     pg_bm25.analyzer_key(BM25Settings())])
 
     def delete_collection(self, name: str) -> None:
         with self._db.transaction() as cur:
             table = self._entry(cur, name)[0]
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(
+                sql.Identifier(table), pg_bm25.postings_table(table), pg_bm25.frequencies_table(table)))
             cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(REGISTRY), [name])
