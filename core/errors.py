@@ -34,3 +34,15 @@ class CollectionNotFound(ExplorerError):
 
 class ProviderError(ExplorerError):
     """An LLM provider failed after retries (bad key, rate limit, timeout)."""
+
+
+class StoreIncompatible(ExplorerError):
+    """A store this tool must not open as it is (made by another chromadb version, not a store at all)."""
+
+
+class StoreDamaged(ExplorerError):
+    """A store's files are broken (a full disk, a crash); the message points at `python -m core repair`."""
+
+
+class ReadOnlyCollection(ExplorerError):
+    """A collection another program made: read and searched here, never changed."""
