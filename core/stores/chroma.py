@@ -114,8 +114,10 @@ def new_version() -> str:
     return uuid.uuid4().hex
 
 
-def version_of(raw: Any) -> str:
-    return str((raw.metadata or {}).get(VERSION_KEY, UNSTAMPED))
+def version_of(raw: Any, client: FolderClient | ServerClient) -> str:
+    """Our stamp; for a collection another program made, which has none, the state of its folder."""
+    stamp = (raw.metadata or {}).get(VERSION_KEY)
+    return str(stamp) if stamp is not None else f"{UNSTAMPED}-{client.signature}"
 
 
 # -- a folder made by another chromadb ------------------------------------------------------
@@ -171,6 +173,11 @@ class FolderClient:
     waits for the leases running to end, closes the client and opens a new one that
     loads the folder as it is now. `seen` holds, per collection, the versions the loaded
     vector index is known to reflect: those loaded, and those this process is writing.
+
+    chromadb writes to any folder it opens (a row in `acquire_write` on opening, vector
+    index files on the first read), so a folder another program made is opened from a
+    snapshot copy in data/cache/foreign, taken again whenever its database file changes
+    (`signature`); ours are the folders holding our keyword indexes or collections.
     """
 
     def __init__(self, folder: Path):
@@ -182,23 +189,70 @@ class FolderClient:
         self._reopening = False
         self._held = threading.local()
         self._seen: dict[str, set[str]] = {}
+        self.read_only = False  # someone else's folder, opened from a snapshot
+        self.signature = ""     # of someone else's folder: what its snapshot was taken from
 
     def exists(self) -> bool:
         return (self.folder / CHROMA_DB).is_file()
+
+    def current_signature(self) -> str:
+        """Changes whenever chromadb writes to the folder (every write goes through its database file)."""
+        stat = (self.folder / CHROMA_DB).stat()
+        return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+    def _is_ours(self) -> bool:
+        if (self.folder / "keyword").is_dir() or (self.folder / ".explorer.lock").exists():  # (the latter: older ours)
+            return True
+        uri = f"file:{quote(str(self.folder / CHROMA_DB))}?mode=ro&immutable=1"
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM collection_metadata WHERE key = ?", (VERSION_KEY,)).fetchone()[0] > 0
+        finally:
+            db.close()
+
+    def _snapshot(self) -> Path:
+        """A copy of someone else's folder to open instead of it (see the class docstring)."""
+        from ..config import DATA_DIR
+
+        root = DATA_DIR / "cache" / "foreign" / hashlib.sha256(str(self.folder).encode()).hexdigest()[:16]
+        self.signature = self.current_signature()
+        copy = root / self.signature
+        if not copy.is_dir():
+            scratch = root / f".{uuid.uuid4().hex}"
+            shutil.copytree(self.folder, scratch, ignore=shutil.ignore_patterns(CHROMA_DB, f"{CHROMA_DB}-*"))
+            source = sqlite3.connect(f"file:{quote(str(self.folder / CHROMA_DB))}?mode=ro", uri=True)
+            target = sqlite3.connect(scratch / CHROMA_DB)
+            try:
+                source.backup(target)  # a consistent copy even while its owner writes
+            finally:
+                source.close()
+                target.close()
+            try:
+                scratch.rename(copy)
+            except OSError:  # another process made the same snapshot first
+                shutil.rmtree(scratch, ignore_errors=True)
+        for old in root.iterdir():  # earlier snapshots (a process still using one keeps its open files)
+            if old != copy and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+        return copy
 
     def held(self) -> bool:
         return getattr(self._held, "depth", 0) > 0
 
     def _open(self, create: bool) -> None:
+        path = self.folder
         if not self.exists():
             if not create:
                 raise CollectionNotFound(f"there is no Chroma store at {self.folder}")
-            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / "keyword").mkdir(parents=True, exist_ok=True)  # a store of ours from the start
         else:
             check_chroma_folder(self.folder)
+            self.read_only = not self._is_ours()
+            if self.read_only:
+                path = self._snapshot()
         for attempt in range(OPEN_ATTEMPTS):
             try:
-                self._client = chromadb.PersistentClient(path=str(self.folder), settings=chroma_settings())
+                self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings())
                 break
             except Exception as exc:  # chromadb's own errors for a folder it cannot open
                 # Two processes making one new store collide ("table ... already exists"); the second try opens it.
@@ -236,6 +290,8 @@ class FolderClient:
 
     def knows(self, name: str, version: str) -> bool:
         """Whether the loaded vector index reflects `version` of collection `name` (see the class docstring)."""
+        if self.read_only and self.current_signature() != self.signature:
+            return False  # its owner wrote: take a new snapshot
         with self._state:
             return version in self._seen.setdefault(name, {version})
 
@@ -266,6 +322,9 @@ class FolderClient:
 
 class ServerClient:
     """A Chroma server's client: the server keeps every caller current, so there is nothing to reopen."""
+
+    read_only = False
+    signature = ""
 
     def __init__(self, host: str, port: int):
         self._client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
@@ -315,8 +374,11 @@ class ChromaCollection:
         self._store = store
         self.name: str = raw.name
         self.embedder = embedder
-        self.ours = VERSION_KEY in (raw.metadata or {})
+        self.ours = VERSION_KEY in (raw.metadata or {}) and not store.client.read_only
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
+
+    def _version_of(self, raw: Any) -> str:
+        return version_of(raw, self._store.client)
 
     @contextmanager
     def _use(self) -> Iterator[Any]:
@@ -329,7 +391,7 @@ class ChromaCollection:
         for _ in range(3):
             with self._store.access() as api:
                 raw = self._store.get_raw(api, self.name)
-                if client.knows(self.name, version_of(raw)):
+                if client.knows(self.name, self._version_of(raw)):
                     yield raw
                     return
             client.reopen()  # another process wrote: load the folder as it is now
@@ -339,12 +401,9 @@ class ChromaCollection:
     # -- writing -------------------------------------------------------------
     def _write(self, apply: Callable[[Any, KeywordWriter], None]) -> None:
         """Run `apply(raw collection, keyword index writer)` as one write (see the module docstring)."""
-        if not self.ours:
-            raise ReadOnlyCollection(
-                f"collection '{self.name}' in {self._store.url} was not made by this tool, so it is only read "
-                "here; copy it into a collection of ours to change it")
+        self._check_writable()
         with self._keyword.writing() as index, self._use() as raw:
-            before = version_of(raw)
+            before = self._version_of(raw)
             if index.stamp != before:  # another writer's crash, or a writer elsewhere: catch up first
                 self._rebuild(index, before)
             pending, done = new_version(), new_version()
@@ -354,6 +413,12 @@ class ChromaCollection:
             self._set_version(raw, done)
             index.set_stamp(done)
 
+    def _check_writable(self) -> None:
+        if not self.ours:
+            raise ReadOnlyCollection(
+                f"collection '{self.name}' in {self._store.url} was not made by this tool, so it is only read "
+                "here; copy it into a collection of ours to change it")
+
     @staticmethod
     def _set_version(raw: Any, version: str) -> None:
         raw.modify(metadata={**(raw.metadata or {}), VERSION_KEY: version})
@@ -361,6 +426,7 @@ class ChromaCollection:
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
             return
+        self._check_writable()
         if embeddings.shape != (len(chunks), self.embedder.dimension):
             raise EmbedderMismatch(
                 f"collection '{self.name}' holds {self.embedder.dimension}-dimensional vectors; "
@@ -405,7 +471,7 @@ class ChromaCollection:
     # -- reading -------------------------------------------------------------
     def version(self) -> str:
         with self._use() as raw:
-            return version_of(raw)
+            return self._version_of(raw)
 
     def count(self) -> int:
         with self._use() as raw:
@@ -453,7 +519,7 @@ class ChromaCollection:
                 break
             embeddings = None
             if include_embeddings:
-                embeddings = np.asarray(page["embeddings"], dtype=np.float32).reshape(-1, self.embedder.dimension)
+                embeddings = np.asarray(page["embeddings"], dtype=np.float32).reshape(len(page["ids"]), -1)
             yield StoredChunks(ids=page["ids"], texts=page["documents"], metadatas=page["metadatas"],
                                embeddings=embeddings)
 
@@ -481,14 +547,14 @@ class ChromaCollection:
         if self._keyword.stamp == self.version():
             return
         with self._keyword.writing() as index, self._use() as raw:
-            version = version_of(raw)
+            version = self._version_of(raw)
             if index.stamp != version:  # a writer may have caught up meanwhile
                 self._rebuild(index, version)
 
     def rebuild_keyword_index(self, progress: ProgressCallback = no_progress) -> None:
         """Rebuild the keyword index from what the store holds (`python -m core repair`)."""
         with self._keyword.writing() as index, self._use() as raw:
-            self._rebuild(index, version_of(raw), progress)
+            self._rebuild(index, self._version_of(raw), progress)
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         self.sync_keyword_index()
@@ -635,6 +701,10 @@ class ChromaStore:
         except CollectionNotFound:
             if not create:
                 raise
+            if self.client.read_only:
+                raise ReadOnlyCollection(f"the Chroma store at {self.url} was made by another program: it is only "
+                                         f"read here, so collection '{name}' cannot be made in it; ingest into a "
+                                         "store folder of ours")
             with self.access(create=True) as api:
                 raw = self._create(api, name, embedder)
         collection = ChromaCollection(self, raw, self._embedder_of(raw))
@@ -657,7 +727,7 @@ class ChromaStore:
 
     def delete_collection(self, name: str) -> None:
         raw = self.raw_collection(name)
-        ours = VERSION_KEY in (raw.metadata or {})
+        ours = VERSION_KEY in (raw.metadata or {}) and not self.client.read_only
         if not ours:
             raise ReadOnlyCollection(f"collection '{name}' in {self.url} was not made by this tool; "
                                      "it is not deleted from here")
