@@ -40,6 +40,10 @@ class StoreIncompatible(ExplorerError):
     """A store this tool must not open as it is (made by another chromadb version, not a store at all)."""
 
 
+class StoreFull(ExplorerError):
+    """The disk holding a store has no room for a write; nothing was written."""
+
+
 class StoreDamaged(ExplorerError):
     """A store's files are broken (a full disk, a crash); the message points at `python -m core repair`."""
 

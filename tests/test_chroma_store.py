@@ -18,7 +18,7 @@ import pytest
 from chromadb.config import Settings
 
 from conftest import ROOT
-from core.errors import CollectionNotFound, ReadOnlyCollection, StoreIncompatible
+from core.errors import CollectionNotFound, ReadOnlyCollection, StoreDamaged, StoreFull, StoreIncompatible
 from core.stores import open_store
 from core.stores.chroma import ChromaStore
 from core.types import Chunk, EmbedderInfo, Filter
@@ -175,3 +175,86 @@ def test_check_names_a_keyword_index_out_of_step_and_rebuild_fixes_it(tmp_path):
     events = []
     collection.rebuild_keyword_index(progress=events.append)
     assert collection.check() == [] and events[-1].done == 50
+
+
+# -- a full disk ---------------------------------------------------------------------------
+
+REOPEN = textwrap.dedent("""
+    import sys, numpy as np
+    from core.stores import open_store
+    from core.types import EmbedderInfo
+    from core.errors import ExplorerError
+    try:
+        collection = open_store(sys.argv[1]).open_collection("lib", EmbedderInfo("test", 384), create=False)
+        hits = collection.vector_search(np.ones(384, dtype=np.float32), 3)
+        print("ok", collection.count(), len(hits), len(collection.keyword_search("glaciers", 3)), collection.check())
+    except ExplorerError as exc:
+        print("refused", type(exc).__name__, exc)
+""")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 5 MB tmpfs (tests run as root in CI), unmounted afterwards."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=False)  # this process's client may hold files open
+
+
+def rows(lo: int, n: int) -> tuple[list[Chunk], np.ndarray]:
+    return ([Chunk(f"c{i}", f"word{i} glaciers and the cold north sea " * 5, "s", 0, 1, 0, {"source": f"f{i // 10}.txt"})
+             for i in range(lo, lo + n)], vectors(n, dim=384, seed=lo))
+
+
+def fill_disk(disk: Path, leave: int) -> Path:
+    import os
+
+    stat = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def reopen_elsewhere(folder: Path) -> str:
+    done = subprocess.run([sys.executable, "-c", REOPEN, str(folder)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]  # a clear message at worst, never a traceback
+    return done.stdout.strip()
+
+
+def test_a_full_disk_refuses_the_write_and_the_store_reopens_intact(small_disk):
+    folder = small_disk / "store"
+    collection = open_store(str(folder)).open_collection("lib", EmbedderInfo("test", 384))
+    collection.upsert(*rows(0, 500))
+    version = collection.version()
+    filler = fill_disk(small_disk, leave=2_200_000)  # measured: without the check this write truncates the index
+    with pytest.raises(StoreFull, match="Nothing was written"):
+        for lo in range(500, 3000, 500):  # an ingest going on in batches
+            collection.upsert(*rows(lo, 500))
+    assert collection.count() == 500 and collection.version() == version
+    assert reopen_elsewhere(folder) == "ok 500 3 3 []"
+    filler.unlink()
+    collection.upsert(*rows(500, 100))  # with room again, writes go on
+    assert reopen_elsewhere(folder) == "ok 600 3 3 []"
+
+
+def test_a_vector_index_broken_by_a_full_disk_is_named_not_a_traceback(small_disk, monkeypatch):
+    """Without the free-space check (as when another program fills the disk during a write), chromadb
+    saves a truncated vector index; opening it says what is wrong and what to run."""
+    folder = small_disk / "store"
+    collection = open_store(str(folder)).open_collection("lib", EmbedderInfo("test", 384))
+    collection.upsert(*rows(0, 500))
+    monkeypatch.setattr(type(collection), "_ensure_space", lambda self, rows, text_bytes: None)
+    filler = fill_disk(small_disk, leave=2_200_000)
+    with pytest.raises((StoreFull, StoreDamaged)):
+        for lo in range(500, 3000, 500):
+            collection.upsert(*rows(lo, 500))
+    filler.unlink()
+    outcome = reopen_elsewhere(folder)
+    assert outcome.startswith("ok") or ("StoreDamaged" in outcome and "python -m core repair" in outcome), outcome

@@ -47,8 +47,8 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from ..errors import (CollectionNotFound, EmbedderMismatch, ReadOnlyCollection, StoreDamaged, StoreIncompatible,
-                      StoreUnavailable)
+from ..errors import (CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyCollection, StoreDamaged,
+                      StoreFull, StoreIncompatible, StoreUnavailable)
 from ..keyword import KeywordIndex, KeywordWriter, keyword_index
 from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, SourceInfo,
                      no_progress)
@@ -60,6 +60,13 @@ VERSION_KEY = "keyword_version"  # the collection's version, in its Chroma metad
 UNSTAMPED = "unstamped"          # the version of a collection another program made: it has none
 CHROMA_DB = "chroma.sqlite3"
 OPEN_ATTEMPTS = 4  # opening a new store or collection that another process is creating at the same moment
+# Free space a write must leave: chromadb rewrites a vector index's files in place when it saves them, and
+# a disk that fills up meanwhile leaves them truncated (index_metadata.pickle at 0 bytes: every later call fails).
+SPACE_MARGIN = 1 << 20
+BYTES_PER_ROW = 1024    # ids, metadata, sqlite rows and index entries, besides the vector and the text
+TEXT_COPIES = 8         # a chunk's text: in chromadb's log, its documents table and full-text index; our postings
+DISK_FULL = ("database or disk is full", "No space left on device")
+DAMAGED = ("Error in compaction", "hnsw segment reader", "Error deserializing", "Error loading hnsw index", "database disk image is malformed")
 
 
 def chroma_settings() -> Settings:
@@ -110,6 +117,14 @@ def chroma_where(where: Filter | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
+
+
 def new_version() -> str:
     return uuid.uuid4().hex
 
@@ -118,6 +133,30 @@ def version_of(raw: Any, client: FolderClient | ServerClient) -> str:
     """Our stamp; for a collection another program made, which has none, the state of its folder."""
     stamp = (raw.metadata or {}).get(VERSION_KEY)
     return str(stamp) if stamp is not None else f"{UNSTAMPED}-{client.signature}"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+@contextmanager
+def explained(url: str, collection: str | None = None) -> Iterator[None]:
+    """chromadb's and SQLite's errors for a full disk or broken files, as messages that say what to do."""
+    try:
+        yield
+    except ExplorerError:
+        raise
+    except Exception as exc:
+        text = str(exc)
+        if any(s in text for s in DISK_FULL):
+            raise StoreFull(f"the disk holding {url} is full ({text.strip()[:120]}); the write did not complete: "
+                            "free some space, then `python -m core check` says whether anything needs repair") from exc
+        if any(s in text for s in DAMAGED):
+            target = f" --collection {collection}" if collection else ""
+            raise StoreDamaged(f"{'collection ' + repr(collection) if collection else 'the store'} in {url} is "
+                               f"damaged (a full disk or a crash while its vector index was saved: {text.strip()[:160]}); "
+                               f"run `python -m core repair --store {url}{target}`") from exc
+        raise
 
 
 # -- a folder made by another chromadb ------------------------------------------------------
@@ -402,7 +441,7 @@ class ChromaCollection:
     def _write(self, apply: Callable[[Any, KeywordWriter], None]) -> None:
         """Run `apply(raw collection, keyword index writer)` as one write (see the module docstring)."""
         self._check_writable()
-        with self._keyword.writing() as index, self._use() as raw:
+        with explained(self._store.url, self.name), self._keyword.writing() as index, self._use() as raw:
             before = self._version_of(raw)
             if index.stamp != before:  # another writer's crash, or a writer elsewhere: catch up first
                 self._rebuild(index, before)
@@ -412,6 +451,21 @@ class ChromaCollection:
             apply(raw, index)
             self._set_version(raw, done)
             index.set_stamp(done)
+
+    def _ensure_space(self, rows: int, text_bytes: int) -> None:
+        """Refuse a write the disk may not hold, before anything is written (see SPACE_MARGIN)."""
+        client = self._store.client
+        if not isinstance(client, FolderClient):
+            return
+        # Every collection's vector index files: any of them may be saved again by this write.
+        segments = sum(f.stat().st_size for d in client.folder.iterdir() if d.is_dir() and _is_uuid(d.name)
+                       for f in d.iterdir() if f.is_file())
+        need = segments + rows * (BYTES_PER_ROW + 3 * 4 * self.embedder.dimension) + TEXT_COPIES * text_bytes + SPACE_MARGIN
+        free = shutil.disk_usage(client.folder).free
+        if free < need:
+            raise StoreFull(f"not enough free disk space at {client.folder} for this write: it needs about {_mb(need)} "
+                            f"(its vector index is saved whole), {_mb(free)} is free. Nothing was written; "
+                            "free some space and try again")
 
     def _check_writable(self) -> None:
         if not self.ours:
@@ -431,6 +485,7 @@ class ChromaCollection:
             raise EmbedderMismatch(
                 f"collection '{self.name}' holds {self.embedder.dimension}-dimensional vectors; "
                 f"got {embeddings.shape[1]}-dimensional ones")
+        self._ensure_space(len(chunks), sum(len(c.text.encode()) for c in chunks))
 
         def apply(raw: Any, index: KeywordWriter) -> None:
             for lo in range(0, len(chunks), PAGE):
@@ -448,6 +503,7 @@ class ChromaCollection:
     def delete_ids(self, ids: Sequence[str]) -> None:
         if not ids:
             return
+        self._ensure_space(len(ids), 0)
 
         def apply(raw: Any, index: KeywordWriter) -> None:
             for lo in range(0, len(ids), PAGE):
@@ -458,6 +514,7 @@ class ChromaCollection:
 
     def delete_source(self, source: str, keep_ids: Sequence[str] = ()) -> int:
         doomed: list[str] = []
+        self._ensure_space(0, 0)
 
         def apply(raw: Any, index: KeywordWriter) -> None:
             doomed.extend(sorted(set(raw.get(where={"source": source}, include=[])["ids"]) - set(keep_ids)))
@@ -546,14 +603,14 @@ class ChromaCollection:
         """Bring the keyword index up to date: rebuilt from the store when its stamp is not the version."""
         if self._keyword.stamp == self.version():
             return
-        with self._keyword.writing() as index, self._use() as raw:
+        with explained(self._store.url, self.name), self._keyword.writing() as index, self._use() as raw:
             version = self._version_of(raw)
             if index.stamp != version:  # a writer may have caught up meanwhile
                 self._rebuild(index, version)
 
     def rebuild_keyword_index(self, progress: ProgressCallback = no_progress) -> None:
         """Rebuild the keyword index from what the store holds (`python -m core repair`)."""
-        with self._keyword.writing() as index, self._use() as raw:
+        with explained(self._store.url, self.name), self._keyword.writing() as index, self._use() as raw:
             self._rebuild(index, self._version_of(raw), progress)
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
@@ -656,7 +713,7 @@ class ChromaStore:
         """Around every call into Chroma: the client, leased; a server that stopped answering
         is reported as StoreUnavailable."""
         try:
-            with self.client.lease(create) as api:
+            with explained(self.url), self.client.lease(create) as api:
                 yield api
         except httpx.TransportError as exc:  # connection refused or dropped, timeouts
             raise StoreUnavailable(f"lost the Chroma server at {self.url} ({type(exc).__name__}); "
