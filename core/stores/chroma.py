@@ -283,7 +283,10 @@ class FolderClient:
         if not self.exists():
             if not create:
                 raise CollectionNotFound(f"there is no Chroma store at {self.folder}")
-            (self.folder / "keyword").mkdir(parents=True, exist_ok=True)  # a store of ours from the start
+            try:
+                (self.folder / "keyword").mkdir(parents=True, exist_ok=True)  # a store of ours from the start
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot make a Chroma store at {self.folder}: {exc.strerror}") from exc
         else:
             check_chroma_folder(self.folder)
             self.read_only = not self._is_ours()
@@ -614,12 +617,20 @@ class ChromaCollection:
             self._rebuild(index, self._version_of(raw), progress)
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
+        with self._use() as raw:
+            if self._keyword.stamp == self._version_of(raw):  # the usual case: one look at Chroma, one fetch
+                return self._keyword_hits(raw, query, k, where)
         self.sync_keyword_index()
+        with self._use() as raw:
+            return self._keyword_hits(raw, query, k, where)
+
+    def _keyword_hits(self, raw: Any, query: str, k: int, where: Filter | None) -> list[Hit]:
+        """The index ranks; Chroma supplies the text and metadata of the chunks it ranked."""
         found = self._keyword.search(query, k, where)
         if not found:
             return []
-        rows = self.get(ids=[h.id for h in found])
-        by_id = dict(zip(rows.ids, zip(rows.texts, rows.metadatas)))
+        rows = raw.get(ids=[h.id for h in found], include=["documents", "metadatas"])
+        by_id = dict(zip(rows["ids"], zip(rows["documents"], rows["metadatas"])))
         # A chunk deleted since the index answered is left out, not shown empty.
         kept = [h for h in found if h.id in by_id]
         return [Hit(id=h.id, text=by_id[h.id][0], metadata=by_id[h.id][1], score=h.score, rank=rank)
