@@ -278,6 +278,17 @@ class FolderClient:
     def held(self) -> bool:
         return getattr(self._held, "depth", 0) > 0
 
+    def _check_schema(self) -> None:
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                check_chroma_folder(self.folder)
+                return
+            except StoreIncompatible:
+                # One of ours that another process is creating right now: its database is not whole yet.
+                if not (self.folder / "keyword").is_dir() or attempt + 1 == OPEN_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
     def _open(self, create: bool) -> None:
         path = self.folder
         if not self.exists():
@@ -288,7 +299,7 @@ class FolderClient:
             except OSError as exc:
                 raise StoreUnavailable(f"cannot make a Chroma store at {self.folder}: {exc.strerror}") from exc
         else:
-            check_chroma_folder(self.folder)
+            self._check_schema()
             self.read_only = not self._is_ours()
             if self.read_only:
                 path = self._snapshot()
