@@ -723,6 +723,10 @@ class ChromaStore:
         if keyword_root is not None:
             self._own_keyword_root = self._foreign_keyword_root = keyword_root
 
+    def exists(self) -> bool:
+        """Whether there is a store at this URL yet (a folder is made by the first collection created in it)."""
+        return self.client.exists()
+
     def keyword_path(self, name: str, ours: bool) -> Path:
         root = self._own_keyword_root if ours else self._foreign_keyword_root
         legacy = root / name  # the bm25s builds this index replaced: a folder per collection
@@ -752,7 +756,7 @@ class ChromaStore:
             raise
 
     def raw_collection(self, name: str) -> Any:
-        if not self.client.exists():
+        if not self.exists():
             raise CollectionNotFound(f"no collection named '{name}' in {self.url} (there is no store there yet)")
         with self.access() as api:
             return self.get_raw(api, name)
@@ -763,7 +767,7 @@ class ChromaStore:
         return EmbedderInfo(name=str(meta.get("embedder", "unknown")), dimension=int(meta.get("dimension", 0)))
 
     def list_collections(self) -> list[CollectionInfo]:
-        if not self.client.exists():  # a folder that is not there (yet) holds no collections, and stays absent
+        if not self.exists():  # a folder that is not there (yet) holds no collections, and stays absent
             return []
         with self.access() as api:
             infos = [CollectionInfo(name=raw.name, embedder=self._embedder_of(raw), count=raw.count())
