@@ -178,21 +178,24 @@ class KeywordWriter:
         joining: dict[str, list[tuple[int, int, int]]] = {}
         if added:
             next_row = int(db.execute("SELECT coalesce(max(row), -1) + 1 FROM chunks").fetchone()[0])
-            new_rows = []
-            analyzer = self._index.analyzer
-            for row, (chunk_id, text, metadata) in enumerate(added, start=next_row):
-                counts = Counter(analyzer.terms(text))
-                length = sum(counts.values())
-                for term, tf in counts.items():
-                    joining.setdefault(term, []).append((row, tf, length))
-                new_rows.append((row, chunk_id, length, str(metadata.get("category", "")),
-                                 str(metadata.get("source", "")), TERM_SEPARATOR.join(counts)))
-                chunks += 1
-                total_length += length
+            new_rows = [self._analysed(row, chunk_id, text, metadata, joining)
+                        for row, (chunk_id, text, metadata) in enumerate(added, start=next_row)]
+            chunks += len(new_rows)
+            total_length += sum(r[2] for r in new_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
         self._edit_postings(leaving, joining)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                        [("chunks", str(chunks)), ("total_length", str(total_length))])
+
+    def _analysed(self, row: int, chunk_id: str, text: str, metadata: Metadata,
+                  postings: dict[str, list[tuple[int, int, int]]]) -> tuple[int, str, int, str, str, str]:
+        """A chunk's row for the `chunks` table; its (row, tf, length) appended to `postings` per term."""
+        counts = Counter(self._index.analyzer.terms(text))
+        length = sum(counts.values())
+        for term, tf in counts.items():
+            postings.setdefault(term, []).append((row, tf, length))
+        return (row, chunk_id, length, str(metadata.get("category", "")), str(metadata.get("source", "")),
+                TERM_SEPARATOR.join(counts))
 
     def _edit_postings(self, leaving: dict[str, list[int]], joining: dict[str, list[tuple[int, int, int]]]) -> None:
         db = self._db
@@ -220,20 +223,13 @@ class KeywordWriter:
         """Replace the whole index by these rows (pages of ids, texts, metadatas), stamped `stamp`."""
         db = self._db
         self.clear()
-        analyzer = self._index.analyzer
         postings: dict[str, list[tuple[int, int, int]]] = {}
         chunks = total_length = 0
         for ids, texts, metadatas in rows:
-            new_rows = []
-            for chunk_id, text, metadata in zip(ids, texts, metadatas):
-                counts = Counter(analyzer.terms(text))
-                length = sum(counts.values())
-                for term, tf in counts.items():
-                    postings.setdefault(term, []).append((chunks, tf, length))
-                new_rows.append((chunks, chunk_id, length, str(metadata.get("category", "")),
-                                 str(metadata.get("source", "")), TERM_SEPARATOR.join(counts)))
-                chunks += 1
-                total_length += length
+            new_rows = [self._analysed(row, chunk_id, text, metadata, postings)
+                        for row, (chunk_id, text, metadata) in enumerate(zip(ids, texts, metadatas), start=chunks)]
+            chunks += len(new_rows)
+            total_length += sum(r[2] for r in new_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
             progress(ProgressEvent("keyword index", chunks, total))
         db.executemany("INSERT INTO postings VALUES (?, ?)",
@@ -256,9 +252,6 @@ class KeywordIndex:
         self._allowed: OrderedDict[tuple, np.ndarray] = OrderedDict()  # filter -> rows it allows
 
     # -- connections -------------------------------------------------------------
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -282,13 +275,6 @@ class KeywordIndex:
             db.execute("COMMIT")
         self._local.db = db
         return db
-
-    def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
 
     def _stats(self, db: sqlite3.Connection) -> IndexStats:
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('stamp', 'chunks', 'total_length')"))
