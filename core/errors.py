@@ -44,5 +44,17 @@ class NotAllowed(ExplorerError):
     """The shared app's configuration does not allow this action (e.g. writing to a read-only collection)."""
 
 
-class ReadOnlyStore(ExplorerError):
-    """A write was asked of data another program made, which this app only reads."""
+class StoreIncompatible(ExplorerError):
+    """A store this tool must not open as it is (made by another chromadb version, not a store at all)."""
+
+
+class StoreFull(ExplorerError):
+    """The disk holding a store has no room for a write; nothing was written."""
+
+
+class StoreDamaged(ExplorerError):
+    """A store's files are broken (a full disk, a crash); the message points at `python -m core repair`."""
+
+
+class ReadOnlyCollection(ExplorerError):
+    """A collection another program made: read and searched here, never changed."""

@@ -1,38 +1,52 @@
-"""BM25 keyword search over one collection's chunks, kept in a folder beside the vectors.
+"""BM25 keyword search over one collection's chunks: an SQLite term index kept beside the vectors.
 
-bm25s does the scoring (a sparse matrix of precomputed BM25 weights, so a query
-is a sum of a few columns). Text is analysed here, by one function used for both
-chunks and queries: lower-cased word tokens, English stopwords dropped, Snowball
-(Porter 2) stems, so "studies", "studied" and "study" meet.
+Text is analysed here, by one function used for both chunks and queries:
+lower-cased word tokens, English stopwords dropped, Snowball (Porter 2) stems,
+so "studies", "studied" and "study" meet.
 
-The folder holds complete builds in subfolders and a small `current.json`
-naming the live one. A rebuild writes a new subfolder, then replaces
-`current.json` in one atomic rename, so a crash half way leaves the previous
-index in place, never half of a new one; readers in other processes see either
-the old build or the new one.
+The index is a file of term statistics, updated in place by every write, never
+rebuilt to add one document:
+- `chunks`: one row per chunk (its id, length in terms, category and source for
+  filters, and its distinct terms, so a delete knows which postings to edit);
+- `postings`: per term, one blob of (row, term frequency, chunk length) triples, so a
+  query reads the few blobs of its own terms and scores them without any other row;
+- `meta`: the settings, the chunk count and total length, and the `stamp`: the
+  version of the collection the index matches. A caller compares it with the
+  collection's version and rebuilds when they differ (another writer, a crash).
+
+Scores are bm25s's "lucene" BM25 exactly: idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+term part = tf / (tf + k1 * (1 - b + b * len / avg_len)), summed over the query's
+terms (a repeated query term counts each time).
+
+Writes run in one SQLite transaction (`BEGIN IMMEDIATE`), which is also what
+serialises writers, in this process and in others; readers never wait for them
+(write-ahead log). One `KeywordIndex` per file is shared by every thread of the
+process (`keyword_index`), with the postings it has read cached until the stamp changes.
 """
 from __future__ import annotations
 
 import json
-import os
+import math
 import re
-import shutil
-import uuid
+import sqlite3
+import threading
+from collections import Counter, OrderedDict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Iterable, Iterator, Literal, Sequence
 
-import bm25s
 import numpy as np
 import Stemmer  # PyStemmer: the Snowball stemmers in C
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
-from .types import Filter, Hit, Metadata
+from .types import Filter, Metadata, ProgressCallback, ProgressEvent, no_progress
 
-CURRENT = "current.json"
-ROWS = "rows.json"
 WORD = re.compile(r"\w+")
+TERM_SEPARATOR = " "  # terms are \w+ runs, so a space never occurs inside one
+CACHED_TERMS = 50_000  # postings kept decoded in memory per index (most-recently used)
+REBUILD_BATCH = 2_000  # chunks analysed per step of a rebuild (and per progress report)
 
 
 @dataclass(frozen=True)
@@ -84,131 +98,327 @@ class Analyzer:
         return ids, vocab
 
 
-@dataclass
-class _Build:
-    """One loaded build: the bm25s model and the rows it scores, row-aligned."""
-
-    name: str
-    model: bm25s.BM25 | None  # None for an empty collection
-    ids: list[str]
-    texts: list[str]
-    metadatas: list[Metadata]
-    categories: np.ndarray  # per row, for filter masks
-    sources: np.ndarray
-
-    @classmethod
-    def make(cls, name: str, model: bm25s.BM25 | None, ids: list[str], texts: list[str],
-             metadatas: list[Metadata]) -> _Build:
-        return cls(name, model, ids, texts, metadatas,
-                   categories=np.array([str(m.get("category", "")) for m in metadatas], dtype=object),
-                   sources=np.array([str(m.get("source", "")) for m in metadatas], dtype=object))
-
-    def allowed(self, where: Filter | None) -> np.ndarray | None:
-        """A 0/1 weight per row (bm25s multiplies scores by it), or None for no filter."""
-        if where is None or where.is_empty():
-            return None
-        mask = np.ones(len(self.ids), dtype=bool)
-        if where.categories:
-            mask &= np.isin(self.categories, list(where.categories))
-        if where.sources:
-            mask &= np.isin(self.sources, list(where.sources))
-        return mask.astype(np.float32)
+@dataclass(frozen=True)
+class KeywordHit:
+    id: str
+    score: float
+    rank: int
 
 
-class BM25Index:
-    """A BM25 index persisted in `folder`, rebuilt whole when its collection changes."""
+@dataclass(frozen=True)
+class IndexStats:
+    stamp: str | None
+    chunks: int
+    total_length: int
 
-    def __init__(self, folder: Path, settings: BM25Settings = BM25Settings()):
-        self.folder = Path(folder)
-        self.settings = settings
-        self._analyzer = Analyzer(settings)
-        self._build: _Build | None = None
 
-    # -- what is on disk -------------------------------------------------------
-    def _current(self) -> dict | None:
-        try:
-            current = json.loads((self.folder / CURRENT).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        # An index analysed or scored differently is as good as none; so is one whose
-        # build folder a concurrent rebuild removed before this one pointed at it.
-        if current.get("settings") != asdict(self.settings) or not (self.folder / current["build"]).is_dir():
-            return None
-        return current
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, length INTEGER NOT NULL,
+    category TEXT NOT NULL, source TEXT NOT NULL, terms TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_category ON chunks (category);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks (source);
+CREATE TABLE IF NOT EXISTS postings (term TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _pack(rows: np.ndarray, tfs: np.ndarray, lengths: np.ndarray) -> bytes:
+    return np.concatenate([rows, tfs, lengths]).astype("<i4").tobytes()
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    """A posting list as a (3, n) int32 array: rows, term frequencies, chunk lengths."""
+    return np.frombuffer(blob, dtype="<i4").reshape(3, -1)
+
+
+class KeywordWriter:
+    """The index inside one write transaction (see `KeywordIndex.writing`)."""
+
+    def __init__(self, index: KeywordIndex, db: sqlite3.Connection):
+        self._index = index
+        self._db = db
 
     @property
-    def fingerprint(self) -> str | None:
-        """What the persisted index was built from (the caller's version stamp), or None."""
-        current = self._current()
-        return current["fingerprint"] if current else None
+    def stamp(self) -> str | None:
+        return self._index._stats(self._db).stamp
 
-    # -- writing ---------------------------------------------------------------
-    def rebuild(self, ids: list[str], texts: list[str], metadatas: list[Metadata], fingerprint: str) -> None:
-        """Index these rows from scratch and make them the live index, atomically."""
-        model = None
-        if ids:
-            model = bm25s.BM25(k1=self.settings.k1, b=self.settings.b, method="lucene", csc_backend="scipy")
-            model.index(self._analyzer.corpus(texts), show_progress=False)
-        name = f"build-{uuid.uuid4().hex}"
-        build_dir = self.folder / name
-        build_dir.mkdir(parents=True)
-        if model is not None:
-            model.save(str(build_dir), show_progress=False)
-        with (build_dir / ROWS).open("w", encoding="utf-8") as fh:
-            json.dump({"ids": ids, "texts": texts, "metadatas": metadatas}, fh, ensure_ascii=False)
-        pointer = self.folder / f".{name}.json"
-        pointer.write_text(json.dumps({"build": name, "fingerprint": fingerprint,
-                                       "settings": asdict(self.settings)}))
-        os.replace(pointer, self.folder / CURRENT)
-        self._build = _Build.make(name, model, list(ids), list(texts), list(metadatas))
-        self._remove_builds(keep=name)
-
-    def _remove_builds(self, keep: str) -> None:
-        for path in self.folder.glob("build-*"):
-            if path.name != keep:
-                shutil.rmtree(path, ignore_errors=True)
+    def set_stamp(self, stamp: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self._build = None
+        self._db.execute("DELETE FROM chunks")
+        self._db.execute("DELETE FROM postings")
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [("chunks", "0"), ("total_length", "0"), ("stamp", "")])
 
-    # -- reading ---------------------------------------------------------------
-    def _load(self) -> _Build | None:
-        """The live build, read from disk only when another build has replaced it."""
-        for _ in range(3):  # another process may swap builds while this one reads
-            current = self._current()
-            if current is None:
+    def remove(self, ids: Sequence[str]) -> None:
+        self._apply(removed=ids, added=())
+
+    def add(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Metadata]) -> None:
+        """Index these chunks, replacing any already indexed under the same ids."""
+        self._apply(removed=ids, added=list(zip(ids, texts, metadatas)))
+
+    def _apply(self, removed: Sequence[str], added: Sequence[tuple[str, str, Metadata]]) -> None:
+        db = self._db
+        stats = self._index._stats(db)
+        chunks, total_length = stats.chunks, stats.total_length
+        # term -> rows leaving it; term -> (row, tf, length) joining it
+        leaving: dict[str, list[int]] = {}
+        for lo in range(0, len(removed), 500):
+            part = list(removed[lo:lo + 500])
+            found = db.execute(f"SELECT row, length, terms FROM chunks WHERE id IN ({','.join('?' * len(part))})",
+                               part).fetchall()
+            for row, length, terms in found:
+                chunks -= 1
+                total_length -= length
+                for term in terms.split(TERM_SEPARATOR) if terms else ():
+                    leaving.setdefault(term, []).append(row)
+            db.executemany("DELETE FROM chunks WHERE row = ?", [(row,) for row, _, _ in found])
+        joining: dict[str, list[tuple[int, int, int]]] = {}
+        if added:
+            next_row = int(db.execute("SELECT coalesce(max(row), -1) + 1 FROM chunks").fetchone()[0])
+            new_rows = [self._analysed(row, chunk_id, text, metadata, joining)
+                        for row, (chunk_id, text, metadata) in enumerate(added, start=next_row)]
+            chunks += len(new_rows)
+            total_length += sum(r[2] for r in new_rows)
+            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
+        self._edit_postings(leaving, joining)
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                       [("chunks", str(chunks)), ("total_length", str(total_length))])
+
+    def _analysed(self, row: int, chunk_id: str, text: str, metadata: Metadata,
+                  postings: dict[str, list[tuple[int, int, int]]]) -> tuple[int, str, int, str, str, str]:
+        """A chunk's row for the `chunks` table; its (row, tf, length) appended to `postings` per term."""
+        counts = Counter(self._index.analyzer.terms(text))
+        length = sum(counts.values())
+        for term, tf in counts.items():
+            postings.setdefault(term, []).append((row, tf, length))
+        return (row, chunk_id, length, str(metadata.get("category", "")), str(metadata.get("source", "")),
+                TERM_SEPARATOR.join(counts))
+
+    def _edit_postings(self, leaving: dict[str, list[int]], joining: dict[str, list[tuple[int, int, int]]]) -> None:
+        db = self._db
+        touched = sorted(set(leaving) | set(joining))
+        for lo in range(0, len(touched), 500):
+            part = touched[lo:lo + 500]
+            current = dict(db.execute(f"SELECT term, data FROM postings WHERE term IN ({','.join('?' * len(part))})",
+                                      part).fetchall())
+            updates, deletes = [], []
+            for term in part:
+                postings = _unpack(current[term]) if term in current else np.zeros((3, 0), np.int32)
+                if term in leaving:
+                    postings = postings[:, ~np.isin(postings[0], leaving[term])]
+                if term in joining:
+                    postings = np.concatenate([postings, np.asarray(joining[term], dtype=np.int32).T], axis=1)
+                if postings.shape[1]:
+                    updates.append((term, _pack(*postings)))
+                else:
+                    deletes.append((term,))
+            db.executemany("INSERT OR REPLACE INTO postings VALUES (?, ?)", updates)
+            db.executemany("DELETE FROM postings WHERE term = ?", deletes)
+
+    def rebuild(self, rows: Iterable[tuple[Sequence[str], Sequence[str], Sequence[Metadata]]], stamp: str,
+                total: int | None = None, progress: ProgressCallback = no_progress) -> None:
+        """Replace the whole index by these rows (pages of ids, texts, metadatas), stamped `stamp`."""
+        db = self._db
+        self.clear()
+        postings: dict[str, list[tuple[int, int, int]]] = {}
+        chunks = total_length = 0
+        for ids, texts, metadatas in rows:
+            new_rows = [self._analysed(row, chunk_id, text, metadata, postings)
+                        for row, (chunk_id, text, metadata) in enumerate(zip(ids, texts, metadatas), start=chunks)]
+            chunks += len(new_rows)
+            total_length += sum(r[2] for r in new_rows)
+            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
+            progress(ProgressEvent("keyword index", chunks, total))
+        db.executemany("INSERT INTO postings VALUES (?, ?)",
+                       ((term, _pack(*np.asarray(triples, dtype=np.int32).T)) for term, triples in postings.items()))
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                       [("chunks", str(chunks)), ("total_length", str(total_length)), ("stamp", stamp)])
+
+
+class KeywordIndex:
+    """The BM25 index in one SQLite file; get the process's shared instance from `keyword_index`."""
+
+    def __init__(self, path: Path, settings: BM25Settings = BM25Settings()):
+        self.path = Path(path)
+        self.settings = settings
+        self.analyzer = Analyzer(settings)
+        self._local = threading.local()  # one connection per thread: sqlite3 connections are not shared
+        self._cache_lock = threading.Lock()
+        self._cache_stamp: str | None = None
+        self._postings: OrderedDict[str, np.ndarray | None] = OrderedDict()  # term -> postings (None: absent)
+        self._allowed: OrderedDict[tuple, np.ndarray] = OrderedDict()  # filter -> rows it allows
+
+    # -- connections -------------------------------------------------------------
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            return db
+        if not self.path.is_file():
+            if not create:
                 return None
-            if self._build is not None and self._build.name == current["build"]:
-                return self._build
-            build_dir = self.folder / current["build"]
-            try:
-                rows = json.loads((build_dir / ROWS).read_text(encoding="utf-8"))
-                model = bm25s.BM25.load(str(build_dir), mmap=False) if rows["ids"] else None
-            except FileNotFoundError:
-                continue
-            self._build = _Build.make(current["build"], model, rows["ids"], rows["texts"], rows["metadatas"])
-            return self._build
-        return None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")    # readers do not wait for a writer
+        db.execute("PRAGMA synchronous = NORMAL")  # a crash may lose the last write: the stamp then says so
+        db.executescript(SCHEMA)
+        settings = json.dumps(asdict(self.settings), sort_keys=True)
+        stored = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        if stored is None or stored[0] != settings:  # analysed or scored otherwise: as good as no index
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM chunks")
+            db.execute("DELETE FROM postings")
+            db.execute("DELETE FROM meta")
+            db.execute("INSERT INTO meta VALUES ('settings', ?)", (settings,))
+            db.execute("COMMIT")
+        self._local.db = db
+        return db
 
-    def search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
-        """The k best rows by BM25 among those the filter allows; rows scoring 0 are left out."""
-        build = self._load()
-        if build is None or build.model is None or k <= 0:
+    def _stats(self, db: sqlite3.Connection) -> IndexStats:
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('stamp', 'chunks', 'total_length')"))
+        return IndexStats(stamp=meta.get("stamp") or None, chunks=int(meta.get("chunks", 0)),
+                          total_length=int(meta.get("total_length", 0)))
+
+    @property
+    def stamp(self) -> str | None:
+        """The collection version the index matches, or None when there is no index yet."""
+        db = self._connect(create=False)
+        return self._stats(db).stamp if db is not None else None
+
+    # -- writing -----------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[KeywordWriter]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+        Only one writer at a time, across threads and processes; readers go on meanwhile."""
+        db = self._connect(create=True)
+        if getattr(self._local, "writing", False):
+            raise RuntimeError("a keyword index write transaction is already open in this thread")
+        db.execute("BEGIN IMMEDIATE")
+        self._local.writing = True
+        try:
+            yield KeywordWriter(self, db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+        finally:
+            self._local.writing = False
+
+    # -- reading -----------------------------------------------------------------
+    def _reset_cache(self, stamp: str | None) -> None:
+        self._cache_stamp = stamp
+        self._postings.clear()
+        self._allowed.clear()
+
+    def _cached(self, cache: OrderedDict, key, stamp: str | None, load, limit: int):
+        """`load()` through a cache that holds values of the index at `stamp` only."""
+        with self._cache_lock:
+            if stamp != self._cache_stamp:
+                self._reset_cache(stamp)
+            elif key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = load()
+        with self._cache_lock:
+            if stamp == self._cache_stamp:  # not if another thread moved the cache on meanwhile
+                cache[key] = value
+                while len(cache) > limit:
+                    cache.popitem(last=False)
+        return value
+
+    def _allowed_rows(self, db: sqlite3.Connection, where: Filter) -> np.ndarray:
+        clauses, params = [], []
+        for column, values in (("category", where.categories), ("source", where.sources)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        rows = db.execute(f"SELECT row FROM chunks WHERE {' AND '.join(clauses)}", params).fetchall()
+        return np.fromiter((r for (r,) in rows), dtype=np.int64, count=len(rows))
+
+    def search(self, query: str, k: int, where: Filter | None = None) -> list[KeywordHit]:
+        """The k best chunks by BM25 among those the filter allows; chunks scoring 0 are left out."""
+        if k <= 0:
             return []
-        vocab = build.model.vocab_dict
-        terms = [t for t in self._analyzer.terms(query) if t in vocab]
-        if not terms:
+        query_terms = Counter(self.analyzer.terms(query))
+        db = self._connect(create=False)
+        if db is None or not query_terms:
             return []
-        scores = build.model.get_scores(terms, weight_mask=build.allowed(where))
-        return self._top(build, scores, k)
+        db.execute("BEGIN")  # one snapshot: statistics, postings and ids from the same state
+        try:
+            stats = self._stats(db)
+            if stats.chunks == 0:
+                return []
+            found = [(self._cached(self._postings, term, stats.stamp,
+                                   lambda term=term: self._read_postings(db, term), CACHED_TERMS), weight)
+                     for term, weight in query_terms.items()]
+            found = [(p, w) for p, w in found if p is not None]
+            if not found:
+                return []
+            rows, scores = self._score(found, stats)
+            if where is not None and not where.is_empty():
+                key = (tuple(sorted(where.categories or ())), tuple(sorted(where.sources or ())))
+                allowed = self._cached(self._allowed, key, stats.stamp, lambda: self._allowed_rows(db, where), 64)
+                keep = np.isin(rows, allowed)
+                rows, scores = rows[keep], scores[keep]
+            k = min(k, len(rows))
+            if k == 0:
+                return []
+            best = np.argpartition(-scores, k - 1)[:k]
+            best = best[np.lexsort((rows[best], -scores[best]))]  # by score, ties by row (insertion order)
+            chosen = [int(r) for r in rows[best]]
+            ids = dict(db.execute(f"SELECT row, id FROM chunks WHERE row IN ({','.join('?' * len(chosen))})", chosen))
+        finally:
+            db.execute("COMMIT")
+        return [KeywordHit(id=ids[row], score=float(scores[i]), rank=rank)
+                for rank, (row, i) in enumerate(zip(chosen, best), start=1)]
 
     @staticmethod
-    def _top(build: _Build, scores: np.ndarray, k: int) -> list[Hit]:
-        k = min(k, int(np.count_nonzero(scores > 0)))
-        if k == 0:
-            return []
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.lexsort((best, -scores[best]))]  # by score, ties by row for a stable order
-        return [Hit(id=build.ids[i], text=build.texts[i], metadata=build.metadatas[i], score=float(scores[i]),
-                    rank=rank) for rank, i in enumerate(best, start=1)]
+    def _read_postings(db: sqlite3.Connection, term: str) -> np.ndarray | None:
+        row = db.execute("SELECT data FROM postings WHERE term = ?", (term,)).fetchone()
+        return _unpack(row[0]) if row else None
+
+    def _score(self, found: list[tuple[np.ndarray, int]], stats: IndexStats) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with a positive score and their scores: bm25s's lucene BM25 (see the module docstring)."""
+        k1, b = self.settings.k1, self.settings.b
+        avg_length = stats.total_length / stats.chunks
+        all_rows, all_scores = [], []
+        for postings, weight in found:
+            rows, tfs, lengths = postings
+            idf = math.log(1 + (stats.chunks - len(rows) + 0.5) / (len(rows) + 0.5))
+            tfs = tfs.astype(np.float64)
+            all_rows.append(rows)
+            all_scores.append(weight * idf * tfs / (tfs + k1 * (1 - b + b * lengths / avg_length)))
+        rows = np.concatenate(all_rows)
+        if len(found) == 1:
+            scores = all_scores[0]
+        else:
+            rows, inverse = np.unique(rows, return_inverse=True)
+            scores = np.bincount(inverse, weights=np.concatenate(all_scores), minlength=len(rows))
+        positive = scores > 0
+        return rows[positive], scores[positive]
+
+    # -- what check() compares ---------------------------------------------------
+    def indexed_ids(self) -> list[str]:
+        db = self._connect(create=False)
+        return [] if db is None else [i for (i,) in db.execute("SELECT id FROM chunks")]
+
+    def stats(self) -> IndexStats:
+        db = self._connect(create=False)
+        return self._stats(db) if db is not None else IndexStats(None, 0, 0)
+
+
+_OPEN: dict[tuple[Path, BM25Settings], KeywordIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def keyword_index(path: Path, settings: BM25Settings = BM25Settings()) -> KeywordIndex:
+    """The process's one instance for this file: every session and thread shares its cache."""
+    key = (Path(path).resolve(), settings)
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = _OPEN[key] = KeywordIndex(key[0], settings)
+        return index

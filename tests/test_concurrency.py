@@ -1,10 +1,14 @@
-"""Several processes writing to and reading from one Chroma folder at once.
+"""Several threads, then several processes, writing to and reading from one Chroma folder at once.
 
-Chroma's embedded client is not process-safe on its own: without the folder lock
-in core/stores/chroma.py a process that outlives another's writes fails with
-"Error finding id" (or its queries silently miss the new rows), and two keyword
-index rebuilds at once delete each other's files. Four real ingests run here side
-by side, each searching between its writes, then check they all see everything.
+Threads: the app's way. One store object cached for the process (Streamlit's
+cache_resource) is shared by every session's thread; reads run side by side, writes
+take turns on the collection's keyword index transaction, and nothing is lost.
+
+Processes: Chroma's embedded client is not process-safe on its own: a process that
+outlives another's writes queries a stale vector index (misses the new rows, or
+fails with "Error finding id"). core/stores/chroma.py notices the version another
+process wrote and opens its client afresh. Four real ingests run here side by side,
+each searching between its writes, then check they all see everything.
 """
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from conftest import LONG_DOCS, ROOT
+from core.pipeline import Upload, ingest
+from core.search import search
 from core.stores import open_store
-from core.types import Filter
+from core.types import ChunkSettings, Filter
 
 WORKERS = 4
 PARTS = 3           # writes per worker, each followed by a hybrid search
@@ -111,3 +118,68 @@ def test_four_processes_ingest_and_search_one_folder(tmp_path, minilm):
             [hit] = collection.keyword_search(marker(w, p), 1)
             assert hit.metadata["source"] == f"excerpt-{w}-{p}.txt"
             assert collection.keyword_search(marker(w, p), 1, Filter(sources=(f"excerpt-{(w + 1) % WORKERS}-{p}.txt",))) == []
+
+
+THREADS = 8  # half write, half read, all through one shared store object
+
+
+def test_eight_threads_share_one_store_reading_and_writing(tmp_path, minilm):
+    store = open_store(str(tmp_path / "store"))  # the one object every session of the app shares
+    collection = store.open_collection("library", minilm.info)
+    ingest([Upload("seed.txt", BOOK.read_text(encoding="utf-8")[5_000:9_000].encode())],
+           collection, minilm, ChunkSettings(size=60))
+    writers = THREADS // 2
+    errors: list[BaseException] = []
+    added = [0] * writers
+    done = threading.Event()
+    searches = [0] * (THREADS - writers)
+
+    def writer(w: int) -> None:
+        try:
+            mine = store.open_collection("library", minilm.info, create=False)  # a session's own rerun
+            for name, text in worker_parts(w):
+                report = ingest([Upload(name, text.encode())], mine, minilm, ChunkSettings(size=60))
+                assert not report.failures, report.failures
+                added[w] += report.chunks_added
+                part = int(name.rsplit("-", 1)[1].split(".")[0])
+                [hit] = mine.keyword_search(marker(w, part), 1)  # a writer sees its own write at once
+                assert hit.metadata["source"] == name
+            mine.delete_ids([])  # a no-op write
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    def reader(r: int) -> None:
+        try:
+            mine = store.open_collection("library", minilm.info, create=False)
+            while not done.is_set():
+                results = search(mine, minilm, "Elizabeth and her sister", mode="hybrid", k=5)
+                assert results and all(res.text for res in results)
+                assert mine.count() >= 1
+                assert all(s.chunks > 0 for s in mine.sources())
+                mine.keyword_search(marker(r % writers, 0), 3, Filter(sources=(f"excerpt-{r % writers}-0.txt",)))
+                searches[r] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    readers = [threading.Thread(target=reader, args=(r,)) for r in range(THREADS - writers)]
+    for t in threads + readers:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    done.set()
+    for t in readers:
+        t.join(timeout=120)
+    assert errors == []
+    assert all(searches)  # every reader ran while the writers wrote
+
+    seed = len([s for s in collection.sources() if s.source == "seed.txt"])
+    stored = collection.get(include_embeddings=True)
+    seed_chunks = sum(s.chunks for s in collection.sources() if s.source == "seed.txt")
+    assert seed == 1 and len(stored.ids) == len(set(stored.ids)) == collection.count() == seed_chunks + sum(added)
+    for w in range(writers):
+        for p in range(PARTS):
+            [hit] = collection.keyword_search(marker(w, p), 1)
+            assert hit.metadata["source"] == f"excerpt-{w}-{p}.txt"
+    assert all(collection.vector_search(v, 1)[0].id == i for i, v in zip(stored.ids, stored.embeddings))
+    assert collection.check() == []

@@ -13,7 +13,7 @@ from conftest import SCIFACT
 from core.cli import main
 from core.evaluation import (BenchmarkError, documents_ranked, load_beir, load_qrels, mrr_at, ndcg_at,
                              recall_at, score_run)
-from core.keyword import BM25Index
+from core.keyword import KeywordIndex
 from core.search import SearchResult
 
 # -- metrics on cases small enough to work out by hand ----------------------------------------
@@ -93,8 +93,9 @@ def test_metrics_agree_with_trec_eval_on_a_real_scifact_run(tmp_path: Path):
     """BM25 over the whole SciFact corpus, scored by us and by pytrec_eval (trec_eval in C)."""
     bench = load_beir(SCIFACT, split="train")
     docs = list(bench.documents())
-    index = BM25Index(tmp_path / "kw")
-    index.rebuild([d.id for d in docs], [d.content for d in docs], [{} for _ in docs], "scifact")
+    index = KeywordIndex(tmp_path / "kw.sqlite3")
+    with index.writing() as writer:
+        writer.rebuild([([d.id for d in docs], [d.content for d in docs], [{} for _ in docs])], "scifact")
     run = {q: [h.id for h in index.search(text, 100)] for q, text in bench.queries.items()}
     ours = score_run(run, bench.qrels)
 

@@ -12,7 +12,7 @@ from core.errors import ExplorerError
 from core.projection import ProjectionSettings, load_points, project
 from core.search import search
 from core.stores import open_store
-from core.errors import ReadOnlyStore
+from core.errors import ReadOnlyCollection
 from core.stores.pg_table import vector_tables
 from core.types import Filter
 from core.workspace import open_workspace, with_query_embedder
@@ -79,7 +79,7 @@ def test_foreign_table_maps_and_searches_and_stays_as_it_was(postgres_url, forei
     assert filtered and all(h.metadata["category"] == "spec" for h in filtered)
     searchable = with_query_embedder(workspace, "minilm")
     assert search(searchable.collection, searchable.embedder, "the creature", mode="hybrid", k=3)
-    with pytest.raises(ReadOnlyStore, match="only reads"):
+    with pytest.raises(ReadOnlyCollection, match="only reads"):
         collection.delete_ids(["0"])
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert snapshot(conn, table) == before

@@ -19,10 +19,5 @@ def open_store(url: str) -> Store:
 
         return PgVectorStore(url)
     from .chroma import ChromaStore
-    from .chroma_foreign import ForeignChromaStore, survey
 
-    if not url.startswith("chroma://"):
-        folder = survey(url)
-        if folder is not None and folder.foreign:  # another program's folder: read through a copy
-            return ForeignChromaStore(url, folder)
     return ChromaStore(url)

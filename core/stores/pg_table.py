@@ -29,7 +29,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyStore, StoreUnavailable
+from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyCollection, StoreUnavailable
 from ..keyword import Analyzer, BM25Settings
 from ..types import CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 from .base import PAGE_SIZE, StoredChunks
@@ -265,7 +265,7 @@ class PgTableCollection:
 
     # -- writing: refused --------------------------------------------------------------------------
     def _refuse(self, *_: Any, **__: Any) -> Any:
-        raise ReadOnlyStore(f"'{self.name}' is a table of another application in {self._store.shown}: this app only "
+        raise ReadOnlyCollection(f"'{self.name}' is a table of another application in {self._store.shown}: this app only "
                        "reads it. Copy it into a collection of ours (`python -m core copy`) to change it")
 
     upsert = delete_ids = delete_source = _refuse
