@@ -31,7 +31,7 @@ _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
 MARK_STYLES = {"overlap": "background:#fdba74;", "term": "background:#fde047;font-weight:600;",
-               "heading": "font-weight:700;color:#334155;"}
+               "heading": "font-weight:700;color:#334155;", "answer": "background:#bbf7d0;font-weight:600;"}
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")

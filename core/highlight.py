@@ -19,7 +19,7 @@ WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class Segment:
-    """A run of text and how to mark it: "" (plain), "term" (matches the query),
+    """A run of text and how to mark it: "" (plain), "term" (matches the query), "answer" (quoted by an answer),
     "chunk-N" (inside chunk N only) or "overlap" (shared by two neighbouring chunks)."""
 
     text: str
@@ -54,6 +54,11 @@ def query_segments(text: str, query: str, settings: BM25Settings = BM25Settings(
     marked = [(m.start(), m.end(), "term") for m in WORD.finditer(text)
               if (terms := analyzer.terms(m.group())) and terms[0] in wanted]
     return _merged(text, marked)
+
+
+def quote_segments(text: str, spans: Sequence[tuple[int, int]]) -> list[Segment]:
+    """`text` with the given (start, end) spans (the sentences an answer quotes) marked "answer"."""
+    return _merged(text, [(start, end, "answer") for start, end in sorted(spans)])
 
 
 def chunk_segments(text: str, chunks: Sequence[Chunk], offset: int = 0) -> list[Segment]:
