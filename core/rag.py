@@ -14,11 +14,11 @@ its citation and kept with its place in the chunk. It quotes; it never paraphras
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-import bm25s
 import numpy as np
 
 from .embedders import Embedder
@@ -31,6 +31,10 @@ from .workspace import Workspace
 
 DEFAULT_K = 5
 EXTRACT_SENTENCES = 3
+# The extractive reader reads at least this many chunks: the sentence that answers often sits in a chunk
+# ranked well below the top 5 (on the samples, "Who does Elizabeth Bennet marry?" is answered at rank 18),
+# and reading more costs only embedding their sentences (about a second).
+EXTRACTIVE_READ = 20
 HISTORY_MESSAGES = 6  # earlier turns sent with a question: enough for follow-ups, bounded in tokens
 NO_CONTEXT = "No passage in this collection matches the question, so there is nothing to answer from."
 
@@ -128,8 +132,8 @@ PROSE_SHARE = 0.85  # letters and spaces in a sentence; below it is code, a tabl
 # of France?") 0.14-0.22.
 WEAK_MATCH = 0.3
 # A sentence's score: this share of its cosine to the question (scaled by the best cosine) plus the rest
-# of its BM25 score among the candidate sentences (scaled by the best): meaning finds the passage,
-# the question's own rare words (names, "marry") pick the sentence that answers within it.
+# times the share of the question's terms it holds: meaning finds the passage, the question's own
+# words (names, "marry") pick the sentence that answers within it.
 SENTENCE_VECTOR_WEIGHT = 0.5
 
 
@@ -157,18 +161,22 @@ def sentences(text: str) -> list[str]:
     return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
 
 
-def _keyword_scores(question: str, candidates: Sequence[str]) -> np.ndarray:
-    """BM25 (the collection's definition: same analyser, k1, b, Lucene idf) of each candidate
-    sentence for the question, the candidates being the corpus."""
-    analyzer = Analyzer(BM25Settings())
-    ids, vocab = analyzer.corpus(candidates)
-    terms = [t for t in analyzer.terms(question) if t in vocab]
-    if not terms:
+def _term_coverage(question: str, candidates: Sequence[str]) -> np.ndarray:
+    """How much of the question each candidate sentence holds: the idf-weighted share of the question's
+    terms (the keyword index's analyser: stems, no stopwords) found in it, idf taken over the candidates
+    (Lucene's formula, as in BM25). Unlike BM25 it does not favour short sentences: a sentence holding
+    every word of the question beats one repeating one of them. The longer stopword list drops the
+    question's own words ("who", "does", "what") that the index keeps."""
+    analyzer = Analyzer(BM25Settings(stopwords="en_plus"))
+    wanted = set(analyzer.terms(question))
+    if not wanted or not candidates:
         return np.zeros(len(candidates))
-    settings = BM25Settings()
-    model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
-    model.index((ids, vocab), show_progress=False)
-    return np.asarray(model.get_scores(terms), dtype=np.float64)
+    held = [wanted & set(analyzer.terms(text)) for text in candidates]
+    n = len(candidates)
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in wanted
+           for df in [sum(t in h for h in held)]}
+    total = sum(idf.values())
+    return np.array([sum(idf[t] for t in h) / total for h in held])
 
 
 def _scaled(scores: np.ndarray) -> np.ndarray:
@@ -182,8 +190,8 @@ def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embe
     document order within a chunk), and the best cosine of any sentence to the question.
 
     Every sentence of every retrieved chunk competes, whatever its chunk's rank: its cosine to the
-    question (the collection's own model) and its BM25 score for the question's words, each scaled
-    by the best, weighted SENTENCE_VECTOR_WEIGHT : 1 - SENTENCE_VECTOR_WEIGHT."""
+    question (the collection's own model, scaled by the best) and the share of the question's terms it
+    holds, weighted SENTENCE_VECTOR_WEIGHT : 1 - SENTENCE_VECTOR_WEIGHT."""
     candidates: list[Quote] = []
     seen: set[str] = set()
     for c in context:
@@ -198,7 +206,7 @@ def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embe
     vectors = embedder.embed([question, *texts])
     cosines = vectors[1:] @ vectors[0]
     scores = (SENTENCE_VECTOR_WEIGHT * _scaled(np.asarray(cosines, dtype=np.float64))
-              + (1 - SENTENCE_VECTOR_WEIGHT) * _scaled(_keyword_scores(question, texts)))
+              + (1 - SENTENCE_VECTOR_WEIGHT) * _term_coverage(question, texts))
     best = sorted(np.argsort(-scores, kind="stable")[:count], key=lambda i: (candidates[i].n, candidates[i].start))
     return tuple(candidates[i] for i in best), float(cosines.max())
 
@@ -277,8 +285,9 @@ class AnswerStream:
 def stream_answer(question: str, workspace: Workspace, llm: LLM | None = None, k: int = DEFAULT_K,
                   mode: Mode = DEFAULT_MODE, where: Filter | None = None,
                   history: Sequence[Message] = ()) -> AnswerStream:
-    """Retrieve now; write the answer as the returned stream is read (None = extractive)."""
-    context = retrieve(question, workspace, k, mode, where)
+    """Retrieve now; write the answer as the returned stream is read (None = extractive, which reads
+    at least EXTRACTIVE_READ chunks)."""
+    context = retrieve(question, workspace, k if llm is not None else max(k, EXTRACTIVE_READ), mode, where)
     return AnswerStream(question, context, workspace.embedder, llm, tuple(history))
 
 
