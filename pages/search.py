@@ -10,7 +10,8 @@ import streamlit as st
 import ui
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
-from core.search import MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
+from core.samples import example_questions
+from core.search import DEFAULT_MODE, MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
 from core.types import Filter
 from core.workspace import Workspace
 
@@ -93,10 +94,18 @@ def sweep_table(sweep: FusionSweep, varied: str) -> pd.DataFrame:
                           **dict(zip(columns, row.ranks)), "moved": row.movement} for row in sweep.rows])
 
 
+def use_example(text: str) -> None:
+    st.session_state["query"] = text
+
+
+examples = example_questions(workspace.collection.name)
+if examples:
+    for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
+        column.button(text, key=f"search_example_{number}", on_click=use_example, args=(text,), width="stretch")
 query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
 k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
-mode = mode_column.radio("Mode", MODES, index=MODES.index("hybrid"), horizontal=True, key="mode")
+mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
 categories, sources = ui.facets(workspace)
 chosen_categories = category_column.multiselect("Categories", categories, key="categories")
 chosen_sources = source_column.multiselect("Documents", sources, key="sources")
