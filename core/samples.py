@@ -61,6 +61,12 @@ def samples() -> list[Sample]:
     return [Sample(SAMPLES_DIR / e["file"], e["title"], e["category"]) for e in entries]
 
 
+# The chunking sweep's default on the samples: questions judged per passage (data/samples/sweep_questions.csv),
+# over the opening of each sample that holds every passage, so the default run takes well under a minute.
+SWEEP_QUESTIONS = SAMPLES_DIR / "sweep_questions.csv"
+SWEEP_CHARS = 95_000
+
+
 def example_questions(collection: str) -> tuple[str, ...]:
     """Questions worth trying in `collection`: the samples' own, none for a collection we know nothing of."""
     return EXAMPLE_QUESTIONS if collection == SAMPLE_COLLECTION else ()
