@@ -315,13 +315,15 @@ def corpus_tokens(corpus: SweepCorpus, embedder: Embedder) -> int:
 
 
 def estimate_seconds(store: Store, corpus: SweepCorpus, embedder: Embedder, settings: Sequence[ChunkSettings],
-                     corpus_tokens: int, tokens_per_second: float) -> SweepEstimate:
-    """Settings whose collection exists cost nothing; a new one embeds the corpus once (more with overlap),
-    each chunk read up to the model's limit, at the measured speed."""
+                     corpus_tokens: int, tokens_per_second: float,
+                     at_hand: Sequence[ChunkSettings] = ()) -> SweepEstimate:
+    """Settings whose collection exists cost nothing, nor do those whose vectors are `at_hand` (the
+    samples' shipped vectors); a new one embeds the corpus once (more with overlap), each chunk read up
+    to the model's limit, at the measured speed."""
     existing = {info.name for info in store.list_collections()}
     tokens, new = 0, 0
     for setting in settings:
-        if collection_name(corpus, embedder, setting) in existing:
+        if collection_name(corpus, embedder, setting) in existing or setting in at_hand:
             continue
         new += 1
         if setting == WHOLE_DOCUMENTS:

@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from core.chunking import METHODS
-from core.config import DEFAULT_EMBEDDER
+from core.config import DEFAULT_CHUNKING, DEFAULT_EMBEDDER
 from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.pipeline import Upload
@@ -65,8 +65,9 @@ def cached_sweep(corpus_key: str, questions_key: str, settings: tuple[ChunkSetti
                          settings, mode, k, progress, results_dir=SWEEP_STORE_DIR / "results")  # type: ignore[arg-type]
 
 
-def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
-    """The corpus and labelled questions picked on the page; raises ExplorerError on bad input."""
+def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
+    """The corpus and labelled questions picked on the page, and whether the corpus is the samples (whose
+    vectors ship with them); raises ExplorerError on bad input."""
     if st.radio("Questions from", SOURCES, horizontal=True, key="sweep_source") == SOURCES[1]:
         folder = st.text_input("BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", key="sweep_beir",
                                placeholder="/path/to/scifact")
@@ -77,7 +78,7 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
         if not folder.strip():
             st.info("Enter the path of a BEIR folder on this machine.")
             st.stop()
-        return cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs))
+        return *cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs)), False
     uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
                                key="sweep_uploads")
     if uploads:
@@ -96,12 +97,12 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
                "Edit the table or upload a CSV with these columns.")
     upload = st.file_uploader("Questions CSV", type=["csv"], key="sweep_questions_csv")
     if upload is not None:
-        return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names)
+        return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names), not uploads
     edited = st.data_editor(table, num_rows="dynamic", width="stretch", key="sweep_table",
                             column_config={"question": st.column_config.TextColumn(width="large"),
                                            "expected_source": st.column_config.SelectboxColumn(options=names),
                                            PASSAGE_COLUMN: st.column_config.TextColumn(width="large")})
-    return corpus, csv_questions(edited.to_csv(index=False), names)
+    return corpus, csv_questions(edited.to_csv(index=False), names), not uploads
 
 
 def chosen_grid() -> list[ChunkSettings]:
@@ -117,7 +118,7 @@ def chosen_grid() -> list[ChunkSettings]:
 
 
 try:
-    corpus, questions = documents_and_questions()
+    corpus, questions, on_samples = documents_and_questions()
     settings = chosen_grid()
 except ExplorerError as exc:
     st.error(str(exc))
@@ -139,7 +140,8 @@ if unanswerable:
     st.warning(f"{len(unanswerable)} question(s) have a passage no document holds (they score 0 in every "
                f"setting; read more characters?): " + "; ".join(unanswerable[:5]))
 estimate = estimate_seconds(open_store(str(SWEEP_STORE_DIR)), corpus, ui.cached_embedder(model), settings,
-                            cached_tokens(corpus.fingerprint, model, corpus), measured_speed(model))
+                            cached_tokens(corpus.fingerprint, model, corpus), measured_speed(model),
+                            at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
 tell = st.warning if estimate.seconds > LONG_RUN_S else st.caption
 tell(f"Estimated time: about {max(estimate.seconds, 1):.0f} s to embed {estimate.tokens:,} tokens for "
      f"{estimate.new_settings} new setting(s) on this machine"
