@@ -184,10 +184,8 @@ def _scaled(scores: np.ndarray) -> np.ndarray:
     return scores / best if best > 0 else np.zeros_like(scores)
 
 
-def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embedder,
-                      count: int = EXTRACT_SENTENCES) -> tuple[tuple[Quote, ...], float]:
-    """The `count` sentences of the context that best answer the question, in context order (and
-    document order within a chunk), and the best cosine of any sentence to the question.
+def ranked_sentences(question: str, context: Sequence[Citation], embedder: Embedder) -> tuple[list[Quote], float]:
+    """Every sentence of the context, best answer first, and the best cosine of any sentence to the question.
 
     Every sentence of every retrieved chunk competes, whatever its chunk's rank: its cosine to the
     question (the collection's own model, scaled by the best) and the share of the question's terms it
@@ -201,14 +199,21 @@ def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embe
                 seen.add(sentence)
                 candidates.append(Quote(c.n, sentence, start, end))
     if not candidates:
-        return (), 0.0
+        return [], 0.0
     texts = [q.text for q in candidates]
     vectors = embedder.embed([question, *texts])
     cosines = vectors[1:] @ vectors[0]
     scores = (SENTENCE_VECTOR_WEIGHT * _scaled(np.asarray(cosines, dtype=np.float64))
               + (1 - SENTENCE_VECTOR_WEIGHT) * _term_coverage(question, texts))
-    best = sorted(np.argsort(-scores, kind="stable")[:count], key=lambda i: (candidates[i].n, candidates[i].start))
-    return tuple(candidates[i] for i in best), float(cosines.max())
+    return [candidates[i] for i in np.argsort(-scores, kind="stable")], float(cosines.max())
+
+
+def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embedder,
+                      count: int = EXTRACT_SENTENCES) -> tuple[tuple[Quote, ...], float]:
+    """The `count` sentences that best answer the question (`ranked_sentences`), in context order and
+    document order within a chunk, and the best cosine of any sentence to the question."""
+    ranked, best = ranked_sentences(question, context, embedder)
+    return tuple(sorted(ranked[:count], key=lambda q: (q.n, q.start))), best
 
 
 def extractive_text(quotes: Sequence[Quote], best_cosine: float) -> str:
