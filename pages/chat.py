@@ -20,7 +20,7 @@ import ui
 from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
-from core.rag import CITATION, DEFAULT_K, Citation, RagAnswer, stream_answer
+from core.rag import CITATION, DEFAULT_K, EXTRACTIVE_READ, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
 from core.types import Filter
@@ -76,8 +76,8 @@ def provider_controls() -> tuple[str, str | None, str | None]:
         provider_column.caption(" · ".join(f"{s.label} answers need {s.needs}" for s in missing)
                                 + " (environment or .streamlit/secrets.toml)")
     if provider == "extractive":
-        model_column.caption("No language model: the sentences of the retrieved chunks closest to the question, "
-                             "quoted with their citations.")
+        model_column.caption(f"No language model: the sentences that best answer the question, from the "
+                             f"retrieved chunks (at least {EXTRACTIVE_READ} are read), quoted with their citations.")
         return provider, None, None
     model = model_column.text_input("Model", value=PROVIDERS[provider].default_model or "",
                                     key=f"chat_model_{provider}").strip() or None
