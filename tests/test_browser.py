@@ -91,6 +91,7 @@ def test_chat_citation_link_jumps_to_the_highlighted_sentence(browser_page):
         tab.page.wait_for_timeout(100)
     assert after < before - 100 and after < 120, (before, after)
     tab.page.set_viewport_size({"width": 1400, "height": 900})
+    target.evaluate("element => element.scrollIntoView({block: 'end'})")  # the answer and the citation it links
     assert tab.page.url.endswith(link.get_attribute("href")) and len(tab.page.context.pages) == 1  # same tab
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.page.screenshot(path=str(SCREENSHOTS / "chat-citation.png"))

@@ -73,3 +73,18 @@ def texts_of(embedder) -> list[str]:
 def again_is_a_no_op(folder, embedder) -> bool:
     report = ensure_samples(open_store(str(folder)), embedder)
     return report.chunks_added == 0 and report.chunks_skipped > 0
+
+
+def test_progress_lines_for_logs_each_stage_and_then_every_few_seconds(capsys):
+    from core.cli.samples_cmd import LOG_EVERY_S, log_lines
+    from core.types import ProgressEvent
+
+    now = [0.0]
+    show = log_lines("samples", clock=lambda: now[0])
+    for done in range(5):  # one stage, five events within a second: one line
+        show(ProgressEvent("embedding", done, 10, "a.txt"))
+    now[0] += LOG_EVERY_S
+    show(ProgressEvent("embedding", 8, 10, "a.txt"))
+    show(ProgressEvent("keyword index", 10, 10))
+    assert capsys.readouterr().err.splitlines() == [
+        "samples: embedding 0% a.txt", "samples: embedding 80% a.txt", "samples: keyword index 100%"]
