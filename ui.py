@@ -40,7 +40,11 @@ _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
 MARK_STYLES = {"overlap": "background:#fdba74;", "term": "background:#fde047;font-weight:600;",
-               "heading": "font-weight:700;color:#334155;"}
+               "heading": "font-weight:700;color:#334155;", "answer": "background:#bbf7d0;font-weight:600;",
+               "label": "font-size:0.7em;color:#475569;background:#f1f5f9;border-radius:3px;padding:0 3px;"
+                               "margin-right:2px;",
+               "over-limit": "font-size:0.7em;color:#fff;background:#dc2626;border-radius:3px;padding:0 3px;"
+                             "margin-right:2px;font-weight:700;"}
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")

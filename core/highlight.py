@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import AbstractSet as Set, Sequence
 
 from .keyword import Analyzer, BM25Settings
 from .types import Chunk
@@ -19,7 +19,7 @@ WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class Segment:
-    """A run of text and how to mark it: "" (plain), "term" (matches the query),
+    """A run of text and how to mark it: "" (plain), "term" (matches the query), "answer" (quoted by an answer),
     "chunk-N" (inside chunk N only) or "overlap" (shared by two neighbouring chunks)."""
 
     text: str
@@ -56,6 +56,11 @@ def query_segments(text: str, query: str, settings: BM25Settings = BM25Settings(
     return _merged(text, marked)
 
 
+def quote_segments(text: str, spans: Sequence[tuple[int, int]]) -> list[Segment]:
+    """`text` with the given (start, end) spans (the sentences an answer quotes) marked "answer"."""
+    return _merged(text, [(start, end, "answer") for start, end in sorted(spans)])
+
+
 def chunk_segments(text: str, chunks: Sequence[Chunk], offset: int = 0) -> list[Segment]:
     """`text` (a document starting at character `offset`) marked by chunk: each run
     covered by one chunk gets "chunk-N" (N its position in `chunks`), a run two or more
@@ -82,3 +87,32 @@ def chunk_segments(text: str, chunks: Sequence[Chunk], offset: int = 0) -> list[
         if holding:
             marked.append((start, end, "overlap" if holding > 1 else f"chunk-{latest}"))
     return _merged(text, marked)
+
+
+def numbered_chunk_segments(text: str, chunks: Sequence[Chunk], offset: int = 0, over_limit: Set[int] = frozenset(),
+                            tokens: Sequence[int] = ()) -> list[Segment]:
+    """`chunk_segments`, with a label where each chunk starts: "#N" (1-based, mark "label"), or
+    "#N: T tokens" (mark "over-limit") for the chunks in `over_limit` (positions in `chunks`). The labels
+    are the only text not from `text`, and they are segments of their own, drawn apart from it."""
+    starts: dict[int, list[int]] = {}
+    for n, chunk in enumerate(chunks):
+        starts.setdefault(min(max(chunk.start - offset, 0), len(text)), []).append(n)
+
+    def labels(position: int) -> list[Segment]:
+        return [Segment(f"#{n + 1}: {tokens[n]} tokens", "over-limit") if n in over_limit and n < len(tokens)
+                else Segment(f"#{n + 1}", "label") for n in starts.get(position, ())]
+
+    out: list[Segment] = []
+    position = 0
+    for segment in chunk_segments(text, chunks, offset):
+        end = position + len(segment.text)
+        cuts = [p for p in sorted(starts) if position <= p < end]
+        last = position
+        for cut in cuts:
+            if cut > last:
+                out.append(Segment(text[last:cut], segment.mark))
+            out += labels(cut)
+            last = cut
+        out.append(Segment(text[last:end], segment.mark))
+        position = end
+    return [s for s in out if s.text]

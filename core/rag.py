@@ -7,12 +7,14 @@ treat their text as data, not instructions. Chunk text is XML-escaped so no
 document can close its delimiter and pose as the prompt.
 
 Without a model (the offline default), or when the model fails, the answer is
-extractive: the sentences of the retrieved chunks closest in meaning to the
-question, each followed by its citation. It quotes; it never paraphrases.
+extractive: the sentences of the retrieved chunks that best answer the question
+(meaning and the question's words, whatever the chunk's rank), each followed by
+its citation and kept with its place in the chunk. It quotes; it never paraphrases.
 """
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -21,13 +23,18 @@ import numpy as np
 
 from .embedders import Embedder
 from .errors import ProviderError
+from .keyword import Analyzer, BM25Settings
 from .llm import LLM, Message
-from .search import Mode, search
+from .search import DEFAULT_MODE, Mode, search
 from .types import Filter
 from .workspace import Workspace
 
 DEFAULT_K = 5
 EXTRACT_SENTENCES = 3
+# The extractive reader reads at least this many chunks: the sentence that answers often sits in a chunk
+# ranked well below the top 5 (on the samples, "Who does Elizabeth Bennet marry?" is answered at rank 18),
+# and reading more costs only embedding their sentences (about a second).
+EXTRACTIVE_READ = 20
 HISTORY_MESSAGES = 6  # earlier turns sent with a question: enough for follow-ups, bounded in tokens
 NO_CONTEXT = "No passage in this collection matches the question, so there is nothing to answer from."
 
@@ -59,6 +66,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """One sentence of an extractive answer: the citation it comes from and where it sits in that chunk."""
+
+    n: int
+    text: str  # whitespace collapsed, as it reads in the answer
+    start: int  # span in the cited chunk's text
+    end: int
+
+
+@dataclass(frozen=True)
 class RagAnswer:
     """An answer, what it cites, everything it was given, and who wrote it."""
 
@@ -69,9 +86,10 @@ class RagAnswer:
     provider: str  # "extractive" or the model's name
     extractive: bool  # True when (some of) the text is quoted sentences rather than a model's answer
     notice: str = ""  # e.g. why it fell back to extractive
+    quotes: tuple[Quote, ...] = ()  # the extractive sentences, each with its place in the chunk it cites
 
 
-def retrieve(question: str, workspace: Workspace, k: int = DEFAULT_K, mode: Mode = "hybrid",
+def retrieve(question: str, workspace: Workspace, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE,
              where: Filter | None = None) -> tuple[Citation, ...]:
     """The k chunks an answer may use, numbered from 1 in rank order."""
     results = search(workspace.collection, workspace.embedder, question, mode=mode, k=k, where=where)
@@ -90,13 +108,13 @@ def user_prompt(question: str, context: Sequence[Citation]) -> str:
     return f"{context_block(context)}\n\nQuestion: {question}"
 
 
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")  # [n] or [n, m] in an answer
 
 
 def cited(text: str, context: Sequence[Citation]) -> tuple[Citation, ...]:
     """The context documents `text` cites as [n] (or [n, m]), in order of n; unknown numbers are ignored."""
     by_n = {c.n: c for c in context}
-    numbers = {int(n) for group in _CITATION.findall(text) for n in group.split(",")}
+    numbers = {int(n) for group in CITATION.findall(text) for n in group.split(",")}
     return tuple(by_n[n] for n in sorted(numbers) if n in by_n)
 
 
@@ -106,50 +124,112 @@ def cited(text: str, context: Sequence[Citation]) -> tuple[Citation, ...]:
 # digit or opening quote; not after a title like "Mr." or a single initial.
 _SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
 _NOT_AN_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Sr|Jr|Prof|Capt|Col|Gen|Rev|vs|etc|e\.g|i\.e)|\b[A-Z])\.$")
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t\r\f\v]*\n|\s*$)", re.S)
 MIN_SENTENCE_CHARS = 25
 PROSE_SHARE = 0.85  # letters and spaces in a sentence; below it is code, a table row or a URL, not an answer
 # Below this best cosine the sentences are offered as "closest", not as an answer. With MiniLM on the
 # samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
 # of France?") 0.14-0.22.
 WEAK_MATCH = 0.3
+# A sentence's score: this share of its cosine to the question (scaled by the best cosine) plus the rest
+# times the share of the question's terms it holds: meaning finds the passage, the question's own
+# words (names, "marry") pick the sentence that answers within it.
+SENTENCE_VECTOR_WEIGHT = 0.5
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Where the sentences of a chunk are, in order; headings, fragments and code left out."""
+    spans = []
+    for paragraph in _PARAGRAPH.finditer(text):
+        body, offset, start = paragraph.group(), paragraph.start(), 0
+        for end in _SENTENCE_END.finditer(body):
+            if _NOT_AN_END.search(body[start:end.start() + 1]):
+                continue
+            spans.append((offset + start, offset + end.start() + len(end.group().rstrip())))
+            start = end.end()
+        spans.append((offset + start, offset + len(body)))
+    return [(a, b) for a, b in spans if _is_prose(" ".join(text[a:b].split()))]
+
+
+def _is_prose(sentence: str) -> bool:
+    return (len(sentence) >= MIN_SENTENCE_CHARS
+            and sum(ch.isalpha() or ch.isspace() for ch in sentence) >= PROSE_SHARE * len(sentence))
 
 
 def sentences(text: str) -> list[str]:
     """The sentences of a chunk in order, whitespace collapsed; headings, fragments and code dropped."""
-    out = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        flat = " ".join(paragraph.split())
-        start = 0
-        for end in _SENTENCE_END.finditer(flat):
-            if _NOT_AN_END.search(flat[start:end.start() + 1]):
-                continue
-            out.append(flat[start:end.end()].strip())
-            start = end.end()
-        out.append(flat[start:].strip())
-    return [s for s in out if len(s) >= MIN_SENTENCE_CHARS
-            and sum(ch.isalpha() or ch.isspace() for ch in s) >= PROSE_SHARE * len(s)]
+    return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
+
+
+def _term_coverage(question: str, candidates: Sequence[str]) -> np.ndarray:
+    """How much of the question each candidate sentence holds: the idf-weighted share of the question's
+    terms (the keyword index's analyser: stems, no stopwords) found in it, idf taken over the candidates
+    (Lucene's formula, as in BM25). Unlike BM25 it does not favour short sentences: a sentence holding
+    every word of the question beats one repeating one of them. The longer stopword list drops the
+    question's own words ("who", "does", "what") that the index keeps."""
+    analyzer = Analyzer(BM25Settings(stopwords="en_plus"))
+    wanted = set(analyzer.terms(question))
+    if not wanted or not candidates:
+        return np.zeros(len(candidates))
+    held = [wanted & set(analyzer.terms(text)) for text in candidates]
+    n = len(candidates)
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in wanted
+           for df in [sum(t in h for h in held)]}
+    total = sum(idf.values())
+    return np.array([sum(idf[t] for t in h) / total for h in held])
+
+
+def _scaled(scores: np.ndarray) -> np.ndarray:
+    best = float(scores.max()) if len(scores) else 0.0
+    return scores / best if best > 0 else np.zeros_like(scores)
+
+
+def ranked_sentences(question: str, context: Sequence[Citation], embedder: Embedder) -> tuple[list[Quote], float]:
+    """Every sentence of the context, best answer first, and the best cosine of any sentence to the question.
+
+    Every sentence of every retrieved chunk competes, whatever its chunk's rank: its cosine to the
+    question (the collection's own model, scaled by the best) and the share of the question's terms it
+    holds, weighted SENTENCE_VECTOR_WEIGHT : 1 - SENTENCE_VECTOR_WEIGHT."""
+    candidates: list[Quote] = []
+    seen: set[str] = set()
+    for c in context:
+        for start, end in sentence_spans(c.text):
+            sentence = " ".join(c.text[start:end].split())
+            if sentence not in seen:  # overlapping chunks repeat sentences
+                seen.add(sentence)
+                candidates.append(Quote(c.n, sentence, start, end))
+    if not candidates:
+        return [], 0.0
+    texts = [q.text for q in candidates]
+    vectors = embedder.embed([question, *texts])
+    cosines = vectors[1:] @ vectors[0]
+    scores = (SENTENCE_VECTOR_WEIGHT * _scaled(np.asarray(cosines, dtype=np.float64))
+              + (1 - SENTENCE_VECTOR_WEIGHT) * _term_coverage(question, texts))
+    return [candidates[i] for i in np.argsort(-scores, kind="stable")], float(cosines.max())
+
+
+def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embedder,
+                      count: int = EXTRACT_SENTENCES) -> tuple[tuple[Quote, ...], float]:
+    """The `count` sentences that best answer the question (`ranked_sentences`), in context order and
+    document order within a chunk, and the best cosine of any sentence to the question."""
+    ranked, best = ranked_sentences(question, context, embedder)
+    return tuple(sorted(ranked[:count], key=lambda q: (q.n, q.start))), best
+
+
+def extractive_text(quotes: Sequence[Quote], best_cosine: float) -> str:
+    """The quotes, each followed by its [n]; prefixed by a warning when none seems to answer."""
+    if not quotes:
+        return NO_CONTEXT
+    quoted = "\n\n".join(f"{q.text} [{q.n}]" for q in quotes)
+    if best_cosine < WEAK_MATCH:
+        return f"None of the retrieved passages seems to answer this; the closest sentences are:\n\n{quoted}"
+    return quoted
 
 
 def extractive_answer(question: str, context: Sequence[Citation], embedder: Embedder,
                       count: int = EXTRACT_SENTENCES) -> str:
-    """The `count` sentences closest to the question (cosine, the collection's own model), each
-    followed by its [n]; kept in context order, and in document order within a chunk."""
-    candidates: list[tuple[int, int, str]] = []  # (n, position in chunk, sentence)
-    seen: set[str] = set()
-    for c in context:
-        for position, sentence in enumerate(sentences(c.text)):
-            if sentence not in seen:  # overlapping chunks repeat sentences
-                seen.add(sentence)
-                candidates.append((c.n, position, sentence))
-    if not candidates:
-        return NO_CONTEXT
-    vectors = embedder.embed([question, *(s for _, _, s in candidates)])
-    scores = vectors[1:] @ vectors[0]
-    best = sorted(np.argsort(-scores, kind="stable")[:count], key=lambda i: candidates[i][:2])
-    quoted = "\n\n".join(f"{candidates[i][2]} [{candidates[i][0]}]" for i in best)
-    if float(scores.max()) < WEAK_MATCH:
-        return f"None of the retrieved passages seems to answer this; the closest sentences are:\n\n{quoted}"
-    return quoted
+    """The extractive answer's text: `extractive_quotes`, each followed by its citation."""
+    return extractive_text(*extractive_quotes(question, context, embedder, count))
 
 
 # -- answering ------------------------------------------------------------------------
@@ -180,9 +260,10 @@ class AnswerStream:
         if self._answer is not None:
             raise RuntimeError("an answer stream can be read only once")
         if not self.context or self.llm is None:
-            text = extractive_answer(self.question, self.context, self.embedder)
+            quotes, best = extractive_quotes(self.question, self.context, self.embedder)
+            text = extractive_text(quotes, best)
             yield text
-            self._finish(text, "extractive", extractive=True)
+            self._finish(text, "extractive", extractive=True, quotes=quotes)
             return
         written: list[str] = []
         messages = (*self.history[-HISTORY_MESSAGES:], Message("user", user_prompt(self.question, self.context)))
@@ -191,28 +272,32 @@ class AnswerStream:
                 written.append(delta)
                 yield delta
         except ProviderError as exc:
-            fallback = ("\n\n" if written else "") + extractive_answer(self.question, self.context, self.embedder)
+            quotes, best = extractive_quotes(self.question, self.context, self.embedder)
+            fallback = ("\n\n" if written else "") + extractive_text(quotes, best)
             yield fallback
-            self._finish("".join(written) + fallback, self.llm.name, extractive=True,
+            self._finish("".join(written) + fallback, self.llm.name, extractive=True, quotes=quotes,
                          notice=f"fell back to the extractive answer because {exc}")
             return
         self._finish("".join(written), self.llm.name, extractive=False)
 
-    def _finish(self, text: str, provider: str, extractive: bool, notice: str = "") -> None:
+    def _finish(self, text: str, provider: str, extractive: bool, notice: str = "",
+                quotes: tuple[Quote, ...] = ()) -> None:
         self._answer = RagAnswer(question=self.question, text=text, citations=cited(text, self.context),
-                                 context=self.context, provider=provider, extractive=extractive, notice=notice)
+                                 context=self.context, provider=provider, extractive=extractive, notice=notice,
+                                 quotes=quotes)
 
 
 def stream_answer(question: str, workspace: Workspace, llm: LLM | None = None, k: int = DEFAULT_K,
-                  mode: Mode = "hybrid", where: Filter | None = None,
+                  mode: Mode = DEFAULT_MODE, where: Filter | None = None,
                   history: Sequence[Message] = ()) -> AnswerStream:
-    """Retrieve now; write the answer as the returned stream is read (None = extractive)."""
-    context = retrieve(question, workspace, k, mode, where)
+    """Retrieve now; write the answer as the returned stream is read (None = extractive, which reads
+    at least EXTRACTIVE_READ chunks)."""
+    context = retrieve(question, workspace, k if llm is not None else max(k, EXTRACTIVE_READ), mode, where)
     return AnswerStream(question, context, workspace.embedder, llm, tuple(history))
 
 
 def answer(question: str, workspace: Workspace, llm: LLM | None = None, k: int = DEFAULT_K,
-           mode: Mode = "hybrid", where: Filter | None = None, history: Sequence[Message] = ()) -> RagAnswer:
+           mode: Mode = DEFAULT_MODE, where: Filter | None = None, history: Sequence[Message] = ()) -> RagAnswer:
     """`stream_answer`, read to the end."""
     stream = stream_answer(question, workspace, llm, k, mode, where, history)
     for _ in stream:

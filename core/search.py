@@ -174,7 +174,7 @@ def _retrieve(collection: Collection, query: str, embedding: np.ndarray | None, 
     return vector_hits, keyword_hits
 
 
-def search_many(collection: Collection, embedder: Embedder, queries: Sequence[str], *, mode: Mode = "hybrid",
+def search_many(collection: Collection, embedder: Embedder, queries: Sequence[str], *, mode: Mode = DEFAULT_MODE,
                 k: int = 10, where: Filter | None = None,
                 fusion: FusionSettings = FusionSettings()) -> list[list[SearchResult]]:
     """`search` for many queries, embedding them all in one call (an evaluation runs hundreds)."""
@@ -197,7 +197,7 @@ def search_many(collection: Collection, embedder: Embedder, queries: Sequence[st
     return out
 
 
-def search(collection: Collection, embedder: Embedder, query: str, *, mode: Mode = "hybrid", k: int = 10,
+def search(collection: Collection, embedder: Embedder, query: str, *, mode: Mode = DEFAULT_MODE, k: int = 10,
            where: Filter | None = None, fusion: FusionSettings = FusionSettings()) -> list[SearchResult]:
     """The k best chunks for `query`; an empty query finds nothing."""
     return search_many(collection, embedder, [query], mode=mode, k=k, where=where, fusion=fusion)[0]

@@ -10,8 +10,16 @@ are scored at document level with the evaluator's nDCG@10 and recall@k, so a
 "whole documents" setting scores exactly what `core.evaluation` reports.
 
 Questions come from a BEIR folder (optionally cut to a subset, written out as
-a BEIR folder of its own) or from a small CSV (question, expected_source)
-whose relevance is judged per source file.
+a BEIR folder of its own) or from a small CSV (question, expected_source and
+optionally expected_passage). A question with a passage is judged per passage:
+a chunk answers it when it holds the whole passage (whitespace aside), and the
+question's ranking is over chunks, so a setting that cuts the passage apart, or
+buries it in a chunk the model reads only the start of, scores lower. Without
+a passage it is judged per source file, which on a few long documents cannot
+tell settings apart (every setting finds the right book).
+
+`estimate_seconds` says how long a sweep will take before it runs: the tokens
+each new setting must embed over the embedder's measured speed.
 """
 from __future__ import annotations
 
@@ -21,7 +29,7 @@ import itertools
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -31,7 +39,7 @@ from .embedders import Embedder
 from .errors import ExplorerError
 from .evaluation import DOC_ID, WHOLE_DOCUMENTS, Benchmark, Qrels, documents_ranked, load_beir, ndcg_at, recall_at
 from .pipeline import LoadOptions, Source, Upload, ingest
-from .search import MODES, FusionSettings, Mode, search_many
+from .search import DEFAULT_MODE, MODES, FusionSettings, Mode, SearchResult, search_many
 from .stores import Store
 from .types import ChunkSettings, ProgressCallback, ProgressEvent, content_hash, no_progress
 
@@ -67,9 +75,11 @@ class QuestionSet:
 
     queries: Mapping[str, str]
     qrels: Qrels
+    passages: Mapping[str, str] = field(default_factory=dict)  # question id -> the text that answers it
 
     def fingerprint(self) -> str:
-        return content_hash(json.dumps({"q": dict(self.queries), "r": self.qrels}, sort_keys=True))
+        return content_hash(json.dumps({"q": dict(self.queries), "r": self.qrels, "p": dict(self.passages)},
+                                       sort_keys=True))
 
 
 def _source_bytes(source: Source) -> bytes:
@@ -133,14 +143,17 @@ def beir_questions(bench: Benchmark) -> QuestionSet:
 
 
 QUESTION_COLUMNS = ("question", "expected_source")
+PASSAGE_COLUMN = "expected_passage"  # optional: the words that answer the question, quoted from the source
 
 
 def csv_questions(text: str, known_sources: Iterable[str] | None = None) -> QuestionSet:
-    """A CSV with columns question, expected_source (several sources separated by ';').
+    """A CSV with columns question, expected_source (several sources separated by ';') and
+    optionally expected_passage.
 
-    Relevance is judged per source file: a question is answered well when chunks
-    of its expected file rank first. Sources the corpus does not hold are refused,
-    naming them, since they would silently score zero.
+    A question with a passage is judged per passage (a chunk holding it answers it),
+    one without per source file: it is answered well when chunks of its expected
+    file rank first. Sources the corpus does not hold are refused, naming them,
+    since they would silently score zero.
     """
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     header = {(name or "").strip().lower() for name in (rows[0].keys() if rows else ())}
@@ -150,6 +163,7 @@ def csv_questions(text: str, known_sources: Iterable[str] | None = None) -> Ques
     known = set(known_sources) if known_sources is not None else None
     queries: dict[str, str] = {}
     qrels: Qrels = {}
+    passages: dict[str, str] = {}
     for line_no, row in enumerate(rows, start=2):
         cells = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         question, expected = cells["question"], [s.strip() for s in cells["expected_source"].split(";") if s.strip()]
@@ -164,9 +178,26 @@ def csv_questions(text: str, known_sources: Iterable[str] | None = None) -> Ques
         query_id = f"q{len(queries) + 1}"
         queries[query_id] = question
         qrels[query_id] = dict.fromkeys(expected, 1)
+        if passage := " ".join(cells.get(PASSAGE_COLUMN, "").split()):
+            passages[query_id] = passage
     if not queries:
         raise SweepError("the questions CSV holds no question")
-    return QuestionSet(queries, qrels)
+    return QuestionSet(queries, qrels, passages)
+
+
+ANSWER = "\0answer"  # the one relevant item of a passage-judged question's ranking
+
+
+def passage_ranked(results: Sequence[SearchResult], passage: str) -> list[str]:
+    """Chunk results -> ranking in which every chunk holding `passage` is ANSWER (first place kept)."""
+    return list(dict.fromkeys(ANSWER if passage in " ".join(r.text.split()) else r.id for r in results))
+
+
+def missing_passages(corpus: SweepCorpus, questions: QuestionSet) -> list[str]:
+    """Questions whose passage no document of a files corpus holds (they would score zero whatever the setting)."""
+    texts = [" ".join(_source_bytes(s).decode("utf-8", errors="replace").split()) for s in corpus.sources]
+    return [questions.queries[q] for q, passage in questions.passages.items()
+            if not any(passage in text for text in texts)]
 
 
 def parse_setting(spec: str) -> ChunkSettings:
@@ -231,7 +262,7 @@ def _scaled(progress: ProgressCallback, step: int, steps: int, label: str) -> Pr
 
 
 def score_setting(store: Store, corpus: SweepCorpus, questions: QuestionSet, embedder: Embedder,
-                  settings: ChunkSettings, mode: Mode = "hybrid", k: int = 10,
+                  settings: ChunkSettings, mode: Mode = DEFAULT_MODE, k: int = 10,
                   progress: ProgressCallback = no_progress) -> SettingScores:
     """Ingest the corpus cut one way (reusing its collection when present) and score the questions."""
     if mode not in MODES:
@@ -250,8 +281,9 @@ def score_setting(store: Store, corpus: SweepCorpus, questions: QuestionSet, emb
     query_ids = list(questions.queries)
     results = search_many(collection, embedder, [questions.queries[q] for q in query_ids], mode=mode,
                           k=depth, fusion=FusionSettings())
-    rankings = [documents_ranked(r, corpus.doc_key) for r in results]
-    judged = [questions.qrels[q] for q in query_ids]
+    rankings = [passage_ranked(r, questions.passages[q]) if q in questions.passages
+                else documents_ranked(r, corpus.doc_key) for q, r in zip(query_ids, results)]
+    judged = [{ANSWER: 1} if q in questions.passages else questions.qrels[q] for q in query_ids]
     return SettingScores(
         setting=settings.key(), collection=name, chunks=chunks,
         ndcg_10=sum(ndcg_at(r, j, 10) for r, j in zip(rankings, judged)) / len(query_ids),
@@ -259,8 +291,53 @@ def score_setting(store: Store, corpus: SweepCorpus, questions: QuestionSet, emb
         k=k, queries=len(query_ids), embedded_now=report.chunks_added, seconds=time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class SweepEstimate:
+    """How long a sweep should take, told before it runs."""
+
+    seconds: float
+    new_settings: int  # settings that must be ingested (the others are already in the scratch store)
+    tokens: int  # tokens to embed in all
+
+
+def embedding_speed(embedder: Embedder, sample: Sequence[str]) -> float:
+    """Tokens per second the embedder manages on `sample` (a few real chunks), measured now."""
+    tokens = sum(min(n, embedder.max_tokens) for n in embedder.count_tokens(sample))
+    started = time.perf_counter()
+    embedder.embed(sample)
+    return tokens / max(time.perf_counter() - started, 1e-6)
+
+
+def corpus_tokens(corpus: SweepCorpus, embedder: Embedder) -> int:
+    """Model tokens in a files corpus (a BEIR corpus counts its title + text)."""
+    texts = [_source_bytes(s).decode("utf-8", errors="replace") for s in corpus.sources]
+    return sum(embedder.count_tokens(texts))
+
+
+def estimate_seconds(store: Store, corpus: SweepCorpus, embedder: Embedder, settings: Sequence[ChunkSettings],
+                     corpus_tokens: int, tokens_per_second: float,
+                     at_hand: Sequence[ChunkSettings] = ()) -> SweepEstimate:
+    """Settings whose collection exists cost nothing, nor do those whose vectors are `at_hand` (the
+    samples' shipped vectors); a new one embeds the corpus once (more with overlap), each chunk read up
+    to the model's limit, at the measured speed."""
+    existing = {info.name for info in store.list_collections()}
+    tokens, new = 0, 0
+    for setting in settings:
+        if collection_name(corpus, embedder, setting) in existing or setting in at_hand:
+            continue
+        new += 1
+        if setting == WHOLE_DOCUMENTS:
+            tokens += min(corpus_tokens, embedder.max_tokens * corpus.documents)
+        elif setting.unit == "tokens":
+            repeat = setting.size / max(setting.size - setting.overlap, 1)
+            tokens += int(corpus_tokens * repeat * min(1.0, embedder.max_tokens / setting.size))
+        else:  # chars or words: no size in tokens to cap by; count the corpus (and its overlap) once
+            tokens += int(corpus_tokens * setting.size / max(setting.size - setting.overlap, 1))
+    return SweepEstimate(tokens / max(tokens_per_second, 1e-6), new, tokens)
+
+
 def run_sweep(store: Store, corpus: SweepCorpus, questions: QuestionSet, embedder: Embedder,
-              settings: Sequence[ChunkSettings], mode: Mode = "hybrid", k: int = 10,
+              settings: Sequence[ChunkSettings], mode: Mode = DEFAULT_MODE, k: int = 10,
               progress: ProgressCallback = no_progress, results_dir: Path | None = None) -> list[SettingScores]:
     """Score every setting, in the order given. With `results_dir`, scores are kept there as JSON and
     an identical later run (same corpus, model, setting, questions, mode, k) reads them back."""

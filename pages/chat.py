@@ -2,19 +2,26 @@
 and every chunk it was given. Offline the answer is extractive (quoted
 sentences); a key or a local server adds a language model that writes it.
 
+Each [n] in an answer links to its citation below it, where the quoted
+sentences are highlighted inside the chunk.
+
 Document text and model output are shown as text: the answer goes through
 Markdown with every markup character escaped (so a document's ![image](url)
-or <tag> shows as those characters), chunks through st.text."""
+or <tag> shows as those characters) and only our own [n] links added; a cited
+chunk is HTML-escaped piece by piece (ui.segments_html), only our marks are markup."""
 from __future__ import annotations
 
+import html
 import re
 
 import streamlit as st
 
 import ui
 from core.errors import ExplorerError
+from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
-from core.rag import DEFAULT_K, RagAnswer, stream_answer
+from core.rag import CITATION, DEFAULT_K, EXTRACTIVE_READ, Citation, RagAnswer, stream_answer
+from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
 from core.types import Filter
 
@@ -27,6 +34,31 @@ _MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$&:=^\"'])")
 def as_plain_markdown(text: str) -> str:
     """Markdown that renders exactly `text`: markup escaped, line breaks kept. Works delta by delta."""
     return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+def linked_markdown(text: str, turn: int) -> str:
+    """`as_plain_markdown(text)` with each [n] a link to citation n of this turn (an in-page anchor)."""
+    pieces, position = [], 0
+    for match in CITATION.finditer(text):
+        pieces.append(as_plain_markdown(text[position:match.start()]))
+        pieces.append("".join(f"[\\[{int(n)}\\]](#{citation_anchor(turn, int(n))})" for n in match.group(1).split(",")))
+        position = match.end()
+    pieces.append(as_plain_markdown(text[position:]))
+    return "".join(pieces)
+
+
+def citation_anchor(turn: int, n: int) -> str:
+    return f"cite-{turn}-{n}"
+
+
+def citation_html(result: RagAnswer, citation: Citation, turn: int) -> str:
+    """A cited chunk with the answer's sentences from it highlighted, under an id [n] links to."""
+    spans = [(q.start, q.end) for q in result.quotes if q.n == citation.n]
+    heading = html.escape(f"[{citation.n}] {citation.source} · {citation.category or 'no category'}")
+    return (f'<div id="{citation_anchor(turn, citation.n)}" class="citation" '
+            'style="border:1px solid #cbd5e1;border-radius:0.5rem;padding:0.5rem 0.75rem;margin:0.25rem 0;">'
+            f'<div style="font-weight:700;color:#334155;">{heading}</div>'
+            f'{ui.segments_html(quote_segments(citation.text, spans))}</div>')
 
 
 def history_key(url: str, collection: str) -> str:
@@ -44,8 +76,8 @@ def provider_controls() -> tuple[str, str | None, str | None]:
         provider_column.caption(" · ".join(f"{s.label} answers need {s.needs}" for s in missing)
                                 + " (environment or .streamlit/secrets.toml)")
     if provider == "extractive":
-        model_column.caption("No language model: the sentences of the retrieved chunks closest to the question, "
-                             "quoted with their citations.")
+        model_column.caption(f"No language model: the sentences that best answer the question, from the "
+                             f"retrieved chunks (at least {EXTRACTIVE_READ} are read), quoted with their citations.")
         return provider, None, None
     model = model_column.text_input("Model", value=PROVIDERS[provider].default_model or "",
                                     key=f"chat_model_{provider}").strip() or None
@@ -57,15 +89,16 @@ def provider_controls() -> tuple[str, str | None, str | None]:
     return provider, model, base_url
 
 
-def show_details(result: RagAnswer) -> None:
-    """Who answered, any fallback notice, each citation and the whole retrieved context."""
+def show_details(result: RagAnswer, turn: int) -> None:
+    """Who answered, any fallback notice, each citation (the quoted sentences highlighted)
+    and the whole retrieved context."""
     if result.notice:
         st.warning(result.notice)
-    st.caption("Extractive answer (offline): sentences quoted from the documents, no language model."
+    st.caption("Extractive answer (offline): sentences quoted from the documents, no language model; "
+               "highlighted where they sit in the chunks they cite."
                if result.extractive and not result.notice else f"Answered by {result.provider}.")
     for c in result.citations:
-        with st.expander(as_plain_markdown(f"[{c.n}] {c.source} · {c.category or 'no category'}")):
-            st.text(c.text)
+        st.html(citation_html(result, c, turn))
     with st.expander(f"Retrieved context ({len(result.context)} chunks)"):
         for c in result.context:
             st.caption(as_plain_markdown(f"[{c.n}] {c.source} · {c.category or 'no category'}"))
@@ -94,14 +127,26 @@ history: list[RagAnswer] = st.session_state.setdefault(key, [])
 if clear_column.button("Clear chat", key="chat_clear", disabled=not history):
     history.clear()
 
-for past in history:
+for turn, past in enumerate(history):
     with st.chat_message("user"):
         st.text(past.question)
     with st.chat_message("assistant"):
-        st.markdown(as_plain_markdown(past.text))
-        show_details(past)
+        st.markdown(linked_markdown(past.text, turn))
+        show_details(past, turn)
 
-question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question")
+
+def ask_example(text: str) -> None:
+    st.session_state["chat_example"] = text
+
+
+examples = example_questions(workspace.collection.name)
+if examples:
+    st.caption("Try one of these:")
+    for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
+        column.button(text, key=f"chat_example_{number}", on_click=ask_example, args=(text,), width="stretch")
+
+question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question") \
+    or st.session_state.pop("chat_example", None)
 if not question:
     if not history:
         st.info("Ask a question: the answer cites the chunks it comes from as [1], [2], …")
@@ -119,7 +164,10 @@ with st.chat_message("assistant"):
     except ExplorerError as exc:
         st.error(str(exc))
         st.stop()
-    st.write_stream(as_plain_markdown(delta) for delta in stream)
+    written = st.empty()
+    with written:
+        st.write_stream(as_plain_markdown(delta) for delta in stream)
     result = stream.answer
-    show_details(result)
+    written.markdown(linked_markdown(result.text, len(history)))
+    show_details(result, len(history))
 history.append(result)

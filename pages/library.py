@@ -14,7 +14,7 @@ from core.chunking import METHODS, UNITS, validate
 from core.config import DEFAULT_CHUNKING, DEFAULT_EMBEDDER
 from core.embedders import available_embedders
 from core.errors import ExplorerError
-from core.highlight import chunk_segments
+from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
 from core.pipeline import LoadOptions, Source, Upload, ingest
 from core.samples import samples
@@ -24,6 +24,10 @@ from core.workspace import Workspace, open_workspace
 
 MAX_UPLOAD_MB = 200  # .streamlit/config.toml server.maxUploadSize
 SOURCE_KINDS = ("Upload files", "Built-in sample", "Files on this machine (paths)")
+NEW_COLLECTION = "A new collection…"
+# Upload(name, data, folder=None) keeps two uploads of the same name apart by a folder label; only
+# offered where core.pipeline knows it.
+UPLOAD_FOLDERS = "folder" in getattr(Upload, "__dataclass_fields__", {})
 
 st.title("Library & chunking")
 workspace = ui.current_workspace()
@@ -44,13 +48,22 @@ def chosen_sources() -> tuple[list[Source], str | None]:
         st.caption(f"Up to {ui.upload_limit_mb()} MB per file (set by whoever runs this app)." if policy.shared else
                    f"Up to {MAX_UPLOAD_MB} MB per file (server.maxUploadSize in .streamlit/config.toml); "
                    "give larger files by path instead, they are read in parts.")
+        if UPLOAD_FOLDERS:
+            folder = st.text_input("Folder label (optional)", key="upload_folder", placeholder="reports/2024",
+                                   help="Names the place these files come from, so two uploads with the same "
+                                        "file name from different places stay two documents.").strip()
+            return [Upload(f.name, f.getvalue(), folder=folder or None) for f in files or []], None
         return [Upload(f.name, f.getvalue()) for f in files or []], None
     if kind == SOURCE_KINDS[1]:
         by_title = {s.title: s for s in samples()}
         sample = by_title[st.selectbox("Sample", list(by_title), key="sample_title")]
         return [sample.path], sample.category
     lines = st.text_area("Paths, one per line", key="paths", placeholder="/data/report.pdf")
-    return [Path(line.strip()).expanduser() for line in lines.splitlines() if line.strip()], None
+    paths = [Path(line.strip()).expanduser() for line in lines.splitlines() if line.strip()]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        st.error(f"Not found (or not a file), so left out: {', '.join(missing)}")
+    return [p for p in paths if p.is_file()], None
 
 
 def load_options(category_hint: str | None) -> LoadOptions:
@@ -104,8 +117,10 @@ def show_preview(result: ChunkPreview) -> None:
                    f"be embedded without their ends: {listed}{' …' if len(over) > 20 else ''}")
     text_column, chart_column = st.columns([3, 2])
     with text_column:
-        st.caption("Chunks in alternating colours; orange = text shared by two chunks (overlap).")
-        ui.show_segments(chunk_segments(result.document.text, result.chunks, result.document.offset),
+        st.caption(f"Chunks in alternating colours, each numbered where it starts; orange = text shared by two "
+                   f"chunks (overlap); a red number marks a chunk over the {result.max_tokens}-token limit.")
+        ui.show_segments(numbered_chunk_segments(result.document.text, result.chunks, result.document.offset,
+                                                 set(over), result.tokens),
                          "max-height:520px;overflow-y:auto;padding:0.5rem;border:1px solid #ddd;")
     with chart_column:
         if result.tokens:
@@ -116,20 +131,52 @@ def show_preview(result: ChunkPreview) -> None:
             st.plotly_chart(figure, width="stretch")
 
 
+def target_workspace(store: Store, workspace: Workspace | None) -> tuple[str, str | None]:
+    """Where to ingest: the current collection or a new one (name, embedder), chosen beside the button."""
+    if st.session_state.pop("_ingested_into_new", False):  # done: the new collection is now the current one
+        for key in ("ingest_into", "ingest_new_name"):
+            st.session_state.pop(key, None)
+    # A shared app writes only into collections configured writable, and makes none.
+    options = ([workspace.collection.name] if workspace and ui.can_write(workspace) else []) + \
+        ([NEW_COLLECTION] if ui.policy().manage_collections else [])
+    if not options:
+        st.caption(f"'{workspace.collection.name}' is read-only on this shared app." if workspace else
+                   "This shared app has no collection to ingest into.")
+        return "", None
+    into_column, name_column, model_column = st.columns([2, 2, 2])
+    into = into_column.selectbox("Ingest into", options, key="ingest_into")
+    if into != NEW_COLLECTION:
+        return into, None
+    name = name_column.text_input("New collection name", key="ingest_new_name", placeholder="my-notes").strip()
+    usable = [s for s in available_embedders() if s.available]
+    model = model_column.selectbox("Embedder", [s.name for s in usable], key="ingest_new_embedder",
+                                   format_func=lambda n: next(s.label for s in usable if s.name == n))
+    return name, model
+
+
 def ingest_section(sources: list[Source], settings: ChunkSettings, options: LoadOptions,
                    workspace: Workspace | None) -> None:
-    if workspace is None:
+    if store is None:
         return
-    if not ui.can_write(workspace):
-        st.caption(f"'{workspace.collection.name}' is read-only on this shared app.")
+    name, new_model = target_workspace(store, workspace)
+    if not name and new_model is None:
         return
-    if st.button(f"Ingest {len(sources)} file(s) into '{workspace.collection.name}'", type="primary",
-                 disabled=not sources, key="ingest"):
+    taken = new_model is not None and name in {i.name for i in store.list_collections()}
+    if taken:
+        st.error(f"A collection named '{name}' exists already: pick it above the button, or another name.")
+    label = f"Ingest {len(sources)} file(s) into {'new collection ' if new_model else ''}'{name or '…'}'"
+    if st.button(label, type="primary", disabled=not sources or not name or taken, key="ingest"):
         charge_uploads = ui.charge_uploads(sources)  # NotAllowed over the shared app's limits
+        target = open_workspace(store, name, new_model, create=True) if new_model else workspace
         with ui.progress_bar("Ingesting") as progress:
-            report = ingest(sources, workspace.collection, workspace.embedder, settings, options, progress)
+            report = ingest(sources, target.collection, target.embedder, settings, options, progress)
         charge_uploads()
+        if new_model and not report.files:  # nothing went in: leave no empty collection behind
+            store.delete_collection(name)
         st.session_state["ingest_report"] = report
+        if new_model and report.files:
+            st.session_state["_ingested_into_new"] = True
+            ui.pick_collection(name)  # reruns with the new collection selected
         st.rerun()  # the sidebar's chunk counts follow
     report = st.session_state.get("ingest_report")
     if report is not None:
@@ -219,7 +266,12 @@ def collections_section(store: Store) -> None:
     with remove:
         st.markdown("**Delete a collection**")
         if infos:
-            doomed = st.selectbox("Collection", [i.name for i in infos], key="doomed_collection")
+            names = [i.name for i in infos]
+            current = workspace.collection.name if workspace else None
+            if current in names and st.session_state.get("_doomed_default") != current:
+                # The picker starts on the current collection, and moves with it when it changes.
+                st.session_state["doomed_collection"] = st.session_state["_doomed_default"] = current
+            doomed = st.selectbox("Collection", names, key="doomed_collection")
             sure = st.checkbox(f"Yes, delete '{doomed}' and all its chunks", key="confirm_delete")
             if st.button("Delete collection", key="delete_collection", disabled=not sure):
                 store.delete_collection(doomed)

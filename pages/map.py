@@ -134,7 +134,7 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
                         help="Each query is run at k; the map can then be coloured by how often each chunk came back.")
     k_col, mode_col = st.columns(2)
     k = k_col.slider("k per query", 1, 50, 10, key="map_query_set_k")
-    mode = mode_col.selectbox("Search mode", MODES, MODES.index(DEFAULT_MODE), key="map_query_set_mode")
+    mode = mode_col.selectbox("Search mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_set_mode")
     queries = tuple(query_lines(text))
     if not queries:
         return None
@@ -178,7 +178,7 @@ def live_query(workspace: Workspace, points: MapPoints, projection: Projection) 
     query = query_col.text_input("Drop a query onto the map", key="map_query",
                                  placeholder="e.g. a question your documents should answer")
     k = k_col.number_input("Top k", 1, 50, 10, key="map_query_k")
-    mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_query_mode")
+    mode = mode_col.selectbox("Mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
     if not query.strip():
         return None
     results = search(workspace.collection, workspace.embedder, query, mode=mode, k=int(k))

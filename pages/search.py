@@ -10,6 +10,7 @@ import streamlit as st
 import ui
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
+from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES, FusionSettings, FusionSweep, SearchResult, fusion_sweep, search
 from core.types import Filter
 from core.workspace import Workspace
@@ -93,6 +94,14 @@ def sweep_table(sweep: FusionSweep, varied: str) -> pd.DataFrame:
                           **dict(zip(columns, row.ranks)), "moved": row.movement} for row in sweep.rows])
 
 
+def use_example(text: str) -> None:
+    st.session_state["query"] = text
+
+
+examples = example_questions(workspace.collection.name)
+if examples:
+    for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
+        column.button(text, key=f"search_example_{number}", on_click=use_example, args=(text,), width="stretch")
 query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
 k = k_column.number_input("Results (k)", 1, 100, 10, key="k")

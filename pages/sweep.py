@@ -9,30 +9,43 @@ import streamlit as st
 
 import ui
 from core.chunking import METHODS
-from core.config import DEFAULT_EMBEDDER, SAMPLES_DIR
+from core.config import DEFAULT_CHUNKING, DEFAULT_EMBEDDER
 from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.pipeline import Upload
-from core.samples import samples
-from core.search import MODES
+from core.samples import SWEEP_CHARS, SWEEP_QUESTIONS, samples, with_shipped_vectors
+from core.search import DEFAULT_MODE, MODES
 from core.stores import open_store
-from core.sweep import (QUESTION_COLUMNS, SWEEP_STORE_DIR, SettingScores, SweepCorpus, QuestionSet,
-                        beir_corpus, beir_questions, beir_subset, csv_questions, files_corpus, grid, run_sweep)
+from core.sweep import (PASSAGE_COLUMN, QUESTION_COLUMNS, SWEEP_STORE_DIR, SettingScores, SweepCorpus, QuestionSet,
+                        beir_corpus, beir_questions, beir_subset, corpus_tokens, csv_questions, embedding_speed,
+                        estimate_seconds, files_corpus, grid, missing_passages, run_sweep)
 from core.types import ChunkSettings
 
-SAMPLE_QUESTIONS = SAMPLES_DIR / "sample_queries.csv"
 SOURCES = ("Questions on documents (CSV)", "BEIR benchmark folder")
+LONG_RUN_S = 60  # above this the estimate is a warning
 
 st.title("Chunking sweep")
-st.caption("Which chunker, size and overlap finds the right documents? Every setting is ingested into its own "
-           "collection in a scratch store (data/cache/sweeps), reused "
-           "next time; each question is searched and chunk hits count for their document (its best chunk). "
-           "Scores are document-level nDCG@10 and recall@k.")
+st.caption("Which chunker, size and overlap finds the answers? Every setting is ingested into its own "
+           "collection in a scratch store (data/cache/sweeps), reused next time. A question with an expected "
+           "passage is judged per passage (a chunk answers it when it holds the whole passage); one without, per "
+           "document (its best chunk). Scores are nDCG@10 and recall@k.")
 
 
 @st.cache_data(show_spinner=False)
 def sample_questions() -> pd.DataFrame:
-    return pd.read_csv(SAMPLE_QUESTIONS, dtype=str)
+    return pd.read_csv(SWEEP_QUESTIONS, dtype=str)
+
+
+@st.cache_resource(show_spinner="Timing the embedder…")
+def measured_speed(model: str) -> float:
+    """Tokens per second of the model on this machine (a few sample chunks), measured once per server."""
+    texts = [s.body()[i:i + 1000] for s in samples() for i in range(0, 8000, 1000)]
+    return embedding_speed(ui.cached_embedder(model), texts)
+
+
+@st.cache_data(show_spinner="Counting tokens…", max_entries=16)
+def cached_tokens(corpus_key: str, model: str, _corpus: SweepCorpus) -> int:
+    return corpus_tokens(_corpus, ui.cached_embedder(model))
 
 
 @st.cache_data(show_spinner="Preparing the benchmark subset…", max_entries=8)
@@ -46,12 +59,15 @@ def cached_sweep(corpus_key: str, questions_key: str, settings: tuple[ChunkSetti
                  mode: str, k: int, _corpus: SweepCorpus, _questions: QuestionSet) -> list[SettingScores]:
     """Keyed by the fingerprints of corpus and questions; on disk, the collections and scores stay too."""
     with ui.progress_bar("Sweeping") as progress:
-        return run_sweep(open_store(str(SWEEP_STORE_DIR)), _corpus, _questions, ui.cached_embedder(embedder),
+        # The samples' shipped vectors serve the settings that cut them as the app does.
+        return run_sweep(open_store(str(SWEEP_STORE_DIR)), _corpus, _questions,
+                         with_shipped_vectors(ui.cached_embedder(embedder)),
                          settings, mode, k, progress, results_dir=SWEEP_STORE_DIR / "results")  # type: ignore[arg-type]
 
 
-def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
-    """The corpus and labelled questions picked on the page; raises ExplorerError on bad input."""
+def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
+    """The corpus and labelled questions picked on the page, and whether the corpus is the samples (whose
+    vectors ship with them); raises ExplorerError on bad input."""
     policy = ui.policy()  # a BEIR folder is a path on the server; a shared app may not take uploads
     kinds = SOURCES if policy.allow_paths else SOURCES[:1]
     if st.radio("Questions from", kinds, horizontal=True, key="sweep_source") == SOURCES[1]:
@@ -64,7 +80,7 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
         if not folder.strip():
             st.info("Enter the path of a BEIR folder on this machine.")
             st.stop()
-        return cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs))
+        return *cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs)), False
     uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
                                key="sweep_uploads", max_upload_size=ui.upload_limit_mb()
                                ) if policy.uploads.allowed else None
@@ -73,22 +89,24 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet]:
         ui.charge_uploads(sources)  # NotAllowed over the per-file limit (checked each run, so not charged)
         table = pd.DataFrame(columns=list(QUESTION_COLUMNS))
     else:
-        chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster)", 0, 10_000_000, 0,
+        chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster; the default holds "
+                                "every sample question's passage)", 0, 10_000_000, SWEEP_CHARS,
                                 step=10_000, key="sweep_chars")
-        sources = [Upload(s.path.name, s.path.read_text(encoding="utf-8")[:chars or None].encode("utf-8"))
-                   for s in samples()]
+        sources = [s.upload(chars or None) for s in samples()]
         table = sample_questions()
     corpus = files_corpus(sources)
     names = [s.name for s in sources]
     st.caption("One question per row; expected_source is the document that answers it (several: separate "
-               "with ';'). Edit the table or upload a CSV with these two columns.")
+               f"with ';'); {PASSAGE_COLUMN} (optional) the words that answer it, quoted from that document. "
+               "Edit the table or upload a CSV with these columns.")
     upload = st.file_uploader("Questions CSV", type=["csv"], key="sweep_questions_csv")
     if upload is not None:
-        return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names)
+        return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names), not uploads
     edited = st.data_editor(table, num_rows="dynamic", width="stretch", key="sweep_table",
                             column_config={"question": st.column_config.TextColumn(width="large"),
-                                           "expected_source": st.column_config.SelectboxColumn(options=names)})
-    return corpus, csv_questions(edited.to_csv(index=False), names)
+                                           "expected_source": st.column_config.SelectboxColumn(options=names),
+                                           PASSAGE_COLUMN: st.column_config.TextColumn(width="large")})
+    return corpus, csv_questions(edited.to_csv(index=False), names), not uploads
 
 
 def chosen_grid() -> list[ChunkSettings]:
@@ -96,14 +114,15 @@ def chosen_grid() -> list[ChunkSettings]:
     c1, c2, c3, c4 = st.columns(4)
     methods = c1.multiselect("Chunkers", METHODS, ["recursive"], key="sweep_methods")
     unit = c2.selectbox("Unit", ["tokens", "words", "chars"], key="sweep_unit")
-    sizes = c3.multiselect("Sizes", [32, 64, 128, 200, 256, 512, 1000, 2000], [128, 256], key="sweep_sizes")
+    sizes = c3.multiselect("Sizes", [32, 64, 128, 200, 256, 512, 1000, 2000], [64, 200, 512], key="sweep_sizes")
     overlaps = c4.multiselect("Overlaps", [0, 16, 32, 64, 128, 200], [0], key="sweep_overlaps")
-    whole = st.checkbox("Also one chunk per whole document", True, key="sweep_whole")
+    whole = st.checkbox("Also one chunk per whole document (holds every passage of its document, so passage "
+                        "judgments cannot fault it)", False, key="sweep_whole")
     return grid(methods, sizes, overlaps, unit, whole)
 
 
 try:
-    corpus, questions = documents_and_questions()
+    corpus, questions, on_samples = documents_and_questions()
     settings = chosen_grid()
 except ExplorerError as exc:
     st.error(str(exc))
@@ -115,10 +134,22 @@ default_model = workspace.embedder.name if workspace else DEFAULT_EMBEDDER
 c1, c2, c3 = st.columns(3)
 model = c1.selectbox("Embedder", models, models.index(default_model) if default_model in models else 0,
                      key="sweep_model")
-mode = c2.selectbox("Search", MODES, MODES.index("hybrid"), key="sweep_mode")
+mode = c2.selectbox("Search", MODES, MODES.index(DEFAULT_MODE), key="sweep_mode")
 k = int(c3.number_input("Recall at k", 1, 100, 10, key="sweep_k"))
 st.caption(f"{corpus.documents} document(s), {len(questions.queries)} question(s), {len(settings)} setting(s): "
            + ", ".join(s.key() for s in settings))
+
+unanswerable = missing_passages(corpus, questions) if questions.passages else []
+if unanswerable:
+    st.warning(f"{len(unanswerable)} question(s) have a passage no document holds (they score 0 in every "
+               f"setting; read more characters?): " + "; ".join(unanswerable[:5]))
+estimate = estimate_seconds(open_store(str(SWEEP_STORE_DIR)), corpus, ui.cached_embedder(model), settings,
+                            cached_tokens(corpus.fingerprint, model, corpus), measured_speed(model),
+                            at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
+tell = st.warning if estimate.seconds > LONG_RUN_S else st.caption
+tell(f"Estimated time: about {max(estimate.seconds, 1):.0f} s to embed {estimate.tokens:,} tokens for "
+     f"{estimate.new_settings} new setting(s) on this machine"
+     + (" (settings already swept come back at once)" if estimate.new_settings < len(settings) else "") + ".")
 
 inputs = (corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k)
 if st.button("Run sweep", type="primary", key="sweep_run"):

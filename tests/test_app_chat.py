@@ -6,6 +6,9 @@ import re
 import pytest
 
 from app_pages import open_page, texts
+from core.rag import EXTRACTIVE_READ
+from core.samples import EXAMPLE_QUESTIONS
+from core.search import DEFAULT_MODE
 from fake_llm import FakeLLM
 
 KEY = "sk-test-key"
@@ -20,28 +23,40 @@ def assistant_markdown(at) -> list[str]:
     return [m.value for message in at.chat_message if message.name == "assistant" for m in message.markdown]
 
 
+def citation_blocks(at) -> list[str]:
+    return [h.value for h in at.html if 'class="citation"' in h.value]
+
+
 def test_extractive_answer_with_citations_and_context_then_clear(chat_page):
     at = chat_page
     assert at.selectbox(key="chat_provider").value == "extractive"
+    assert at.radio(key="chat_mode").value == DEFAULT_MODE
     captions = " ".join(texts(at.caption))
     assert "OPENAI_API_KEY" in captions and "ANTHROPIC_API_KEY" in captions
     at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
     assert not at.exception and not at.error
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     [answer] = assistant_markdown(at)
-    assert "Bingley" in answer and re.search(r"\\\[\d\\\]", answer)  # [n], escaped for Markdown
-    labels = [e.label for e in at.expander]
-    assert any("pg1342" in label for label in labels)  # a citation, named by its source
-    assert "Retrieved context (5 chunks)" in labels
+    # Each [n] (escaped for Markdown) is a link to the element of citation n of this turn ...
+    links = re.findall(r"\[\\\[(\d+)\\\]\]\(#cite-0-(\d+)\)", answer)
+    assert "Bingley" in answer and links and all(a == b for a, b in links)
+    # ... which exists, names its source, and highlights the sentences quoted from it.
+    blocks = citation_blocks(at)
+    for n, _ in links:
+        [block] = [b for b in blocks if f'id="cite-0-{n}"' in b]
+        assert "pg1342" in block and 'class="answer"' in block
+    assert f"Retrieved context ({EXTRACTIVE_READ} chunks)" in [e.label for e in at.expander]
     assert any("Extractive answer (offline)" in c for c in texts(at.caption))
 
     at.chat_input(key="chat_question").set_value("How do I write a heading in Markdown?").run()
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
-    # Quoted spec text full of Markdown is shown as characters: no unescaped markup reaches st.markdown.
-    second = assistant_markdown(at)[1]
+    # Quoted spec text full of Markdown is shown as characters: no unescaped markup reaches st.markdown
+    # but our own [n] links; in the citations it is HTML-escaped.
+    second = re.sub(r"\[\\\[\d+\\\]\]\(#cite-1-\d+\)", "", assistant_markdown(at)[1])
     assert re.search(r"[`#>]", second)
     assert not re.search(r"(?<!\\)[`#>\[\]*_]", second.replace("\\\\", ""))
+    assert not any("<h1" in b or "<code" in b for b in citation_blocks(at))
 
     at.button(key="chat_clear").click().run()
     assert not at.chat_message
@@ -58,6 +73,16 @@ def test_openai_answer_streams_from_the_fake(app_env, monkeypatch):
     assert not at.exception and not at.error
     [request] = fake.requests
     assert "<context>" in request["body"]["messages"][-1]["content"]
-    assert assistant_markdown(at) == [r"The answer is in document 1 \[1\]\."]
+    assert assistant_markdown(at) == [r"The answer is in document 1 [\[1\]](#cite-0-1)\."]
     assert "Answered by OpenAI gpt-4o-mini." in texts(at.caption)
-    assert any(label.startswith(r"\[1\]") for label in (e.label for e in at.expander))
+    [block] = citation_blocks(at)
+    assert 'id="cite-0-1"' in block and 'class="answer"' not in block  # a model's words are not quotes
+
+
+def test_example_questions_are_asked_with_one_click(chat_page):
+    at = chat_page
+    at.button(key="chat_example_0").click().run()
+    assert not at.exception and not at.error
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert at.chat_message[0].text[0].value == EXAMPLE_QUESTIONS[0]
+    assert citation_blocks(at)

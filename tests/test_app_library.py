@@ -40,8 +40,13 @@ def test_preview_follows_the_chunk_settings(library):
     assert any('class="overlap"' in h.value for h in at.html)
     at.number_input(key="overlap").set_value(0)
     at.number_input(key="size").set_value(600).run()
-    assert int(metric(at, "Over 256 tokens")) > 0
+    over = int(metric(at, "Over 256 tokens"))
+    assert over > 0
     assert any("256-token limit" in w for w in texts(at.warning))
+    # Chunks are numbered where they start in the preview, and those over the limit marked there.
+    [shown] = [h.value for h in at.html if 'class="chunk"' in h.value]
+    assert '<span class="label"' in shown and ">#1<" in shown
+    assert shown.count('<span class="over-limit"') == over
     at.number_input(key="overlap").set_value(600).run()
     assert any("overlap must be" in e for e in texts(at.error))
     assert not at.exception
@@ -66,15 +71,35 @@ def test_upload_ingest_reports_bad_files_and_delete_document(library):
     assert set(at.dataframe[0].value["document"]) == {"owls.md"}
 
 
-def test_missing_path_is_an_error_not_an_exception(library, tmp_path: Path):
+def test_missing_paths_are_flagged_before_ingesting(library, tmp_path: Path):
     at = library
+    (tmp_path / "here.txt").write_text("Herons stand still in shallow water and wait for fish.\n")
     at.radio(key="source_kind").set_value("Files on this machine (paths)").run()
-    at.text_area(key="paths").input(f"{tmp_path}/nowhere.txt").run()
-    # A path given on its own is known (and named in messages) by its full path.
-    assert any(e == f"Cannot preview: {tmp_path}/nowhere.txt: file not found" for e in texts(at.error))
-    at.button(key="ingest").click().run()
-    assert any(e == f"Not ingested: {tmp_path}/nowhere.txt: file not found" for e in texts(at.error))
+    at.text_area(key="paths").input(f"{tmp_path}/nowhere.txt\n{tmp_path}/here.txt").run()
     assert not at.exception
+    assert f"Not found (or not a file), so left out: {tmp_path}/nowhere.txt" in texts(at.error)
+    assert at.button(key="ingest").label == "Ingest 1 file(s) into 'notes'"
+    at.button(key="ingest").click().run()
+    assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
+    assert set(at.dataframe[0].value["document"]) == {"owls.md", f"{tmp_path}/here.txt"}  # a path given on its own: its full path
+
+
+def test_upload_into_a_new_collection_in_one_step(library):
+    at = library
+    at.file_uploader(key="uploads").set_value([
+        ("bats.txt", b"Bats find insects in the dark by listening to echoes.\n", "text/plain")]).run()
+    at.selectbox(key="ingest_into").set_value("A new collection…").run()
+    assert at.button(key="ingest").disabled  # no name yet
+    at.text_input(key="ingest_new_name").input("notes").run()
+    assert any("exists already" in e for e in texts(at.error)) and at.button(key="ingest").disabled
+    at.text_input(key="ingest_new_name").input("animals").run()
+    assert at.button(key="ingest").label == "Ingest 1 file(s) into new collection 'animals'"
+    at.button(key="ingest").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.sidebar.selectbox[0].value == "animals"  # and it is now the current collection
+    assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
+    assert set(at.dataframe[0].value["document"]) == {"bats.txt"}
+    assert at.selectbox(key="doomed_collection").value == "animals"  # the delete picker follows it
 
 
 def test_create_select_and_delete_a_collection(library):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 
 from app_pages import open_page, texts
+from core.samples import EXAMPLE_QUESTIONS
+from core.search import DEFAULT_MODE
 
 
 @pytest.fixture
@@ -50,3 +52,12 @@ def test_rrf_constant_moves_the_sweep_columns(search_page):
     at.radio(key="sweep_varied").set_value("depth").run()
     assert not at.exception
     assert {"depth=10", "depth=30", "depth=100", "depth=300"} <= set(at.dataframe[-1].value.columns)
+
+
+def test_example_question_fills_the_query_and_searches_in_the_default_mode(search_page):
+    at = search_page
+    assert at.radio(key="mode").value == DEFAULT_MODE
+    at.button(key="search_example_1").click().run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="query").value == EXAMPLE_QUESTIONS[1]
+    assert [h.value for h in at.html if "heading" in h.value]

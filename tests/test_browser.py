@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from browser_fixtures import PAGE_PATHS
-from core.config import DEFAULT_CHUNKING
+from core.config import DEFAULT_CHUNKING, ROOT
 from core.pipeline import LoadOptions, Upload, ingest
+from core.samples import EXAMPLE_QUESTIONS
 from core.stores import open_store
 
 pytestmark = pytest.mark.browser
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 HOSTILE = ("# Release notes\n\nThe parser now rejects <script>window.__pwned=1</script> in titles.\n\n"
            "Images such as ![x](http://127.0.0.1:9/x.png) are no longer fetched by the parser.\n")
@@ -63,6 +65,36 @@ def test_chat_answers_with_a_citation(browser_page):
     tab = browser_page
     tab.open("chat")
     assert re.search(r"\[\d+\]", ask(tab, "Who is Victor Frankenstein?"))
+    assert tab.exceptions() == []
+
+
+def test_chat_citation_link_jumps_to_the_highlighted_sentence(browser_page):
+    from playwright.sync_api import expect
+
+    tab = browser_page
+    tab.open("chat")
+    tab.page.get_by_role("button", name=EXAMPLE_QUESTIONS[1]).click()  # an example question, one click
+    tab.page.locator('[data-testid="stChatMessage"]').nth(1).wait_for()
+    tab.settle()
+    link = tab.page.locator('[data-testid="stChatMessage"] a[href^="#cite-0-"]').last
+    target = tab.page.locator(link.get_attribute("href"))
+    expect(target.locator("span.answer").first).to_be_attached()  # the quoted sentence, highlighted
+    tab.page.set_viewport_size({"width": 1400, "height": 420})
+    link.scroll_into_view_if_needed()
+    before = target.bounding_box()["y"]
+    link.click()
+    expect(target).to_be_in_viewport()
+    for _ in range(30):  # the jump puts the citation at the top (smooth scrolling may take a moment)
+        after = target.bounding_box()["y"]
+        if after < 120:
+            break
+        tab.page.wait_for_timeout(100)
+    assert after < before - 100 and after < 120, (before, after)
+    tab.page.set_viewport_size({"width": 1400, "height": 900})
+    target.evaluate("element => element.scrollIntoView({block: 'end'})")  # the answer and the citation it links
+    assert tab.page.url.endswith(link.get_attribute("href")) and len(tab.page.context.pages) == 1  # same tab
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.page.screenshot(path=str(SCREENSHOTS / "chat-citation.png"))
     assert tab.exceptions() == []
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from core.chunking import chunk_document
-from core.highlight import Segment, chunk_segments, query_segments
-from core.types import ChunkSettings, Document
+from core.highlight import Segment, chunk_segments, numbered_chunk_segments, query_segments
+from core.types import Chunk, ChunkSettings, Document
 from ui import segments_html
 
 
@@ -52,3 +52,12 @@ def test_html_escapes_document_text():
     assert "<script>" not in html and "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert '<span class="term"' in html  # our own markup survives
+
+
+def test_numbered_chunk_segments_label_each_chunk_where_it_starts():
+    text = "aaaa bbbb cccc"
+    chunks = [Chunk("1", "aaaa", "s", 0, 4, 0), Chunk("2", "bbbb cccc", "s", 5, 14, 1)]
+    segments = numbered_chunk_segments(text, chunks, 0, over_limit={1}, tokens=(3, 300))
+    assert segments == [Segment("#1", "label"), Segment("aaaa", "chunk-0"), Segment(" ", ""),
+                        Segment("#2: 300 tokens", "over-limit"), Segment("bbbb cccc", "chunk-1")]
+    assert "".join(s.text for s in segments if s.mark not in ("label", "over-limit")) == text

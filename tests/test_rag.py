@@ -9,7 +9,7 @@ import pytest
 from core.config import DEFAULT_CHUNKING
 from core.llm import Message, make_llm
 from core.pipeline import LoadOptions, Upload, ingest
-from core.rag import NO_CONTEXT, SYSTEM_PROMPT, answer, sentences, stream_answer
+from core.rag import EXTRACTIVE_READ, NO_CONTEXT, SYSTEM_PROMPT, answer, sentence_spans, sentences, stream_answer
 from core.types import Filter
 from core.workspace import open_workspace
 from fake_llm import FakeLLM
@@ -45,6 +45,34 @@ def test_sentences_keep_titles_and_drop_headings():
     assert sentences(text) == ["Mr. Bingley came to Netherfield.", "He was rich, said Mrs. Bennet!"]
 
 
+def test_sentence_spans_point_into_the_original_text():
+    text = "Chapter 1\n\nMr. Bingley came  to\nNetherfield. He was rich!\n\nShort one."
+    spans = sentence_spans(text)
+    assert [" ".join(text[a:b].split()) for a, b in spans] == sentences(text) == ["Mr. Bingley came to Netherfield."]
+    assert text[spans[0][0]:spans[0][1]] == "Mr. Bingley came  to\nNetherfield."
+
+
+@pytest.fixture(scope="module")
+def whole_samples(full_sample_store):
+    return open_workspace(full_sample_store, "samples")
+
+
+@pytest.mark.parametrize("question, answer_words", [
+    ("Who does Elizabeth Bennet marry?", ("Darcy", "married")),
+    ("Who did the sailors see on the sledge across the Arctic ice?", ("sledge", "a man in it")),
+])
+def test_extractive_answer_answers_questions_about_the_samples(whole_samples, question, answer_words):
+    """Offline, the sentence that answers is picked from wherever it sits among the retrieved chunks."""
+    result = answer(question, whole_samples)
+    assert result.extractive and not result.text.startswith("None of the retrieved")
+    answering = [q for q in result.quotes if all(w in q.text for w in answer_words)]
+    assert answering, result.text
+    by_n = {c.n: c for c in result.context}
+    for quote in result.quotes:  # each quote is where it says it is, in the chunk it cites
+        assert " ".join(by_n[quote.n].text[quote.start:quote.end].split()) == quote.text
+        assert f"{quote.text} [{quote.n}]" in result.text
+
+
 def test_extractive_answer_quotes_pride_and_prejudice_with_citations(samples):
     result = answer("Who is Mr. Bingley?", samples)
     assert result.extractive and result.provider == "extractive" and not result.notice
@@ -62,7 +90,7 @@ def test_extractive_answer_quotes_pride_and_prejudice_with_citations(samples):
 def test_extractive_answer_says_when_nothing_matches(samples):
     result = answer("What is the capital of France?", samples, k=3)
     assert result.text.startswith("None of the retrieved passages seems to answer this")
-    assert len(result.context) == 3
+    assert len(result.context) == EXTRACTIVE_READ  # the extractive reader reads at least that many
 
 
 def test_filter_that_matches_nothing_never_calls_the_model(samples, monkeypatch):

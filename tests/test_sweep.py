@@ -11,8 +11,9 @@ from core.cli import main
 from core.evaluation import WHOLE_DOCUMENTS, evaluate, load_beir
 from core.pipeline import Upload
 from core.stores import open_store
-from core.sweep import (SweepError, beir_corpus, beir_questions, beir_subset, collection_name, csv_questions,
-                        files_corpus, grid, parse_setting, run_sweep)
+from core.sweep import (SweepError, beir_corpus, beir_questions, beir_subset, collection_name, corpus_tokens,
+                        csv_questions, embedding_speed, estimate_seconds, files_corpus, grid, missing_passages,
+                        parse_setting, run_sweep)
 from core.types import ChunkSettings
 
 SMALL = ChunkSettings(method="recursive", size=128, overlap=0, unit="tokens")
@@ -99,3 +100,41 @@ def test_question_csv_and_grid_parsing():
     one = files_corpus([Upload("a.txt", b"alpha")])
     assert one.fingerprint == files_corpus([Upload("a.txt", b"alpha")]).fingerprint
     assert one.fingerprint != files_corpus([Upload("a.txt", b"alpha!")]).fingerprint
+
+
+def test_passage_questions_are_judged_per_chunk_holding_the_passage(minilm, tmp_path):
+    """Two documents about the same thing: per document both settings are perfect; per passage the
+    setting whose chunks cut the answer apart is not."""
+    filler = " ".join(f"Sentence {i} says little about anything in particular." for i in range(60))
+    doc = (f"{filler}\n\nThe harbour master keeps the lighthouse key in a tin box under the third step "
+           f"of the pier.\n\n{filler}")
+    sources = [Upload("harbour.txt", doc.encode()), Upload("other.txt", filler.encode())]
+    corpus = files_corpus(sources)
+    text = ("question,expected_source,expected_passage\n"
+            "Where is the lighthouse key kept?,harbour.txt,"
+            "keeps the lighthouse key in a tin box under the third step of the pier\n")
+    questions = csv_questions(text, ["harbour.txt", "other.txt"])
+    assert questions.passages == {"q1": "keeps the lighthouse key in a tin box under the third step of the pier"}
+    assert missing_passages(corpus, questions) == []
+    assert missing_passages(files_corpus(sources[1:]), questions) == ["Where is the lighthouse key kept?"]
+    whole_sentences = ChunkSettings(method="recursive", size=64, overlap=0, unit="tokens")
+    cut_words = ChunkSettings(method="fixed", size=5, overlap=0, unit="words")  # no chunk holds 15 words
+    rows = run_sweep(open_store(str(tmp_path / "scratch")), corpus, questions, minilm,
+                     [whole_sentences, cut_words], "hybrid", 10)
+    assert rows[0].recall_k == 1.0 and rows[0].ndcg_10 > 0.5
+    assert rows[1].recall_k == 0.0 and rows[1].ndcg_10 == 0.0
+
+
+def test_estimate_counts_only_new_settings(minilm, tmp_path):
+    store = open_store(str(tmp_path / "scratch"))
+    corpus = files_corpus([Upload("a.txt", b"Some words to embed. " * 200)])
+    tokens = corpus_tokens(corpus, minilm)
+    assert 800 <= tokens <= 1400
+    settings = [SMALL, ChunkSettings(method="recursive", size=128, overlap=64, unit="tokens")]
+    before = estimate_seconds(store, corpus, minilm, settings, tokens, tokens_per_second=1000.0)
+    assert before.new_settings == 2 and before.tokens == tokens * 3  # overlap 64 of 128 reads it twice
+    assert before.seconds == pytest.approx(tokens * 3 / 1000.0)
+    store.open_collection(collection_name(corpus, minilm, SMALL), minilm.info)
+    after = estimate_seconds(store, corpus, minilm, settings, tokens, tokens_per_second=1000.0)
+    assert after.new_settings == 1 and after.tokens == tokens * 2
+    assert embedding_speed(minilm, ["A short text to time the model with."] * 8) > 0
