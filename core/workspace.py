@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .config import DEFAULT_EMBEDDER
 from .embedders import Embedder, get_embedder
-from .errors import CollectionNotFound, EmbedderMismatch
+from .errors import CollectionDamaged, CollectionNotFound, EmbedderMismatch, ExplorerError, describe
 from .stores import Collection, Store, open_store
 
 
@@ -37,5 +37,20 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
             f"collection '{collection}' was made with {made_with.name}, not {embedder}; "
             f"use --embedder {made_with.name}, or ingest into a new collection")
     model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
-    return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
-                     embedder=model)
+    opened = store.open_collection(collection, model.info, create=create)
+    readable(opened, store.url)
+    return Workspace(store=store, collection=opened, embedder=model)
+
+
+def readable(collection: Collection, store_url: str) -> None:
+    """Raise CollectionDamaged, saying what failed and how to fix it, when the collection cannot be read:
+    a damaged index otherwise fails later, in the middle of a search, in the store's own words."""
+    try:
+        collection.count()
+    except ExplorerError:
+        raise
+    except Exception as exc:
+        raise CollectionDamaged(
+            f"collection '{collection.name}' in {store_url} cannot be read ({describe(exc)}); "
+            f"`python -m core check --store {store_url} --collection {collection.name}` says what is wrong and "
+            f"`python -m core repair --store {store_url} --collection {collection.name}` rebuilds it") from exc

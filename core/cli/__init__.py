@@ -10,9 +10,11 @@ import argparse
 import sys
 
 from ..errors import ExplorerError
-from . import ask_cmd, collections_cmd, copy_cmd, eval_cmd, ingest, project_cmd, samples_cmd, search, sweep_cmd
+from . import (ask_cmd, check_cmd, collections_cmd, copy_cmd, eval_cmd, ingest, project_cmd, repair_cmd, samples_cmd,
+               search, sweep_cmd)
 
-COMMANDS = [ingest, search, ask_cmd, collections_cmd, samples_cmd, copy_cmd, eval_cmd, sweep_cmd, project_cmd]
+COMMANDS = [ingest, search, ask_cmd, collections_cmd, samples_cmd, copy_cmd, eval_cmd, sweep_cmd, project_cmd,
+            check_cmd, repair_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
