@@ -358,13 +358,16 @@ def repair_collection(store: Store, name: str, progress: ProgressCallback = no_p
 
 # -- disk space -------------------------------------------------------------------------------
 
-# Measured on a Chroma folder (bench numbers in docs: 1,000 and 3,000 chunks of 200 and 1,000
-# characters, MiniLM vectors): what one chunk costs on disk besides its vector and its text.
+# Measured on a Chroma folder (1,000 and 3,000 chunks of 200 and 1,000 characters, 384-d vectors,
+# written in the pipeline's batches, keyword index built): 4.5-6.6 kB per 200-character chunk and
+# 15-19 kB per 1,000-character one, i.e. about 15 bytes per character of text (Chroma's document column
+# and its full-text index, the write-ahead log, our keyword index) plus the vector and ~2 kB per chunk
+# (HNSW links, ids, metadata). A new folder starts with ~0.2 MB of database.
+TEXT_BYTES_PER_CHAR = 15
 CHUNK_OVERHEAD = 2_000
-TEXT_COPIES = 3         # Chroma's document column, its full-text index, the keyword index
 CHARS_PER_UNIT = {"chars": 1, "words": 6, "tokens": 4}
-STORE_BASE = 2_000_000  # a new Chroma folder: its database and the first index files
-MARGIN = 1.5            # estimates are rough; a full disk is far worse than an early refusal
+STORE_BASE = 200_000
+MARGIN = 1.5  # estimates are rough (a PDF's bytes are not its text); a full disk is far worse than an early no
 
 
 @dataclass(frozen=True)
@@ -378,15 +381,18 @@ class SpaceEstimate:
         return self.bytes_needed <= self.bytes_free
 
 
-def estimate_space(text_bytes: int, settings: ChunkSettings, dimension: int, free: int,
+def estimate_space(source_bytes: int, settings: ChunkSettings, dimension: int, free: int,
                    new_store: bool = False) -> SpaceEstimate:
-    """What ingesting `text_bytes` of text cut by `settings` will write (vectors, text, index upkeep)."""
-    step_chars = max(1, (settings.size - settings.overlap) * CHARS_PER_UNIT.get(settings.unit, 1))
-    chunks = text_bytes // step_chars + 1
-    chunk_chars = settings.size * CHARS_PER_UNIT.get(settings.unit, 1)
-    per_chunk = dimension * 4 + TEXT_COPIES * min(chunk_chars, max(text_bytes, 1)) + CHUNK_OVERHEAD
-    needed = int(MARGIN * (chunks * per_chunk + (STORE_BASE if new_store else 0)))
-    return SpaceEstimate(chunks=chunks, bytes_needed=needed, bytes_free=free)
+    """What ingesting `source_bytes` of files cut by `settings` will write: vectors, text (counted
+    again for every overlap), index upkeep."""
+    unit_chars = CHARS_PER_UNIT.get(settings.unit, 1)
+    chunk_chars = settings.size * unit_chars
+    step_chars = max(1, (settings.size - settings.overlap) * unit_chars)
+    chunks = -(-source_bytes // step_chars)
+    stored_chars = min(chunks * chunk_chars, source_bytes * chunk_chars // step_chars)
+    needed = (chunks * (dimension * 4 + CHUNK_OVERHEAD) + TEXT_BYTES_PER_CHAR * stored_chars
+              + (STORE_BASE if new_store else 0))
+    return SpaceEstimate(chunks=chunks, bytes_needed=int(MARGIN * needed), bytes_free=free)
 
 
 def check_space(collection: Collection, source_bytes: int, settings: ChunkSettings) -> None:

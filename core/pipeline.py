@@ -20,6 +20,7 @@ from typing import Iterable, Iterator, Sequence
 from .chunking import chunk_documents
 from .embedders import Embedder
 from .errors import ExplorerError, LoaderError
+from .health import check_space
 from .loaders import load_bytes, load_path
 from .stores.base import Collection
 from .types import Chunk, ChunkSettings, Document, ProgressCallback, ProgressEvent, no_progress
@@ -119,6 +120,7 @@ def ingest(
     started = time.perf_counter()
     report = IngestReport()
     total = sum(_size(s) for s in sources) or None
+    check_space(collection, total or 0, settings)  # refused before the first write, not by a full disk half way
     done_before = 0  # bytes of the files already finished, for the progress bar
     for source in sources:
         name = _name(source)

@@ -6,7 +6,9 @@ and asking for another one is refused with a message saying so.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from .config import DEFAULT_EMBEDDER
 from .embedders import Embedder, get_embedder
@@ -38,11 +40,11 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
             f"use --embedder {made_with.name}, or ingest into a new collection")
     model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
     opened = store.open_collection(collection, model.info, create=create)
-    readable(opened, store.url)
+    readable(opened)
     return Workspace(store=store, collection=opened, embedder=model)
 
 
-def readable(collection: Collection, store_url: str) -> None:
+def readable(collection: Collection) -> None:
     """Raise CollectionDamaged, saying what failed and how to fix it, when the collection cannot be read:
     a damaged index otherwise fails later, in the middle of a search, in the store's own words."""
     try:
@@ -51,6 +53,20 @@ def readable(collection: Collection, store_url: str) -> None:
         raise
     except Exception as exc:
         raise CollectionDamaged(
-            f"collection '{collection.name}' in {store_url} cannot be read ({describe(exc)}); "
-            f"`python -m core check --store {store_url} --collection {collection.name}` says what is wrong and "
-            f"`python -m core repair --store {store_url} --collection {collection.name}` rebuilds it") from exc
+            f"collection '{collection.name}' cannot be read ({describe(exc)}); `python -m core check --collection "
+            f"{collection.name}` says what is wrong and `python -m core repair --collection {collection.name}` "
+            "rebuilds it (each with the same --store)") from exc
+
+
+@contextmanager
+def no_empty_leftovers(store: Store) -> Iterator[None]:
+    """Collections the block creates and leaves empty are deleted when it fails (or is interrupted), so a
+    failed copy, eval or sweep leaves nothing behind; a partly filled one stays, for a rerun to complete."""
+    before = {info.name for info in store.list_collections()}
+    try:
+        yield
+    except BaseException:
+        for info in store.list_collections():
+            if info.name not in before and info.count == 0:
+                store.delete_collection(info.name)
+        raise

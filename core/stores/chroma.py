@@ -146,6 +146,7 @@ class ChromaCollection:
         self.name: str = raw.name
         self.embedder = embedder
         self._keyword = BM25Index(keyword_dir / raw.name)
+        self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)
 
     @contextmanager
     def _use(self, write: bool = False, exclusive: bool = False) -> Iterator[Any]:
@@ -296,6 +297,7 @@ class ChromaStore:
         self.opened = 0  # how many times the client was (re)opened; collections follow it
         self._settings = Settings(anonymized_telemetry=False, allow_reset=False)
         self._folder: FolderLock | None = None
+        self.folder: Path | None = None if url.startswith("chroma://") else Path(url)
         try:
             if url.startswith("chroma://"):
                 host, _, port = url.removeprefix("chroma://").rstrip("/").partition(":")
