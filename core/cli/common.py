@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..config import DEFAULT_COLLECTION, DEFAULT_EMBEDDER, default_store_url
+from ..errors import ExplorerError
 from ..types import ChunkSettings
 
 
@@ -48,7 +49,20 @@ def add_collection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def store_url(args: argparse.Namespace) -> str:
-    return args.store or default_store_url()
+    return checked_store_url(args.store or default_store_url())
+
+
+def checked_store_url(url: str) -> str:
+    """A store folder given where a file is (or under one) is refused in words, not as `[Errno 17]`."""
+    if "://" in url:
+        return url
+    for path in (Path(url), *Path(url).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ExplorerError(f"store {url}: {path} is a file; a Chroma store is a folder "
+                                    "(or give chroma://HOST:PORT or postgresql://...)")
+            break
+    return url
 
 
 def add_chunking_options(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from ..search import MODES
 from ..stores import open_store
 from ..sweep import SWEEP_STORE_DIR, beir_corpus, beir_questions, beir_subset, parse_setting, run_sweep
 from ..workspace import no_empty_leftovers
-from .common import add_beir_options, add_k_option, whole_number
+from .common import add_beir_options, add_k_option, checked_store_url, whole_number
 from .ingest import progress_bar
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     embedder = get_embedder(args.embedder)
     print(f"{bench.name}: {len(questions.queries)} judged queries (split {args.split}), {corpus.documents} "
           f"documents; {embedder.name}, {args.mode} search", file=sys.stderr)
-    store = open_store(str(args.scratch))
+    store = open_store(checked_store_url(str(args.scratch)))
     with progress_bar("sweep") as show, no_empty_leftovers(store):
         rows = run_sweep(store, corpus, questions, embedder, settings, args.mode, args.k,
                          show, results_dir=args.scratch / "results")
