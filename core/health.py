@@ -77,6 +77,7 @@ class _Scan:
     """What one pass over the stored rows found."""
 
     rows: int = 0
+    ids: set[str] = field(default_factory=set)
     duplicates: list[str] = field(default_factory=list)
     no_text: int = 0
     no_metadata: int = 0
@@ -85,7 +86,8 @@ class _Scan:
 
 
 def _scan(pages: Iterator[StoredChunks], count: int, dimension: int) -> _Scan:
-    scan, seen = _Scan(), set()
+    scan = _Scan()
+    seen = scan.ids
     picked = _evenly(count, SAMPLE)
     for page in pages:
         assert page.embeddings is not None
@@ -104,25 +106,49 @@ def _scan(pages: Iterator[StoredChunks], count: int, dimension: int) -> _Scan:
     return scan
 
 
-def _vector_misses(collection: Collection, sample: Sequence[tuple[str, str, np.ndarray]]) -> int:
-    misses = 0
-    for chunk_id, _, vector in sample:
+@dataclass
+class _Lookups:
+    """Sampled chunks looked up in one index: how many were tried, how many did not come back,
+    and ids the index returned that the collection does not hold (rows deleted behind its back)."""
+
+    tried: int = 0
+    misses: int = 0
+    strangers: set[str] = field(default_factory=set)
+
+
+def _vector_lookups(collection: Collection, scan: _Scan) -> _Lookups:
+    out = _Lookups()
+    for chunk_id, _, vector in scan.sample:
         hits = collection.vector_search(vector, NEIGHBOURS)
-        found = any(h.id == chunk_id for h in hits) or bool(hits and hits[0].score >= 1 - SAME_VECTOR)
-        misses += not found
-    return misses
+        out.tried += 1
+        out.misses += not (any(h.id == chunk_id for h in hits) or bool(hits and hits[0].score >= 1 - SAME_VECTOR))
+        out.strangers.update(h.id for h in hits if h.id not in scan.ids)
+    return out
 
 
-def _keyword_misses(collection: Collection, sample: Sequence[tuple[str, str, np.ndarray]]) -> tuple[int, int]:
-    """(misses, tried): a chunk's own text as the query should bring the chunk back."""
+def _keyword_lookups(collection: Collection, scan: _Scan) -> _Lookups:
+    """A chunk's own text as the query should bring the chunk back."""
     analyzer = Analyzer(BM25Settings())
-    misses = tried = 0
-    for chunk_id, text, _ in sample:
+    out = _Lookups()
+    for chunk_id, text, _ in scan.sample:
         if not analyzer.terms(text):  # only stopwords or punctuation: nothing a keyword search can find
             continue
-        tried += 1
-        misses += not any(h.id == chunk_id for h in collection.keyword_search(text, NEIGHBOURS))
-    return misses, tried
+        hits = collection.keyword_search(text, NEIGHBOURS)
+        out.tried += 1
+        out.misses += not any(h.id == chunk_id for h in hits)
+        out.strangers.update(h.id for h in hits if h.id not in scan.ids)
+    return out
+
+
+def _lookup_problems(kind: Kind, found: _Lookups, how: str) -> list[Problem]:
+    problems = []
+    if found.misses:
+        problems.append(Problem(kind, f"{found.misses} of {found.tried} sampled chunks are not found by their own "
+                                      f"{how}: the {kind} index is out of step with the rows"))
+    if found.strangers:
+        problems.append(Problem(kind, f"the {kind} index returns {len(found.strangers)} chunk(s) the collection "
+                                      f"does not hold, e.g. {min(found.strangers)}"))
+    return problems
 
 
 def check_collection(collection: Collection) -> Health:
@@ -150,17 +176,11 @@ def check_collection(collection: Collection) -> Health:
         problems.append(Problem("vector", f"{scan.bad_vectors} chunk(s) have no usable vector "
                                           f"({collection.embedder.dimension} finite numbers, not all 0)"))
     try:
-        misses = _vector_misses(collection, scan.sample)
-        if misses:
-            problems.append(Problem("vector", f"{misses} of {len(scan.sample)} sampled chunks are not found by "
-                                              "their own vector: the vector index is out of step with the rows"))
+        problems += _lookup_problems("vector", _vector_lookups(collection, scan), "vector")
     except Exception as exc:
         problems.append(Problem("vector", f"vector search fails ({describe(exc)})"))
     try:
-        misses, tried = _keyword_misses(collection, scan.sample)
-        if misses:
-            problems.append(Problem("keyword", f"{misses} of {tried} sampled chunks are not found by their own "
-                                               "text: the keyword index is out of step with the rows"))
+        problems += _lookup_problems("keyword", _keyword_lookups(collection, scan), "text")
     except Exception as exc:
         problems.append(Problem("keyword", f"keyword search fails ({describe(exc)})"))
     store_check = getattr(collection, "check", None)  # a store that can look deeper says what it sees
