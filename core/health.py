@@ -24,13 +24,14 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from typing import Iterator, Literal
 
 import numpy as np
 
 from .embedders import Embedder, get_embedder
 from .errors import CollectionDamaged, ExplorerError, describe
 from .keyword import Analyzer, BM25Settings
+from .stores import open_store
 from .stores.base import Collection, Store, StoredChunks
 from .stores.transfer import copy_collection, page_chunks
 from .types import ChunkSettings, EmbedderInfo, ProgressCallback, ProgressEvent, no_progress
@@ -363,7 +364,7 @@ def repair_collection(store: Store, name: str, progress: ProgressCallback = no_p
     before = check_collection(open_existing(store, name))
     if before.chunks is None:  # nothing can be read: on a Chroma folder, the vector segment is the usual cause
         set_aside_broken_chroma_segment(store, name)
-        store = type(store)(store.url)  # type: ignore[call-arg]  # a client that loads the folder afresh
+        store = open_store(store.url)  # a client that loads the folder as it is now
         before = check_collection(open_existing(store, name))
         if before.chunks is None:
             raise CollectionDamaged(f"collection '{name}' cannot be read at all: {before.problems[0].message}")
