@@ -75,7 +75,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, library):
     assert bad.returncode == 1 and "empty.txt" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("command", ["ingest", "search", "collections", "samples"])
+@pytest.mark.parametrize("command", ["ingest", "search", "collections", "samples", "check", "repair"])
 def test_every_command_has_help(command):
     assert "usage:" in cli(command, "--help").stdout
 

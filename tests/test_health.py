@@ -187,7 +187,7 @@ def test_an_ingest_the_disk_cannot_hold_is_refused_before_any_write(small_disk, 
         ingest([book], collection, minilm, DEFAULT_CHUNKING)
     assert collection.version() == version
     assert collection.get().ids == before.ids
-    assert collection.keyword_search("Elizabeth", 3) == []
+    assert collection.keyword_search("Bingley Darcy", 3) == []
 
     refused = cli("ingest", str(book), "--store", store, "--collection", "novel", check=False)
     assert refused.returncode == 1 and "not enough disk space" in refused.stderr
