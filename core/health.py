@@ -136,7 +136,7 @@ def _keyword_lookups(collection: Collection, scan: _Scan) -> _Lookups:
             continue
         hits = collection.keyword_search(text, NEIGHBOURS)
         out.tried += 1
-        out.misses += not any(h.id == chunk_id for h in hits)
+        out.misses += not any(h.id == chunk_id or h.text == text for h in hits)  # or a copy of its text
         out.strangers.update(h.id for h in hits if h.id not in scan.ids)
     return out
 
