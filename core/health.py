@@ -38,7 +38,8 @@ from .types import ChunkSettings, EmbedderInfo, ProgressCallback, ProgressEvent,
 
 Kind = Literal["vector", "keyword", "data"]
 SAMPLE = 32          # chunks looked up by their own vector and by their own text
-NEIGHBOURS = 10      # how deep a sampled chunk may sit in its own lookup
+NEIGHBOURS = 10      # how deep a sampled chunk may sit in its own vector lookup
+KEYWORD_DEPTH = 1000  # how deep its keyword lookup reads
 SAME_VECTOR = 1e-4   # a hit this close to cosine 1 is an identical vector (a duplicate text), not a miss
 REPAIR_SUFFIX = "-repair"  # the fresh collection a vector repair fills before it is swapped in
 
@@ -128,13 +129,15 @@ def _vector_lookups(collection: Collection, scan: _Scan) -> _Lookups:
 
 
 def _keyword_lookups(collection: Collection, scan: _Scan) -> _Lookups:
-    """A chunk's own text as the query should bring the chunk back."""
+    """A chunk's own text as the query should bring the chunk back, however far down: ranking is the
+    store's business (a short chunk of common words may rank low), holding every row is the index's."""
     analyzer = Analyzer(BM25Settings())
     out = _Lookups()
+    depth = max(NEIGHBOURS, min(scan.rows, KEYWORD_DEPTH))
     for chunk_id, text, _ in scan.sample:
         if not analyzer.terms(text):  # only stopwords or punctuation: nothing a keyword search can find
             continue
-        hits = collection.keyword_search(text, NEIGHBOURS)
+        hits = collection.keyword_search(text, depth)
         out.tried += 1
         out.misses += not any(h.id == chunk_id or h.text == text for h in hits)  # or a copy of its text
         out.strangers.update(h.id for h in hits if h.id not in scan.ids)
