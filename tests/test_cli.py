@@ -202,3 +202,10 @@ def test_a_store_path_that_is_a_file_is_named_not_errno(tmp_path):
         proc = cli("collections", "--store", str(store), check=False)
         assert proc.returncode == 1 and f"{a_file} is a file" in proc.stderr, proc.stderr
         no_traceback(proc)
+
+
+def test_an_empty_store_url_is_not_the_current_folder(tmp_path):
+    """`--to "$DATABASE_URL"` with the variable unset used to make a store in the working folder."""
+    proc = cli("copy", "--from", str(tmp_path / "s"), "--to", "", "--collection", "x", check=False)
+    assert proc.returncode == 1 and "the store URL is empty" in proc.stderr, proc.stderr
+    assert not (ROOT / ".explorer.lock").exists() and not (ROOT / "chroma.sqlite3").exists()

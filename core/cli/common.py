@@ -54,6 +54,8 @@ def store_url(args: argparse.Namespace) -> str:
 
 def checked_store_url(url: str) -> str:
     """A store folder given where a file is (or under one) is refused in words, not as `[Errno 17]`."""
+    if not url.strip():  # an unset variable in `--to "$DATABASE_URL"`: not the current folder
+        raise ExplorerError("the store URL is empty: give a folder, chroma://HOST:PORT or postgresql://...")
     if "://" in url:
         return url
     for path in (Path(url), *Path(url).parents):
