@@ -92,6 +92,9 @@ def test_a_broken_vector_index_is_found_named_and_repaired(tmp_path, windows, mi
     searched = cli("search", "the creature", "--store", store, "--collection", "novel", check=False)
     assert searched.returncode == 1 and "repair" in searched.stderr and "Traceback" not in searched.stderr
 
+    listed = cli("collections", "--store", store, check=False)
+    assert listed.returncode == 1 and "python -m core check" in listed.stderr and "Traceback" not in listed.stderr
+
     checked = cli("check", "--store", store, check=False)
     assert checked.returncode == 1, checked.stdout
     assert "novel (unreadable): NOT healthy" in checked.stdout and "repair" in checked.stdout
