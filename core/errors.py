@@ -58,3 +58,12 @@ class StoreDamaged(ExplorerError):
 
 class ReadOnlyCollection(ExplorerError):
     """A collection another program made: read and searched here, never changed."""
+class CollectionDamaged(ExplorerError):
+    """A collection's files cannot be read as they are; `python -m core repair` rebuilds them."""
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected error from a store or library as one short line (no traceback, no multi-line SQL),
+    for messages that must say what failed without pretending to know more."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line[:200]}" if first_line else type(exc).__name__

@@ -57,45 +57,68 @@ class Benchmark:
         """The corpus, streamed from corpus.jsonl."""
         path = self.folder / "corpus.jsonl"
         for line_no, row in _jsonl(path):
+            _require(row, ("_id", "text"), path, line_no)
+            yield BeirDocument(id=str(row["_id"]), title=str(row.get("title") or ""), text=str(row["text"]))
+
+
+def _require(row: dict, fields: Sequence[str], path: Path, line_no: int) -> None:
+    missing = [f for f in fields if f not in row]
+    if missing:
+        raise BenchmarkError(f"{path}:{line_no}: missing field {', '.join(repr(f) for f in missing)} "
+                             f"(a BEIR row holds {', '.join(fields)})")
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise BenchmarkError(f"{path} is a folder, not a file")
+    if not path.is_file():
+        raise BenchmarkError(f"{path} not found: a BEIR folder holds corpus.jsonl, queries.jsonl "
+                             "and qrels/<split>.tsv")
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """A file's lines as text, refused at the first line that is not UTF-8 with a message naming
+    the file and line."""
+    _check_file(path)
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
             try:
-                yield BeirDocument(id=str(row["_id"]), title=str(row.get("title") or ""), text=str(row["text"]))
-            except KeyError as exc:
-                raise BenchmarkError(f"{path}:{line_no}: missing field {exc}") from exc
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BenchmarkError(f"{path}:{line_no}: not UTF-8 text; save the file as UTF-8") from exc
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield line_no, json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise BenchmarkError(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
-    except FileNotFoundError as exc:
-        raise BenchmarkError(f"{path} not found: a BEIR folder holds corpus.jsonl, queries.jsonl "
-                             "and qrels/<split>.tsv") from exc
+    """JSON objects, one a line, with the line number for messages; blank lines skipped."""
+    for line_no, line in enumerate(_utf8_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"{path}:{line_no}: not JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise BenchmarkError(f"{path}:{line_no}: a line must be a JSON object {{...}}, "
+                                 f"not a {type(row).__name__}")
+        yield line_no, row
 
 
 def load_qrels(path: Path) -> Qrels:
     """A judgments file: `query-id  corpus-id  score`, tab separated, one header line (CRLF or LF)."""
     qrels: Qrels = {}
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = csv.reader(fh, delimiter="\t")
-            next(rows, None)  # header
-            for line_no, row in enumerate(rows, start=2):
-                if not row or not "".join(row).strip():
-                    continue
-                if len(row) < 3:
-                    raise BenchmarkError(f"{path}:{line_no}: expected query-id, corpus-id, score separated by tabs")
-                query_id, doc_id, score = (cell.strip() for cell in row[:3])
-                try:
-                    qrels.setdefault(query_id, {})[doc_id] = int(float(score))
-                except ValueError as exc:
-                    raise BenchmarkError(f"{path}:{line_no}: score {score!r} is not a number") from exc
-    except FileNotFoundError as exc:
-        raise BenchmarkError(f"judgments file {path} not found") from exc
+    rows = csv.reader(_utf8_lines(path), delimiter="\t")
+    next(rows, None)  # header
+    for line_no, row in enumerate(rows, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) < 3:
+            raise BenchmarkError(f"{path}:{line_no}: expected query-id, corpus-id, score separated by tabs")
+        query_id, doc_id, score = (cell.strip() for cell in row[:3])
+        try:
+            qrels.setdefault(query_id, {})[doc_id] = int(float(score))
+        except (ValueError, OverflowError) as exc:  # "x" and "nan"; "inf"
+            raise BenchmarkError(f"{path}:{line_no}: score {score!r} is not a number; grades are whole numbers "
+                                 "like 0, 1, 2") from exc
     return qrels
 
 
@@ -106,10 +129,14 @@ def load_beir(folder: Path, split: str = "test", qrels_file: Path | None = None)
         raise BenchmarkError(f"{folder} is not a folder")
     qrels = load_qrels(Path(qrels_file) if qrels_file else folder / "qrels" / f"{split}.tsv")
     judged = {q for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
-    queries = {str(row["_id"]): str(row["text"]) for _, row in _jsonl(folder / "queries.jsonl")
-               if str(row.get("_id")) in judged}
+    queries = {}
+    for line_no, row in _jsonl(folder / "queries.jsonl"):
+        if str(row.get("_id")) in judged:
+            _require(row, ("_id", "text"), folder / "queries.jsonl", line_no)
+            queries[str(row["_id"])] = str(row["text"])
     if not queries:
         raise BenchmarkError(f"no query in {folder / 'queries.jsonl'} has a relevant judgment")
+    _check_file(folder / "corpus.jsonl")  # read later, after collections are made: refused now
     return Benchmark(name=folder.name, folder=folder, queries=queries,
                      qrels={q: qrels[q] for q in queries})
 

@@ -32,6 +32,7 @@ from .chunking import chunk_documents
 from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
+from .health import check_space
 from .identity import migrate_old_ids
 from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
 from .stores.base import Collection
@@ -184,6 +185,7 @@ def ingest(
     cache = cache or EmbeddingCache.default()
     report = IngestReport(chunks_migrated=migrate_old_ids(collection, cache, progress))
     total = sum(_size(s) for s in sources) or None
+    check_space(collection, total or 0, settings)  # refused before the first write, not by a full disk half way
     done_before = 0  # bytes of the files already finished, for the progress bar
     for source in sources:
         progress(ProgressEvent("reading", done_before, total, source_name(source)))

@@ -6,15 +6,16 @@ and asking for another one is refused with a message saying so.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .config import DEFAULT_EMBEDDER
 from .embedders import Embedder, get_embedder, known_embedder, normalise
-from .errors import CollectionNotFound, EmbedderMismatch, EmbedderUnavailable
+from .errors import (CollectionDamaged, CollectionNotFound, EmbedderMismatch, EmbedderUnavailable, ExplorerError,
+                     describe)
 from .stores import Collection, Store, open_store
 from .types import EmbedderInfo
 
@@ -72,8 +73,9 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
         model: Embedder = StoredVectorsOnly(made_with)
     else:
         model = get_embedder(made_with.name if made_with else (embedder or DEFAULT_EMBEDDER))
-    return Workspace(store=store, collection=store.open_collection(collection, model.info, create=create),
-                     embedder=model, created=made_with is None)
+    opened = store.open_collection(collection, model.info, create=create)
+    readable(opened)
+    return Workspace(store=store, collection=opened, embedder=model, created=made_with is None)
 
 
 # Stored vectors re-made by the candidate model must agree this closely: the same model (up to
@@ -126,3 +128,31 @@ def with_query_embedder(workspace: Workspace, name: str) -> Workspace:
     if not check.matches:
         raise EmbedderMismatch(check.reason)
     return Workspace(workspace.store, workspace.collection, get_embedder(name))
+
+
+def readable(collection: Collection) -> None:
+    """Raise CollectionDamaged, saying what failed and how to fix it, when the collection cannot be read:
+    a damaged index otherwise fails later, in the middle of a search, in the store's own words."""
+    try:
+        collection.count()
+    except ExplorerError:
+        raise
+    except Exception as exc:
+        raise CollectionDamaged(
+            f"collection '{collection.name}' cannot be read ({describe(exc)}); `python -m core check --collection "
+            f"{collection.name}` says what is wrong and `python -m core repair --collection {collection.name}` "
+            "rebuilds it (each with the same --store)") from exc
+
+
+@contextmanager
+def no_empty_leftovers(store: Store) -> Iterator[None]:
+    """Collections the block creates and leaves empty are deleted when it fails (or is interrupted), so a
+    failed copy, eval or sweep leaves nothing behind; a partly filled one stays, for a rerun to complete."""
+    before = {info.name for info in store.list_collections()}
+    try:
+        yield
+    except BaseException:
+        for info in store.list_collections():
+            if info.name not in before and info.count == 0:
+                store.delete_collection(info.name)
+        raise

@@ -12,7 +12,7 @@ import textwrap
 from ..llm import DEFAULT_TIMEOUT, PROVIDERS, make_llm
 from ..rag import DEFAULT_K, stream_answer
 from ..workspace import open_workspace
-from .common import add_collection_options, store_url
+from .common import add_collection_options, add_k_option, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"{s.name} {s.default_model}" for s in PROVIDERS.values() if s.default_model) + ")")
     p.add_argument("--base-url", default=None,
                    help="API base URL, e.g. http://localhost:11434/v1 for Ollama (openai-compatible)")
-    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"how many chunks to answer from (default {DEFAULT_K})")
+    add_k_option(p, DEFAULT_K, "how many chunks to answer from")
     p.add_argument("--mode", choices=["vector", "keyword", "hybrid"], default="hybrid", help="retrieval mode")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help=f"seconds to wait for the model (default {DEFAULT_TIMEOUT:g})")

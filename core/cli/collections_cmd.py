@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import CollectionDamaged, ExplorerError, describe
 from ..stores import open_store
 from .common import add_store_options, store_url
 
@@ -14,7 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    infos = open_store(store_url(args)).list_collections()
+    try:
+        infos = open_store(store_url(args)).list_collections()
+    except ExplorerError:
+        raise
+    except Exception as exc:  # listing reads every collection: one damaged collection fails it
+        raise CollectionDamaged(f"the store's collections cannot be listed ({describe(exc)}); `python -m core "
+                                "check` names the damaged one and `python -m core repair` rebuilds it "
+                                "(each with the same --store)") from exc
     if not infos:
         print("no collections yet: add files with `python -m core ingest PATH`")
         return 0

@@ -5,7 +5,8 @@ import argparse
 
 from ..stores import open_store
 from ..stores.transfer import copy_collection
-from .common import store_url
+from ..workspace import no_empty_leftovers
+from .common import checked_store_url, store_url
 from .ingest import progress_bar
 
 
@@ -25,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     source = open_store(store_url(args))
-    destination = open_store(args.destination)
-    with progress_bar("copy") as show:
+    destination = open_store(checked_store_url(args.destination))
+    with progress_bar("copy") as show, no_empty_leftovers(destination):
         copied = copy_collection(source, destination, args.collection, args.new_name, progress=show)
     print(f"copied {copied} chunks of '{args.collection}' into '{args.new_name or args.collection}'")
     return 0

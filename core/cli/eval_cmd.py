@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..evaluation import evaluate, ingest_benchmark, load_beir
 from ..search import MODES, FusionSettings
-from ..workspace import open_workspace
+from ..stores import open_store
+from ..workspace import no_empty_leftovers, open_workspace
 from .common import add_beir_options, add_chunking_options, add_store_options, chunk_settings, store_url
 from .ingest import progress_bar
 
@@ -39,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
     bench = load_beir(args.beir, split=args.split, qrels_file=args.qrels)
     settings = chunk_settings(args) if args.chunker else None
     name = args.collection or collection_name(args.beir, settings.key() if settings else None)
-    workspace = open_workspace(store_url(args), name, args.embedder, create=True)
-    with progress_bar(f"ingest {bench.name}") as show:
-        report = ingest_benchmark(bench, workspace.collection, workspace.embedder, settings, show)
-    documents = sum(1 for _ in bench.documents())
+    documents = sum(1 for _ in bench.documents())  # reads every row: a malformed corpus is refused here
+    store = open_store(store_url(args))
+    with no_empty_leftovers(store):
+        workspace = open_workspace(store, name, args.embedder, create=True)
+        with progress_bar(f"ingest {bench.name}") as show:
+            report = ingest_benchmark(bench, workspace.collection, workspace.embedder, settings, show)
     chunks = workspace.collection.count()
     print(f"{bench.name}: {len(bench.queries)} judged queries ({args.qrels or f'split {args.split}'}), "
           f"{documents} documents in {chunks} chunks, collection '{name}' "

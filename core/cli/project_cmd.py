@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from pathlib import Path
 
+from ..errors import ExplorerError
 from ..projection import METHODS, METRICS, ProjectionSettings, load_points, project
 from ..types import ProgressEvent
 from ..workspace import open_workspace
-from .common import add_store_options, store_url
+from .common import add_store_options, store_url, whole_number
 
 D = ProjectionSettings()
 
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-dist", type=float, default=D.min_dist, help=f"UMAP min_dist (default {D.min_dist:g})")
     p.add_argument("--metric", choices=METRICS, default=D.metric)
     p.add_argument("--seed", type=int, default=D.seed)
-    p.add_argument("--sample", type=int, default=None, metavar="N",
+    p.add_argument("--sample", type=whole_number(1), default=None, metavar="N",
                    help="map a seeded random sample of N chunks (default: all)")
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
     p.set_defaults(run=run)
@@ -39,7 +41,18 @@ def _report(event: ProgressEvent) -> None:
     print(f"{event.stage} {event.done}{total} {event.detail}".rstrip(), file=sys.stderr)
 
 
+def check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before minutes of projecting, not after."""
+    if out.is_dir():
+        raise ExplorerError(f"--out {out} is a folder; give a file name, e.g. {out / 'map.csv'}")
+    if not out.parent.is_dir():
+        raise ExplorerError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ExplorerError(f"--out {out}: no permission to write there")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.out)
     settings = ProjectionSettings(method=args.method, dims=args.dims, perplexity=args.perplexity,
                                   n_neighbors=args.n_neighbors, min_dist=args.min_dist, metric=args.metric,
                                   seed=args.seed)

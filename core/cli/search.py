@@ -9,7 +9,7 @@ from ..errors import ExplorerError
 from ..search import search
 from ..types import Filter
 from ..workspace import open_workspace
-from .common import add_collection_options, store_url
+from .common import add_collection_options, add_k_option, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("query")
     add_collection_options(p)
     p.add_argument("--mode", choices=["vector", "keyword", "hybrid"], default="hybrid")
-    p.add_argument("-k", type=int, default=5, help="how many results (default 5)")
+    add_k_option(p, 5, "how many results")
     p.add_argument("--category", action="append", help="only this category (repeatable)")
     p.add_argument("--source", action="append", help="only this source document (repeatable)")
     p.add_argument("--json", action="store_true", help="print a JSON list of {id, score, text, metadata}")

@@ -11,7 +11,8 @@ from ..evaluation import load_beir
 from ..search import MODES
 from ..stores import open_store
 from ..sweep import SWEEP_STORE_DIR, beir_corpus, beir_questions, beir_subset, parse_setting, run_sweep
-from .common import add_beir_options
+from ..workspace import no_empty_leftovers
+from .common import add_beir_options, add_k_option, checked_store_url, whole_number
 from .ingest import progress_bar
 
 
@@ -23,14 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "take a subset: the first queries, every document judged for them, then other "
                                    "documents in corpus order.")
     add_beir_options(p)
-    p.add_argument("--max-queries", type=int, default=None, help="use only the first N judged queries")
-    p.add_argument("--max-docs", type=int, default=None,
+    p.add_argument("--max-queries", type=whole_number(1), default=None, help="use only the first N judged queries")
+    p.add_argument("--max-docs", type=whole_number(1), default=None,
                    help="corpus subset of N documents: those judged for the queries kept, then others")
     p.add_argument("--chunkers", default="whole,recursive:256:0,recursive:128:0",
                    help="comma-separated settings, each method:size:overlap[:unit] (unit tokens unless given) "
                         "or 'whole' (one chunk per document); default %(default)s")
     p.add_argument("--mode", choices=MODES, default="hybrid", help="search mode (default hybrid)")
-    p.add_argument("-k", type=int, default=10, help="recall@k (default 10)")
+    add_k_option(p, 10, "recall@k")
     p.add_argument("--embedder", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})")
     p.add_argument("--scratch", type=Path, default=SWEEP_STORE_DIR,
                    help="Chroma folder for the per-setting collections (default data/cache/sweeps)")
@@ -48,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     embedder = get_embedder(args.embedder)
     print(f"{bench.name}: {len(questions.queries)} judged queries (split {args.split}), {corpus.documents} "
           f"documents; {embedder.name}, {args.mode} search", file=sys.stderr)
-    with progress_bar("sweep") as show:
-        rows = run_sweep(open_store(str(args.scratch)), corpus, questions, embedder, settings, args.mode, args.k,
+    store = open_store(checked_store_url(str(args.scratch)))
+    with progress_bar("sweep") as show, no_empty_leftovers(store):
+        rows = run_sweep(store, corpus, questions, embedder, settings, args.mode, args.k,
                          show, results_dir=args.scratch / "results")
     print(f"| setting | chunks | nDCG@10 | recall@{args.k} | embedded now | seconds |")
     print("|---|---:|---:|---:|---:|---:|")

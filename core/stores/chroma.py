@@ -440,6 +440,7 @@ class ChromaCollection:
         self.embedder = embedder
         self.ours = VERSION_KEY in (raw.metadata or {}) and not store.client.read_only
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
+        self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)
 
     def _version_of(self, raw: Any) -> str:
         return version_of(raw, self._store.client)
@@ -713,6 +714,7 @@ class ChromaStore:
         from ..config import DATA_DIR
 
         self.url = url
+        self.folder: Path | None = None if url.startswith("chroma://") else Path(url)
         cache = DATA_DIR / "cache" / "keyword"
         if url.startswith("chroma://"):
             host, _, port = url.removeprefix("chroma://").rstrip("/").partition(":")

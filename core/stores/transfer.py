@@ -35,6 +35,9 @@ def copy_collection(source: Store, destination: Store, name: str, new_name: str 
     if source.url == destination.url and target == name:
         raise ExplorerError(f"'{name}' would be copied onto itself: give another store or a new name")
     embedder = source.collection_embedder(name)
+    if embedder.dimension <= 0:  # made by other code: no model on record, nothing to search it with
+        raise ExplorerError(f"collection '{name}' was not made by this tool (it records no embedding model and "
+                            "dimension), so it is not copied; nothing was written")
     original = source.open_collection(name, embedder, create=False)
     copy = destination.open_collection(target, embedder, create=True)
     total = original.count()

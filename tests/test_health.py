@@ -1,0 +1,199 @@
+"""`check` and `repair` (core/health.py) on real stores, and the disk-space refusal on a real small disk."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import chromadb
+from chromadb.api.shared_system_client import SharedSystemClient
+from chromadb.config import Settings
+import numpy as np
+import pytest
+
+from conftest import LONG_DOCS
+from core.config import DEFAULT_CHUNKING
+from core.errors import CollectionDamaged, ExplorerError
+from core.health import check_collection, check_store, estimate_space, repair_collection
+from core.pipeline import ingest
+from core.stores import open_store
+from core.types import Chunk
+from core.workspace import open_workspace
+from store_fixtures import backends
+from test_cli import cli
+
+# Chroma writes a collection's HNSW files once it holds more rows than its sync threshold (1,000 by
+# default); below that the vectors live in its log and a broken index file cannot happen.
+PERSISTED_ROWS = 1_100
+WINDOW_WORDS = 30
+
+
+def words_windows(count: int) -> list[Chunk]:
+    """`count` distinct 30-word windows of the long documents, as stored chunks."""
+    words = (LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8").split()
+    start = len(words) // 20  # past the Project Gutenberg header
+    chunks = []
+    for n in range(count):
+        text = " ".join(words[start + n * WINDOW_WORDS:start + (n + 1) * WINDOW_WORDS])
+        chunks.append(Chunk(id=f"w{n:05d}", text=text, source="frankenstein.txt", start=0, end=len(text), index=n,
+                            metadata={"source": "frankenstein.txt", "category": "novel", "index": n}))
+    return chunks
+
+
+@pytest.fixture(scope="module")
+def windows(minilm) -> tuple[list[Chunk], np.ndarray]:
+    chunks = words_windows(PERSISTED_ROWS)
+    return chunks, minilm.embed([c.text for c in chunks])
+
+
+def filled_store(folder: Path, windows, minilm, name: str = "novel") -> str:
+    chunks, vectors = windows
+    collection = open_store(str(folder)).open_collection(name, minilm.info)
+    collection.upsert(chunks, vectors)
+    collection.sync_keyword_index()
+    return str(folder)
+
+
+def break_vector_index(folder: str) -> None:
+    """What a full disk did to a store (issue 11): the HNSW index's metadata file left empty."""
+    [pickle] = Path(folder).glob("*/index_metadata.pickle")
+    pickle.write_bytes(b"")
+    SharedSystemClient.clear_system_cache()  # as a new process finds it: this one holds the index in memory
+
+
+def test_sample_store_is_healthy(sample_store):
+    reports = check_store(open_store(sample_store))
+    assert [r.collection for r in reports] == ["samples"]
+    assert reports[0].healthy, reports[0].problems
+    assert reports[0].chunks and reports[0].chunks > 50
+    proc = cli("check", "--store", sample_store)
+    assert "samples (" in proc.stdout and "healthy" in proc.stdout
+
+
+@backends("chroma", "pgvector")
+def test_a_whole_collection_is_healthy_on_every_store(store, new_name, long_docs_corpus):
+    collection = store.open_collection(new_name(store), long_docs_corpus.embedder)
+    collection.upsert(long_docs_corpus.chunks, long_docs_corpus.embeddings)
+    collection.sync_keyword_index()
+    health = check_collection(collection)
+    assert health.healthy, health.problems
+    assert health.chunks == len(long_docs_corpus.chunks)
+
+
+def test_a_broken_vector_index_is_found_named_and_repaired(tmp_path, windows, minilm):
+    chunks, vectors = windows
+    store = filled_store(tmp_path / "store", windows, minilm)
+    break_vector_index(store)
+
+    # Opening it says what is wrong and how to fix it, in the library and from the shell.
+    with pytest.raises(CollectionDamaged, match="python -m core repair --collection novel"):
+        open_workspace(store, "novel")
+    searched = cli("search", "the creature", "--store", store, "--collection", "novel", check=False)
+    assert searched.returncode == 1 and "repair" in searched.stderr and "Traceback" not in searched.stderr
+
+    listed = cli("collections", "--store", store, check=False)
+    assert listed.returncode == 1 and "python -m core check" in listed.stderr and "Traceback" not in listed.stderr
+
+    checked = cli("check", "--store", store, check=False)
+    assert checked.returncode == 1, checked.stdout
+    assert "novel (unreadable): NOT healthy" in checked.stdout and "repair" in checked.stdout
+
+    repaired = cli("repair", "--store", store, "--collection", "novel")
+    assert f"vector index rebuilt from {PERSISTED_ROWS} rows" in repaired.stdout and "now healthy" in repaired.stdout
+    assert cli("check", "--store", store).stdout.strip() == f"novel ({PERSISTED_ROWS:,} chunks): healthy"
+
+    # Nothing was lost: every text is back with its metadata, and found by its own vector.
+    collection = open_store(store).open_collection("novel", minilm.info, create=False)
+    stored = collection.get()
+    assert dict(zip(stored.ids, stored.texts)) == {c.id: c.text for c in chunks}
+    assert {m["source"] for m in stored.metadatas} == {"frankenstein.txt"}
+    assert collection.vector_search(vectors[7], 1)[0].id == chunks[7].id
+    assert collection.keyword_search(chunks[9].text, 1)[0].id == chunks[9].id
+    assert (Path(store) / ".repair-backup").is_dir()  # the broken files are set aside, not deleted
+
+
+def write_behind_our_back(store: str, name: str, chunks: list[Chunk], vectors: np.ndarray) -> None:
+    """Rows added by plain chromadb code: the vectors change, our keyword upkeep never hears of it."""
+    settings = Settings(anonymized_telemetry=False, allow_reset=False)  # as our store opens it, or chromadb refuses
+    raw = chromadb.PersistentClient(store, settings=settings).get_collection(name)
+    raw.add(ids=[c.id for c in chunks], documents=[c.text for c in chunks],
+            metadatas=[c.metadata for c in chunks], embeddings=vectors)
+
+
+def test_a_keyword_index_out_of_step_is_found(tmp_path, windows, minilm):
+    chunks, vectors = windows
+    folder = tmp_path / "store"
+    store = filled_store(folder, (chunks[:100], vectors[:100]), minilm)
+    write_behind_our_back(store, "novel", chunks[100:400], vectors[100:400])
+    health = check_collection(open_store(store).open_collection("novel", minilm.info, create=False))
+    assert health.needs("keyword") and not health.needs("vector"), health.problems
+    assert "not found by their own text" in " ".join(p.message for p in health.problems)
+
+
+@pytest.mark.skipif(not hasattr(__import__("core.stores.chroma", fromlist=["x"]).ChromaCollection,
+                                "rebuild_keyword_index"),
+                    reason="needs ChromaCollection.rebuild_keyword_index (chroma workstream)")
+def test_repair_rebuilds_a_keyword_index_out_of_step(tmp_path, windows, minilm):
+    chunks, vectors = windows
+    store = filled_store(tmp_path / "store", (chunks[:100], vectors[:100]), minilm)
+    write_behind_our_back(store, "novel", chunks[100:400], vectors[100:400])
+    report = repair_collection(open_store(store), "novel")
+    assert report.after.healthy, report.after.problems
+    assert report.vectors_rebuilt == 0  # the vectors were fine: only the keyword index was rebuilt
+
+
+# -- disk space ----------------------------------------------------------------------------------
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_blocks * 512 for f in folder.rglob("*") if f.is_file())
+
+
+def test_the_estimate_covers_what_an_ingest_really_writes(tmp_path, minilm):
+    """The estimate against a real ingest into a real Chroma folder: never short, not absurdly long."""
+    text = (LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8")[40_000:100_000]
+    source = tmp_path / "part.txt"
+    source.write_text(text, encoding="utf-8")
+    folder = tmp_path / "store"
+    collection = open_store(str(folder)).open_collection("novel", minilm.info)
+    before = folder_bytes(folder)
+    ingest([source], collection, minilm, DEFAULT_CHUNKING)
+    written = folder_bytes(folder) - before
+    estimate = estimate_space(source.stat().st_size, DEFAULT_CHUNKING, minilm.info.dimension, free=0)
+    assert written <= estimate.bytes_needed <= 4 * written, (written, estimate)
+    assert abs(estimate.chunks - collection.count()) <= collection.count()  # the right order of magnitude
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 5 MB tmpfs under tmp_path (root only; CI runs as root), unmounted afterwards."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_an_ingest_the_disk_cannot_hold_is_refused_before_any_write(small_disk, tmp_path, minilm):
+    small = tmp_path / "letter.txt"
+    small.write_text((LONG_DOCS / "pg84_frankenstein.txt").read_text(encoding="utf-8")[40_000:45_000])
+    store = str(small_disk / "store")
+    collection = open_store(store).open_collection("novel", minilm.info)
+    ingest([small], collection, minilm, DEFAULT_CHUNKING)
+    before = collection.get()
+    version = collection.version()
+
+    book = LONG_DOCS / "pg1342_pride_and_prejudice.txt"  # 0.75 MB of text: tens of MB in a store
+    with pytest.raises(ExplorerError, match="not enough disk space.*nothing was written"):
+        ingest([book], collection, minilm, DEFAULT_CHUNKING)
+    assert collection.version() == version
+    assert collection.get().ids == before.ids
+    assert collection.keyword_search("Bingley Darcy", 3) == []
+
+    refused = cli("ingest", str(book), "--store", store, "--collection", "novel", check=False)
+    assert refused.returncode == 1 and "not enough disk space" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert cli("check", "--store", store).stdout.strip().endswith("healthy")
+
