@@ -29,7 +29,7 @@ from typing import Iterator, Literal
 import numpy as np
 
 from .embedders import Embedder, get_embedder
-from .errors import CollectionDamaged, ExplorerError, describe
+from .errors import CollectionDamaged, ExplorerError, StoreDamaged, describe
 from .keyword import Analyzer, BM25Settings
 from .stores import open_store
 from .stores.base import Collection, Store, StoredChunks
@@ -190,7 +190,9 @@ def check_collection(collection: Collection) -> Health:
     store_check = getattr(collection, "check", None)  # a store that can look deeper says what it sees
     if callable(store_check):
         try:
-            problems += [Problem("vector", message) for message in store_check()]
+            # The store names the part it finds wrong in words; "keyword index" is the one repaired apart.
+            problems += [Problem("keyword" if message.startswith("the keyword index") else "vector", message)
+                         for message in store_check()]
         except Exception as exc:
             problems.append(Problem("vector", f"the store's own check fails ({describe(exc)})"))
     return Health(collection.name, count, tuple(problems))
@@ -207,13 +209,20 @@ def collection_names(store: Store, only: str | None = None) -> list[str]:
         return [only]
     try:
         return [info.name for info in store.list_collections()]
-    except ExplorerError:
-        raise
+    except ExplorerError as exc:
+        if not isinstance(exc, StoreDamaged):
+            raise
+        return _names_despite(store, exc)
     except Exception as exc:  # listing counts every collection, so one damaged collection fails it
-        names = _chroma_folder_names(store)
-        if names is None:
-            raise CollectionDamaged(f"the collections of {store.url} cannot be listed ({describe(exc)})") from exc
-        return names
+        return _names_despite(store, exc)
+
+
+def _names_despite(store: Store, exc: BaseException) -> list[str]:
+    """The collections of a store whose listing failed: from a Chroma folder's catalog, read-only."""
+    names = _chroma_folder_names(store)
+    if names is None:
+        raise CollectionDamaged(f"the collections of {store.url} cannot be listed ({describe(exc)})") from exc
+    return names
 
 
 def _chroma_database(store: Store) -> Path | None:
@@ -237,8 +246,11 @@ def check_store(store: Store, only: str | None = None) -> list[Health]:
     for name in collection_names(store, only):
         try:
             collection = open_existing(store, name)
-        except ExplorerError:
-            raise
+        except ExplorerError as exc:
+            if not isinstance(exc, StoreDamaged):
+                raise
+            out.append(Health(name, None, (Problem("vector", f"cannot be opened ({exc})"),)))
+            continue
         except Exception as exc:
             out.append(Health(name, None, (Problem("vector", f"cannot be opened ({describe(exc)})"),)))
             continue

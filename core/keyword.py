@@ -110,6 +110,7 @@ class IndexStats:
     stamp: str | None
     chunks: int
     total_length: int
+    generation: str = ""  # changed by every committed write, even one that keeps the stamp (a repair)
 
 
 SCHEMA = """
@@ -277,9 +278,10 @@ class KeywordIndex:
         return db
 
     def _stats(self, db: sqlite3.Connection) -> IndexStats:
-        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('stamp', 'chunks', 'total_length')"))
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
+                               "('stamp', 'chunks', 'total_length', 'generation')"))
         return IndexStats(stamp=meta.get("stamp") or None, chunks=int(meta.get("chunks", 0)),
-                          total_length=int(meta.get("total_length", 0)))
+                          total_length=int(meta.get("total_length", 0)), generation=meta.get("generation", ""))
 
     @property
     def stamp(self) -> str | None:
@@ -303,6 +305,8 @@ class KeywordIndex:
             db.execute("ROLLBACK")
             raise
         else:
+            # Cached postings follow (stamp, generation): a rebuild that keeps the stamp still moves them on.
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', lower(hex(randomblob(8))))")
             db.execute("COMMIT")
         finally:
             self._local.writing = False
@@ -351,7 +355,8 @@ class KeywordIndex:
             stats = self._stats(db)
             if stats.chunks == 0:
                 return []
-            found = [(self._cached(self._postings, term, stats.stamp,
+            state = f"{stats.stamp}/{stats.generation}"
+            found = [(self._cached(self._postings, term, state,
                                    lambda term=term: self._read_postings(db, term), CACHED_TERMS), weight)
                      for term, weight in query_terms.items()]
             found = [(p, w) for p, w in found if p is not None]
@@ -360,7 +365,7 @@ class KeywordIndex:
             rows, scores = self._score(found, stats)
             if where is not None and not where.is_empty():
                 key = (tuple(sorted(where.categories or ())), tuple(sorted(where.sources or ())))
-                allowed = self._cached(self._allowed, key, stats.stamp, lambda: self._allowed_rows(db, where), 64)
+                allowed = self._cached(self._allowed, key, state, lambda: self._allowed_rows(db, where), 64)
                 keep = np.isin(rows, allowed)
                 rows, scores = rows[keep], scores[keep]
             k = min(k, len(rows))

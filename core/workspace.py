@@ -15,7 +15,7 @@ import numpy as np
 from .config import DEFAULT_EMBEDDER
 from .embedders import Embedder, get_embedder, known_embedder, normalise
 from .errors import (CollectionDamaged, CollectionNotFound, EmbedderMismatch, EmbedderUnavailable, ExplorerError,
-                     describe)
+                     StoreDamaged, describe)
 from .stores import Collection, Store, open_store
 from .types import EmbedderInfo
 
@@ -132,16 +132,26 @@ def with_query_embedder(workspace: Workspace, name: str) -> Workspace:
 
 def readable(collection: Collection) -> None:
     """Raise CollectionDamaged, saying what failed and how to fix it, when the collection cannot be read:
-    a damaged index otherwise fails later, in the middle of a search, in the store's own words."""
+    a damaged index otherwise fails later, in the middle of a search, in the store's own words. One
+    stored vector is looked up by itself, which loads the vector index (a count alone reads SQLite)."""
     try:
         collection.count()
-    except ExplorerError:
-        raise
+        probe = collection.get(limit=1, include_embeddings=True)
+        if probe.ids and probe.embeddings is not None:
+            collection.vector_search(probe.embeddings[0], 1)
+    except ExplorerError as exc:
+        if not isinstance(exc, StoreDamaged):
+            raise
+        raise _damaged(collection, exc) from exc
     except Exception as exc:
-        raise CollectionDamaged(
-            f"collection '{collection.name}' cannot be read ({describe(exc)}); `python -m core check --collection "
-            f"{collection.name}` says what is wrong and `python -m core repair --collection {collection.name}` "
-            "rebuilds it (each with the same --store)") from exc
+        raise _damaged(collection, exc) from exc
+
+
+def _damaged(collection: Collection, exc: BaseException) -> CollectionDamaged:
+    return CollectionDamaged(
+        f"collection '{collection.name}' cannot be read ({describe(exc)}); `python -m core check --collection "
+        f"{collection.name}` says what is wrong and `python -m core repair --collection {collection.name}` "
+        "rebuilds it (each with the same --store)")
 
 
 @contextmanager

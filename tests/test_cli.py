@@ -185,17 +185,25 @@ def test_a_run_that_fails_after_making_its_collection_leaves_none(tmp_path, comm
     assert "no collections yet" in cli("collections", "--store", store).stdout
 
 
-def test_copy_of_a_collection_made_by_other_code_is_refused_and_leaves_nothing(tmp_path):
+def test_copy_of_a_collection_made_by_other_code_makes_one_of_ours(tmp_path):
+    """Someone else's collection is read-only; copying it is how it becomes one of ours to change."""
     import chromadb
 
     theirs = tmp_path / "theirs"
     raw = chromadb.PersistentClient(str(theirs)).get_or_create_collection("notes", embedding_function=None)
     raw.add(ids=["a", "b"], documents=["one", "two"], embeddings=[[0.1] * 8, [0.2] * 8])
+    before = sorted((p.name, p.stat().st_size) for p in theirs.rglob("*"))
     destination = str(tmp_path / "ours")
-    proc = cli("copy", "--from", str(theirs), "--to", destination, "--collection", "notes", check=False)
-    assert proc.returncode == 1 and "'notes' was not made by this tool" in proc.stderr, proc.stderr
+    proc = cli("copy", "--from", str(theirs), "--to", destination, "--collection", "notes")
+    assert "copied 2 chunks of 'notes'" in proc.stdout
+    listed = cli("collections", "--store", destination).stdout
+    assert "notes" in listed and "imported:" in listed
+    assert sorted((p.name, p.stat().st_size) for p in theirs.rglob("*")) == before
+    empty = tmp_path / "empty-theirs"
+    chromadb.PersistentClient(str(empty)).get_or_create_collection("nothing", embedding_function=None)
+    proc = cli("copy", "--from", str(empty), "--to", destination, "--collection", "nothing", check=False)
+    assert proc.returncode == 1 and "holds no vectors" in proc.stderr
     no_traceback(proc)
-    assert "no collections yet" in cli("collections", "--store", destination).stdout
 
 
 def test_a_store_path_that_is_a_file_is_named_not_errno(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import chromadb
@@ -12,7 +13,7 @@ from chromadb.config import Settings
 import numpy as np
 import pytest
 
-from conftest import LONG_DOCS
+from conftest import LONG_DOCS, ROOT
 from core.config import DEFAULT_CHUNKING
 from core.errors import CollectionDamaged, ExplorerError
 from core.health import check_collection, check_store, estimate_space, repair_collection
@@ -86,14 +87,17 @@ def test_a_broken_vector_index_is_found_named_and_repaired(tmp_path, windows, mi
     store = filled_store(tmp_path / "store", windows, minilm)
     break_vector_index(store)
 
-    # Opening it says what is wrong and how to fix it, in the library and from the shell.
-    with pytest.raises(CollectionDamaged, match="python -m core repair --collection novel"):
-        open_workspace(store, "novel")
+    # Opening it in a new process (the app's or the CLI's; this one still holds the loaded index) says
+    # what is wrong and how to fix it, in the library and from the shell.
+    opened = subprocess.run([sys.executable, "-c", "import sys; from core.workspace import open_workspace; "
+                             "open_workspace(sys.argv[1], 'novel')", store], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert "CollectionDamaged" in opened.stderr and "python -m core repair --collection novel" in opened.stderr
     searched = cli("search", "the creature", "--store", store, "--collection", "novel", check=False)
     assert searched.returncode == 1 and "repair" in searched.stderr and "Traceback" not in searched.stderr
 
     listed = cli("collections", "--store", store, check=False)
-    assert listed.returncode == 1 and "python -m core check" in listed.stderr and "Traceback" not in listed.stderr
+    assert listed.returncode == 1 and "python -m core repair" in listed.stderr and "Traceback" not in listed.stderr
 
     checked = cli("check", "--store", store, check=False)
     assert checked.returncode == 1, checked.stdout

@@ -12,32 +12,38 @@ from ..types import Chunk, Metadata, ProgressCallback, ProgressEvent, no_progres
 from .base import PAGE_SIZE, Store, StoredChunks
 
 
-def stored_chunk(id: str, text: str, metadata: Metadata) -> Chunk:
-    """A stored row as a Chunk again; where it sits comes from the metadata the chunker wrote."""
-    return Chunk(id=id, text=text, source=str(metadata.get("source", "")),
+def stored_chunk(id: str, text: str | None, metadata: Metadata | None, collection: str = "") -> Chunk:
+    """A stored row as a Chunk again; where it sits comes from the metadata the chunker wrote.
+
+    A row another program stored may have no text or metadata: it comes over as an empty text,
+    its source the collection it came from."""
+    metadata = dict(metadata or {})
+    metadata.setdefault("source", collection)
+    text = text or ""
+    return Chunk(id=id, text=text, source=str(metadata["source"]),
                  start=int(metadata.get("start", 0)), end=int(metadata.get("end", len(text))),
                  index=int(metadata.get("index", 0)), metadata=metadata)
 
 
-def page_chunks(page: StoredChunks) -> list[Chunk]:
-    return [stored_chunk(i, t, m) for i, t, m in zip(page.ids, page.texts, page.metadatas)]
+def page_chunks(page: StoredChunks, collection: str = "") -> list[Chunk]:
+    return [stored_chunk(i, t, m, collection) for i, t, m in zip(page.ids, page.texts, page.metadatas)]
 
 
 def copy_collection(source: Store, destination: Store, name: str, new_name: str | None = None,
                     progress: ProgressCallback = no_progress, page_size: int = PAGE_SIZE) -> int:
     """Copy collection `name` from `source` into `destination` (as `new_name`); returns the rows copied.
 
-    The copy remembers the model that made the original. An existing destination
-    collection made by another model is refused (EmbedderMismatch); one made by
-    the same model gets the rows merged in.
+    The copy remembers the model that made the original (for a collection another program made:
+    the model its vectors were shown to come from, else `imported:...`), so a read-only original
+    becomes a collection of ours to change. An existing destination collection made by another model
+    is refused (EmbedderMismatch); one made by the same model gets the rows merged in.
     """
     target = new_name or name
     if source.url == destination.url and target == name:
         raise ExplorerError(f"'{name}' would be copied onto itself: give another store or a new name")
     embedder = source.collection_embedder(name)
-    if embedder.dimension <= 0:  # made by other code: no model on record, nothing to search it with
-        raise ExplorerError(f"collection '{name}' was not made by this tool (it records no embedding model and "
-                            "dimension), so it is not copied; nothing was written")
+    if embedder.dimension <= 0:  # holds no vector to tell its size: nothing to copy
+        raise ExplorerError(f"collection '{name}' holds no vectors, so it is not copied; nothing was written")
     original = source.open_collection(name, embedder, create=False)
     copy = destination.open_collection(target, embedder, create=True)
     total = original.count()
@@ -46,7 +52,7 @@ def copy_collection(source: Store, destination: Store, name: str, new_name: str 
     with copy.bulk_write(total):
         for page in original.iter_pages(include_embeddings=True, page_size=page_size):
             assert page.embeddings is not None
-            copy.upsert(page_chunks(page), page.embeddings)
+            copy.upsert(page_chunks(page, name), page.embeddings)
             copied += len(page.ids)
             progress(ProgressEvent("copy", copied, total, f"{name} -> {target}"))
     copy.sync_keyword_index()
