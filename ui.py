@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence
 import streamlit as st
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
-from core.embedders import Embedder, get_embedder
+from core.embedders import Embedder, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
 from core.llm import LLM
@@ -21,7 +21,7 @@ from core.sharing import SharingPolicy, StoreEntry, configured_database_urls, lo
 from core.stores import Store, open_store
 from core.stores.pgvector import with_index
 from core.types import CollectionInfo, ProgressCallback, ProgressEvent
-from core.workspace import Workspace, open_workspace
+from core.workspace import Workspace, check_query_embedder, open_workspace
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ STORE_URL, COLLECTION = "store_url", "collection"
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
+_QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
+VECTORS_ONLY = "none: vectors only"
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
 MARK_STYLES = {"overlap": "background:#fdba74;", "term": "background:#fde047;font-weight:600;",
@@ -66,10 +68,14 @@ def current_workspace() -> Workspace | None:
         return None
     try:
         # get_embedder keeps one instance per model, so this reopens nothing heavy.
-        return open_workspace(cached_store(url), name)
+        workspace = open_workspace(cached_store(url), name)
     except ExplorerError as exc:
         st.error(str(exc))
         return None
+    query_model = st.session_state.get(_QUERY_MODELS, {}).get((url, name))
+    if query_model:  # another program's vectors, and a model of ours shown (in the sidebar) to reproduce them
+        return Workspace(workspace.store, workspace.collection, cached_embedder(query_model))
+    return workspace
 
 
 def current_store() -> Store | None:
@@ -326,6 +332,41 @@ def _collections(url: str, rules: SharingPolicy, shown_name: str) -> dict[str, C
     return infos
 
 
+def _foreign_notes(url: str, info: CollectionInfo) -> None:
+    """Say when the store is someone else's, and let a vectors-only collection borrow a query model
+    once that model reproduces its stored vectors (`check_query_embedder`)."""
+    store = current_store()
+    notice = getattr(store, "notice", None) if store is not None else None
+    if notice:
+        st.caption(notice)
+    if known_embedder(info.embedder.name) or store is None:
+        return
+    chosen: dict = st.session_state.setdefault(_QUERY_MODELS, {})
+    options = [VECTORS_ONLY] + [spec.name for spec in available_embedders()
+                                if spec.available and spec.dimension in (0, info.embedder.dimension)]
+    current = chosen.get((url, info.name), VECTORS_ONLY)
+    pick = st.selectbox("Embed queries with", options, index=options.index(current) if current in options else 0,
+                        key=f"query_model_{info.name}",
+                        help="These vectors came from elsewhere. A model of ours embeds text queries only once "
+                             "it turns a sample of the stored texts into (nearly) the stored vectors.")
+    if pick == current:
+        return
+    if pick == VECTORS_ONLY:
+        chosen.pop((url, info.name), None)
+        return
+    try:
+        collection = store.open_collection(info.name, info.embedder, create=False)
+        check = check_query_embedder(collection, cached_embedder(pick))
+    except ExplorerError as exc:
+        st.warning(str(exc))
+        return
+    if check.matches:
+        chosen[(url, info.name)] = pick
+        st.caption(check.reason)
+    else:
+        st.warning(check.reason + "; keyword search, the map and near-duplicates still work")
+
+
 def sidebar(rules: SharingPolicy) -> None:
     """Store, collection and provider status; writes STORE_URL and COLLECTION to the session."""
     with st.sidebar:
@@ -349,6 +390,7 @@ def sidebar(rules: SharingPolicy) -> None:
             chosen = st.selectbox("Collection", names, index=names.index(wanted),
                                   format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
+            _foreign_notes(url, infos[chosen])
         st.divider()
         st.subheader("Providers")
         _providers(rules)

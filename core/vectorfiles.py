@@ -524,3 +524,37 @@ def _export_projector(path: Path, pages: Iterator[Any], total: int, progress: Pr
             done += len(page.ids)
             progress(ProgressEvent("exporting", done, total, path.name))
     return [path, meta_path]
+
+
+def import_vector_bytes(name: str, data: bytes, store: Store, collection: str, fields: Fields = Fields(),
+                        metadata: tuple[str, bytes] | None = None, model: str | None = None,
+                        progress: ProgressCallback = no_progress) -> ImportReport:
+    """`import_vectors` for files handed over as bytes (a browser upload): written to a private
+    temporary folder under their base names, imported, removed."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="explorer-import-") as folder:
+        path = Path(folder) / (Path(name).name or "vectors")
+        path.write_bytes(data)
+        meta_path = None
+        if metadata is not None:
+            meta_path = Path(folder) / ("metadata-" + (Path(metadata[0]).name or "rows.csv"))
+            meta_path.write_bytes(metadata[1])
+        return import_vectors(path, store, collection, fields, meta_path, model, progress)
+
+
+def export_bytes(collection: Collection, fmt: ExportFormat) -> tuple[str, bytes]:
+    """`export_vectors` as one downloadable file: (file name, bytes); several files come zipped."""
+    import tempfile
+    import zipfile
+
+    suffix = {"parquet": ".parquet", "npy": ".npy", "projector": ".tsv"}[fmt]
+    with tempfile.TemporaryDirectory(prefix="explorer-export-") as folder:
+        written = export_vectors(collection, Path(folder) / f"{collection.name}{suffix}", fmt)
+        if len(written) == 1:
+            return written[0].name, written[0].read_bytes()
+        archive = Path(folder) / f"{collection.name}-{fmt}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in written:
+                zipped.write(path, path.name)
+        return archive.name, archive.read_bytes()

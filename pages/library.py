@@ -20,6 +20,7 @@ from core.pipeline import LoadOptions, Source, Upload, ingest
 from core.samples import samples
 from core.stores import Store
 from core.types import ChunkSettings
+from core.vectorfiles import FORMATS, Fields, import_vector_bytes
 from core.workspace import Workspace, open_workspace
 
 MAX_UPLOAD_MB = 200  # .streamlit/config.toml server.maxUploadSize
@@ -279,6 +280,32 @@ def collections_section(store: Store) -> None:
                 st.rerun()
 
 
+def import_section(store: Store) -> None:
+    """Vectors made elsewhere (a notebook's Parquet, .npy + metadata, TensorFlow Projector TSV) as a collection."""
+    st.subheader("Import vectors made elsewhere")
+    vectors = st.file_uploader("Vector file", type=[e.lstrip(".") for e in FORMATS], key="import_file",
+                               max_upload_size=ui.upload_limit_mb())
+    metadata = st.file_uploader("Metadata (for .npy: CSV/JSONL, one row per vector; for Projector: metadata.tsv)",
+                                type=["csv", "jsonl", "tsv"], key="import_metadata",
+                                max_upload_size=ui.upload_limit_mb())
+    name_col, model_col = st.columns(2)
+    name = name_col.text_input("Into collection", key="import_collection", placeholder="my-vectors").strip()
+    model = model_col.text_input("Model that made them (optional)", key="import_model",
+                                 help="Name one of this app's models (e.g. minilm) to search by text; anything "
+                                      "else is recorded as the vectors' origin").strip()
+    columns = st.columns(4)
+    fields = Fields(*(c.text_input(label, key=f"import_{key}").strip() or None for c, (label, key) in zip(
+        columns, [("Vector column", "vector"), ("Text column", "text"), ("Id column", "id"),
+                  ("Category column", "category")])))
+    if st.button("Import", key="import_vectors", disabled=vectors is None or not name):
+        with ui.progress_bar("Importing") as progress:
+            report = import_vector_bytes(vectors.name, vectors.getvalue(), store, name, fields,
+                                         (metadata.name, metadata.getvalue()) if metadata else None,
+                                         model or None, progress)
+        st.session_state["library_notice"] = report.summary()
+        ui.pick_collection(name)
+
+
 add_tab, manage_tab = st.tabs(["Add documents", "Collections & documents"])
 with add_tab:
     add_documents(workspace)
@@ -290,5 +317,7 @@ with manage_tab:
             documents_section(workspace)
         if store is not None:
             collections_section(store)
+            if ui.policy().manage_collections:
+                import_section(store)
     except ExplorerError as exc:
         st.error(str(exc))

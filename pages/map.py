@@ -25,6 +25,7 @@ from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation
+from core.vectorfiles import export_bytes
 from core.types import content_hash
 from core.workspace import Workspace
 
@@ -230,6 +231,18 @@ def downloads(view: Bundle, fig, texts, names: list[str] | None = None) -> None:
                              file_name="map.html", mime="text/html", key="map_html")
 
 
+def vector_downloads(workspace: Workspace) -> None:
+    """The collection's vectors for other tools: Parquet, .npy + JSONL, TensorFlow Projector TSV."""
+    with st.expander("Export the vectors (Parquet, .npy, Embedding Projector)"):
+        columns = st.columns(3)
+        for column, (fmt, label) in zip(columns, [("parquet", "Parquet"), ("npy", ".npy + JSONL (zip)"),
+                                                  ("projector", "Projector TSV pair (zip)")]):
+            column.download_button(label, lambda fmt=fmt: export_bytes(workspace.collection, fmt)[1],
+                                   file_name=f"{workspace.collection.name}-{fmt}" +
+                                   (".parquet" if fmt == "parquet" else ".zip"),
+                                   key=f"export_{fmt}", on_click="ignore")
+
+
 def imported_page(view: Bundle) -> None:
     st.info(f"Showing an imported session bundle: collection '{view.collection}', {view.embedder.name}, "
             f"{len(view.ids):,} points, made {view.created or 'at an unknown time'}. "
@@ -379,3 +392,4 @@ else:
         bundle_section(None)
         st.stop()
     bundle_section(live_page(workspace))
+    vector_downloads(workspace)

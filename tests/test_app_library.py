@@ -147,3 +147,41 @@ def test_unreachable_stores_are_errors_and_passwords_stay_hidden(library, monkey
     typed.set_value("postgresql://me:typed-pw@127.0.0.1:1/mine").run()
     assert "Connecting to postgresql://me:***@127.0.0.1:1/mine" in texts(at.sidebar.caption)
     assert at.sidebar.error and not any("typed-pw" in t for t in texts(at.error) + texts(at.caption))
+
+
+def test_vectors_made_elsewhere_are_imported_from_the_page(library, long_docs_corpus):
+    """A Parquet file written by pyarrow, uploaded on the Collections tab, becomes a collection."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    at = library
+    flat = pa.array(long_docs_corpus.embeddings.ravel())
+    table = pa.table({"doc": [c.id for c in long_docs_corpus.chunks], "body": [c.text for c in long_docs_corpus.chunks],
+                      "embedding": pa.FixedSizeListArray.from_arrays(flat, long_docs_corpus.embeddings.shape[1])})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    at.file_uploader(key="import_file").set_value([("notebook.parquet", buffer.getvalue(), "application/octet-stream")]).run()
+    at.text_input(key="import_collection").input("notebook").run()
+    at.text_input(key="import_text").input("body").run()
+    at.text_input(key="import_id").input("doc").run()
+    at.button(key="import_vectors").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.sidebar.selectbox[0].value == "notebook"
+    assert any(f"imported {len(long_docs_corpus.chunks)} vectors" in s for s in texts(at.success))
+
+
+def test_a_vectors_only_collection_borrows_a_query_model_that_reproduces_its_vectors(library, long_docs_corpus):
+    test_vectors_made_elsewhere_are_imported_from_the_page(library, long_docs_corpus)
+    at = library
+    picker = next(s for s in at.sidebar.selectbox if s.label == "Embed queries with")
+    assert picker.value == "none: vectors only" and "bow-hash" in picker.options
+    picker.set_value("bow-hash").run()  # 384 dimensions too, but another model: refused
+    assert any("does not reproduce the stored vectors" in w for w in texts(at.sidebar.warning))
+    next(s for s in at.sidebar.selectbox if s.label == "Embed queries with").set_value("minilm").run()
+    assert any("reproduces the stored vectors" in c for c in texts(at.sidebar.caption))
+    at.switch_page("pages/search.py").run()
+    at.text_input(key="query").input("Victor Frankenstein and the creature").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert [h.value for h in at.html if "heading" in h.value]  # hybrid results, queries embedded by MiniLM

@@ -92,6 +92,12 @@ class ExplorerEmbeddingFunction(EmbeddingFunction[Documents]):
         from ..embedders import get_embedder  # loaded on first use, not when a collection opens
         return list(get_embedder(self.embedder).embed(list(input)))
 
+    def embed_query(self, input: Documents) -> Embeddings:  # type: ignore[override]
+        """Queries through the model's query side (instruction-tuned endpoints prefix them)."""
+        from ..embedders import get_embedder
+        from ..embedding_endpoints import embed_queries
+        return list(embed_queries(get_embedder(self.embedder), list(input)))
+
     @staticmethod
     def name() -> str:
         return "embedding-explorer"
