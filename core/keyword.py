@@ -103,6 +103,8 @@ class KeywordHit:
     id: str
     score: float
     rank: int
+    text: str | None = None          # the chunk as indexed (None in an index built before texts were kept)
+    metadata: Metadata | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_category ON chunks (category);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks (source);
 CREATE TABLE IF NOT EXISTS postings (term TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS documents (row INTEGER PRIMARY KEY, text TEXT NOT NULL, metadata TEXT NOT NULL);
 """
 
 
@@ -150,6 +153,7 @@ class KeywordWriter:
     def clear(self) -> None:
         self._db.execute("DELETE FROM chunks")
         self._db.execute("DELETE FROM postings")
+        self._db.execute("DELETE FROM documents")
         self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [("chunks", "0"), ("total_length", "0"), ("stamp", "")])
 
@@ -176,6 +180,7 @@ class KeywordWriter:
                 for term in terms.split(TERM_SEPARATOR) if terms else ():
                     leaving.setdefault(term, []).append(row)
             db.executemany("DELETE FROM chunks WHERE row = ?", [(row,) for row, _, _ in found])
+            db.executemany("DELETE FROM documents WHERE row = ?", [(row,) for row, _, _ in found])
         joining: dict[str, list[tuple[int, int, int]]] = {}
         if added:
             next_row = int(db.execute("SELECT coalesce(max(row), -1) + 1 FROM chunks").fetchone()[0])
@@ -184,6 +189,7 @@ class KeywordWriter:
             chunks += len(new_rows)
             total_length += sum(r[2] for r in new_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
+            _keep_documents(db, next_row, added)
         self._edit_postings(leaving, joining)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                        [("chunks", str(chunks)), ("total_length", str(total_length))])
@@ -229,6 +235,7 @@ class KeywordWriter:
         for ids, texts, metadatas in rows:
             new_rows = [self._analysed(row, chunk_id, text, metadata, postings)
                         for row, (chunk_id, text, metadata) in enumerate(zip(ids, texts, metadatas), start=chunks)]
+            _keep_documents(db, chunks, list(zip(ids, texts, metadatas)))
             chunks += len(new_rows)
             total_length += sum(r[2] for r in new_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
@@ -237,6 +244,14 @@ class KeywordWriter:
                        ((term, _pack(*np.asarray(triples, dtype=np.int32).T)) for term, triples in postings.items()))
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                        [("chunks", str(chunks)), ("total_length", str(total_length)), ("stamp", stamp)])
+
+
+def _keep_documents(db: sqlite3.Connection, first_row: int, added: Sequence[tuple[str, str, Metadata]]) -> None:
+    """Each chunk's text and metadata beside its postings: a keyword search answers from this file alone,
+    without waking the vector store (whose first read in a process loads its whole vector index)."""
+    db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+                   [(row, text, json.dumps(metadata, ensure_ascii=False))
+                    for row, (_, text, metadata) in enumerate(added, start=first_row)])
 
 
 class KeywordIndex:
@@ -271,6 +286,7 @@ class KeywordIndex:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM chunks")
             db.execute("DELETE FROM postings")
+            db.execute("DELETE FROM documents")
             db.execute("DELETE FROM meta")
             db.execute("INSERT INTO meta VALUES ('settings', ?)", (settings,))
             db.execute("COMMIT")
@@ -374,10 +390,13 @@ class KeywordIndex:
             best = np.argpartition(-scores, k - 1)[:k]
             best = best[np.lexsort((rows[best], -scores[best]))]  # by score, ties by row (insertion order)
             chosen = [int(r) for r in rows[best]]
-            ids = dict(db.execute(f"SELECT row, id FROM chunks WHERE row IN ({','.join('?' * len(chosen))})", chosen))
+            found_rows = {row: (chunk_id, text, metadata) for row, chunk_id, text, metadata in db.execute(
+                "SELECT c.row, c.id, d.text, d.metadata FROM chunks c LEFT JOIN documents d ON d.row = c.row "
+                f"WHERE c.row IN ({','.join('?' * len(chosen))})", chosen)}
         finally:
             db.execute("COMMIT")
-        return [KeywordHit(id=ids[row], score=float(scores[i]), rank=rank)
+        return [KeywordHit(id=found_rows[row][0], score=float(scores[i]), rank=rank, text=found_rows[row][1],
+                           metadata=None if found_rows[row][2] is None else json.loads(found_rows[row][2]))
                 for rank, (row, i) in enumerate(zip(chosen, best), start=1)]
 
     @staticmethod

@@ -658,6 +658,8 @@ class ChromaCollection:
         found = self._keyword.search(query, k, where)
         if not found:
             return []
+        if all(h.text is not None for h in found):  # the index keeps each chunk's text and metadata
+            return [Hit(id=h.id, text=h.text, metadata=h.metadata or {}, score=h.score, rank=h.rank) for h in found]
         rows = raw.get(ids=[h.id for h in found], include=["documents", "metadatas"])
         by_id = dict(zip(rows["ids"], zip(rows["documents"], rows["metadatas"])))
         # A chunk deleted since the index answered is left out, not shown empty.
