@@ -17,13 +17,17 @@ order (PostgreSQL), so the first row is an old one for as long as any is left.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from .chunking import chunk_id, document_metadata
 from .embedding_cache import EmbeddingCache, text_hash
 from .stores.base import Collection
-from .types import Chunk, Metadata, ProgressCallback, ProgressEvent, no_progress
+from .types import Chunk, Filter, Metadata, ProgressCallback, ProgressEvent, no_progress
 
 OLD_CHUNK_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{8}-\d{6}$")
+# Metadata of a chunk moved from the first scheme: its source is still the bare file name the first
+# release knew the document by, until the document is ingested again under its current source.
+FIRST_SCHEME = "first_scheme"
 MIGRATE_BATCH = 500  # rows re-written per round: a few MB of vectors
 
 
@@ -39,7 +43,34 @@ def current_chunk(old_id: str, text: str, metadata: Metadata) -> Chunk:
     identity = chunk_id(source, str(metadata.get("document", old_id)), document_metadata(metadata),
                         str(metadata.get("chunking", "")), index)
     return Chunk(id=identity, text=text, source=source, start=int(metadata.get("start", 0)),
-                 end=int(metadata.get("end", len(text))), index=index, metadata=metadata)
+                 end=int(metadata.get("end", len(text))), index=index, metadata={**metadata, FIRST_SCHEME: True})
+
+
+def settle_first_scheme(collection: Collection, source: str) -> int:
+    """`source` was just ingested: settle the chunks the first release kept for it. Ingested under a
+    current identity (a path, an upload's folder label), the same document's first-scheme chunks under its
+    bare file name go, so upgrading and re-ingesting a folder does not hold every document twice; ingested
+    under the bare name itself, its chunks are confirmed as current. Returns how many chunks went."""
+    bare = PurePath(source).name
+    if not bare:
+        return 0
+    namesake = collection.get(where=Filter(sources=(bare,)), include_embeddings=bare == source)
+    flagged = [n for n, m in enumerate(namesake.metadatas) if (m or {}).get(FIRST_SCHEME)]
+    if not flagged:
+        return 0
+    if bare == source:
+        assert namesake.embeddings is not None
+        confirmed = [Chunk(id=namesake.ids[n], text=namesake.texts[n], source=source,
+                           start=int(namesake.metadatas[n].get("start", 0)),
+                           end=int(namesake.metadatas[n].get("end", len(namesake.texts[n]))),
+                           index=int(namesake.metadatas[n].get("index", 0)),
+                           # False, not removed: Chroma merges metadata on upsert, so a dropped key stays
+                           metadata={**namesake.metadatas[n], FIRST_SCHEME: False})
+                     for n in flagged]
+        collection.upsert(confirmed, namesake.embeddings[flagged])
+        return 0
+    collection.delete_ids([namesake.ids[n] for n in flagged])
+    return len(flagged)
 
 
 def migrate_old_ids(collection: Collection, cache: EmbeddingCache, progress: ProgressCallback = no_progress) -> int:

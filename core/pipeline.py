@@ -33,7 +33,7 @@ from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
 from .health import check_space
-from .identity import migrate_old_ids
+from .identity import migrate_old_ids, settle_first_scheme
 from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
 from .stores.base import Collection
 from .types import Chunk, ChunkSettings, Document, ProgressCallback, ProgressEvent, no_progress
@@ -237,6 +237,7 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, cach
         raise LoaderError(source_name(source), "no text to ingest")
     for doc_source, keep in seen.items():
         report.chunks_removed += collection.delete_source(doc_source, keep_ids=sorted(keep))
+        report.chunks_removed += settle_first_scheme(collection, doc_source)
 
 
 def _vectors(chunks: Sequence[Chunk], embedder: Embedder, cache: EmbeddingCache, report: IngestReport) -> np.ndarray:

@@ -226,10 +226,30 @@ def test_first_scheme_collection_is_migrated_without_embedding(store, new_name, 
     stored = collection.get()
     assert len(stored.ids) == len(old) and not any(OLD_CHUNK_ID.match(i) for i in stored.ids)
     assert sorted(stored.texts) == sorted(c.text for c in old)
-    # The same text under a new source (the path it is known by now) reuses the migrated vectors.
+    # The same text under a new source (the path it is known by now) reuses the migrated vectors;
+    # "letters.txt", ingested again under its bare name above, is a document of its own now.
     moved = ingest([Upload("letters.txt", upload.data, folder="mail")], collection, embedder, SETTINGS,
                    LoadOptions(category="novel"), cache=cache)
-    assert moved.chunks_added == len(old) and embedder.embedded == []
+    assert moved.chunks_added == len(old) and embedder.embedded == [] and moved.chunks_removed == 0
+    assert {s.source for s in collection.sources()} == {"letters.txt", "mail/letters.txt"}
+
+
+@backends("chroma", "pgvector")
+def test_upgrading_then_re_ingesting_a_folder_does_not_hold_documents_twice(store, new_name, embedder, cache,
+                                                                             minilm, tmp_path):
+    """The first release knew docs/mail/letters.txt as "letters.txt"; re-ingested after the upgrade it is
+    known by its path, and its first-scheme chunks under the bare name go: one copy, nothing embedded."""
+    collection = store.open_collection(new_name(store), minilm.info)
+    upload = Upload("letters.txt", TEXT.encode("utf-8"))
+    old = first_scheme_chunks(upload, "novel", minilm.count_tokens)
+    collection.upsert(old, minilm.embed([c.text for c in old]))
+    folder = tmp_path / "docs"
+    (folder / "mail").mkdir(parents=True)
+    (folder / "mail" / "letters.txt").write_bytes(upload.data)
+    report = ingest(local_files([folder]), collection, embedder, SETTINGS, LoadOptions(category="novel"),
+                    cache=cache)
+    assert report.chunks_migrated == len(old) and report.chunks_removed == len(old) and embedder.embedded == []
+    assert [(s.source, s.chunks) for s in collection.sources()] == [("mail/letters.txt", len(old))]
 
 
 # -- things that are not documents ------------------------------------------------------------
