@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_query import embed_cached  # noqa: E402
+from common import embed_cached  # noqa: E402
 from common import machine_line  # noqa: E402
 from core.bundle import map_bundle  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
@@ -72,7 +72,7 @@ def build(size: int):
     if collection.count() == size:
         return collection
     texts, books = real_paragraphs()
-    base = embed_cached(embedder, texts)
+    base = embed_cached(embedder, texts, STORE)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
     for lo in range(0, size, 5000):

@@ -19,7 +19,6 @@ the same interleaved run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -28,17 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import bm25s
 import chromadb
-import numpy as np
-import Stemmer
 from chromadb.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine_line, percentile_ms  # noqa: E402
+from common import embed_cached, machine_line, measure, percentile_ms, plain_bm25s  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
 from core.embedders import Embedder, get_embedder  # noqa: E402
 from core.evaluation import load_beir  # noqa: E402
@@ -78,20 +74,6 @@ def synthetic_corpus(size: int) -> Corpus:
                   f"to {size:,} (vectors reused)", windows, size)
 
 
-def embed_cached(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = CACHE / f"vectors-{embedder.name}-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    started, parts = time.perf_counter(), []
-    for lo in range(0, len(texts), 512):
-        parts.append(embedder.embed(texts[lo:lo + 512]))
-        print(f"  embedded {lo + len(parts[-1]):,}/{len(texts):,} ({time.perf_counter() - started:.0f}s)",
-              file=sys.stderr)
-    vectors = np.concatenate(parts)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
 
 
 def chunk(n: int, text: str, source: str) -> Chunk:
@@ -105,7 +87,7 @@ def build_collection(store: ChromaStore, name: str, corpus: Corpus,
     up after another program's write; ordinary writes update the index in place): reading rows, indexing."""
     collection = store.open_collection(name, embedder.info)
     if collection.count() != corpus.copies:
-        vectors = embed_cached(embedder, corpus.texts)
+        vectors = embed_cached(embedder, corpus.texts, CACHE)
         for lo in range(0, corpus.copies, 5000):
             ns = range(lo, min(lo + 5000, corpus.copies))
             rows = [n % len(corpus.texts) for n in ns]
@@ -125,28 +107,8 @@ def build_collection(store: ChromaStore, name: str, corpus: Corpus,
     return collection, (read, index)
 
 
-def plain_bm25s(texts: list[str]) -> Callable[[str], object]:
-    """bm25s as its README shows it: tokenize with stopwords and a stemmer, index, retrieve."""
-    stemmer = Stemmer.Stemmer("english")
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    return lambda q: retriever.retrieve(bm25s.tokenize([q], stopwords="en", stemmer=stemmer, show_progress=False),
-                                        k=K, show_progress=False)
 
 
-def measure(methods: dict[str, Callable[[int], object]], n_queries: int) -> dict[str, list[float]]:
-    for run in methods.values():  # warm-up: first calls load indexes and allocate
-        for i in range(5):
-            run(i)
-    timings: dict[str, list[float]] = {name: [] for name in methods}
-    names = list(methods)
-    for i in range(n_queries):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            methods[name](i)
-            timings[name].append(time.perf_counter() - started)
-    return timings
 
 
 def main() -> None:
@@ -165,7 +127,8 @@ def main() -> None:
     queries = queries[:args.queries]
     store = ChromaStore(str(CACHE / "store"))
     settings = Settings(anonymized_telemetry=False, allow_reset=False)
-    raw_client = chromadb.PersistentClient(path=str(CACHE / "store"), settings=settings)
+    raw_client = None  # plain chromadb on the same folder, opened once ours has made it (a folder plain
+    # chromadb made first would be someone else's, and read-only to us)
     fusion = FusionSettings()
 
     results: list[tuple[Corpus, tuple[float, float], dict[str, list[float]]]] = []
@@ -173,9 +136,10 @@ def main() -> None:
         corpus = scifact_corpus() if size == SCIFACT_SIZE else synthetic_corpus(size)
         print(f"size {size:,}: {corpus.label}", file=sys.stderr)
         collection, rebuild = build_collection(store, f"bench-{size}", corpus, embedder)
+        raw_client = raw_client or chromadb.PersistentClient(path=str(CACHE / "store"), settings=settings)
         raw = raw_client.get_collection(f"bench-{size}")
         query_vectors = embedder.embed(queries)
-        bm25_plain = plain_bm25s(corpus.texts)
+        bm25_plain = plain_bm25s(corpus.texts, K)
         methods: dict[str, Callable[[int], object]] = {
             "Chroma kNN, embedding given": lambda i: raw.query(query_embeddings=[query_vectors[i]], n_results=K),
             "Chroma kNN + embedding the query": lambda i: raw.query(

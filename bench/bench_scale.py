@@ -23,7 +23,6 @@ Last line: `scale: add_one_s=<v> first_query_ms=<v> hybrid_ratio=<v> fast_embed_
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -35,15 +34,13 @@ from typing import Callable
 
 import bm25s
 import chromadb
-import numpy as np
-import Stemmer
 from chromadb.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine_line, percentile_ms  # noqa: E402
+from common import embed_cached, machine_line, measure, percentile_ms, plain_bm25s  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
 from core.duplicates import find_duplicates  # noqa: E402
 from core.embedders import Embedder, get_embedder  # noqa: E402
@@ -94,15 +91,6 @@ def corpus_texts() -> tuple[list[str], str]:
                    f"= {len(texts):,} distinct")
 
 
-def embed_cached(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = CACHE / f"vectors-{embedder.name}-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    vectors = embedder.embed(texts)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
 
 
 def chunk(n: int, text: str, source: str) -> Chunk:
@@ -113,7 +101,7 @@ def chunk(n: int, text: str, source: str) -> Chunk:
 def build_collection(store_url: str, name: str, size: int, texts: list[str], embedder: Embedder) -> Collection:
     collection = open_store(store_url).open_collection(name, embedder.info)
     if collection.count() != size:
-        vectors = embed_cached(embedder, texts)
+        vectors = embed_cached(embedder, texts, CACHE)
         started = time.perf_counter()
         with collection.bulk_write(size):
             for lo in range(0, size, 5000):
@@ -188,28 +176,8 @@ def first_query_in_fresh_process(store_url: str, collection: Collection, query: 
     return runs[1]
 
 
-def plain_bm25s(texts: list[str]) -> Callable[[str], object]:
-    """bm25s as its README shows it: tokenize with stopwords and a stemmer, index, retrieve."""
-    stemmer = Stemmer.Stemmer("english")
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
-    return lambda q: retriever.retrieve(bm25s.tokenize([q], stopwords="en", stemmer=stemmer, show_progress=False),
-                                        k=K, show_progress=False)
 
 
-def measure(methods: dict[str, Callable[[int], object]], n_queries: int) -> dict[str, list[float]]:
-    for run in methods.values():  # warm-up
-        for i in range(5):
-            run(i)
-    timings: dict[str, list[float]] = {name: [] for name in methods}
-    names = list(methods)
-    for i in range(n_queries):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            methods[name](i)
-            timings[name].append(time.perf_counter() - started)
-    return timings
 
 
 def texts_per_second(embedder: Embedder, texts: list[str], at_least_s: float) -> float:
@@ -263,7 +231,7 @@ def main() -> None:
     print("query latency", file=sys.stderr)
     client = chromadb.PersistentClient(path=store_url, settings=Settings(anonymized_telemetry=False, allow_reset=False))
     raw = client.get_collection(collection.name)
-    bm25_plain = plain_bm25s(corpus)
+    bm25_plain = plain_bm25s(corpus, K)
     fusion = FusionSettings()
     methods: dict[str, Callable[[int], object]] = {
         "plain Chroma kNN + embedding the query": lambda i: raw.query(

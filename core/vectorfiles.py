@@ -338,7 +338,7 @@ def _open_projector(path: Path, fields: Fields, metadata: Path | None, batch_row
                 block = parse(lines, start)
                 meta = list(islice(rows_meta, len(block))) if rows_meta else [{} for _ in lines]
                 if len(meta) < len(block):
-                    raise VectorFileError(metadata or path, f"has fewer rows than the vectors file")
+                    raise VectorFileError(metadata or path, "has fewer rows than the vectors file")
                 if start == 0 and rows_meta is not None:
                     _require(metadata or path, meta[0].keys(), fields, "the metadata")
                 yield builder.batch(start, meta, block)
