@@ -24,7 +24,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
@@ -216,7 +216,7 @@ def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int) -> Vec
         first = [b for b in islice(iterator, 1) if b.num_rows]
         if first:
             dimension = _arrow_vectors(path, first[0].column(vector_field), 0).shape[1]
-        batches = _chain(first, iterator)
+        batches = chain(first, iterator)
 
     def stream() -> Iterator[VectorRows]:
         start = 0
@@ -231,11 +231,6 @@ def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int) -> Vec
                 yield builder.batch(start, others, vectors)
                 start += part.num_rows
     return VectorFile(path, fmt, dimension, rows, stream())
-
-
-def _chain(first: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
-    yield from first
-    yield from rest
 
 
 def _is_ipc_file(path: Path) -> bool:

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     store = open_store(store_url(args))
-    names = [args.collection] if args.collection else collection_names(store)
+    names = collection_names(store, args.collection)  # a named one is checked to exist
     unhealthy = 0
     for name in names:
         with progress_bar(f"repair {name}") as show:

@@ -115,6 +115,7 @@ class PgTableCollection:
         self.embedder = embedder
         self._table = sql.Identifier(columns.schema, columns.table)
         self._keyword: tuple[str, bm25s.BM25 | None, StoredChunks] | None = None
+        self._analyzer = Analyzer(BM25Settings())  # one per collection: it remembers each word's stem
         self._keyword_lock = threading.Lock()
 
     # -- what a row is -----------------------------------------------------------------------------
@@ -235,8 +236,7 @@ class PgTableCollection:
 
     def keyword_search(self, query: str, k: int, where: Filter | None = None) -> list[Hit]:
         version, model, rows = self._keyword_index()
-        analyzer = Analyzer(BM25Settings())
-        terms = [t for t in analyzer.terms(query) if model is not None and t in model.vocab_dict]
+        terms = [t for t in self._analyzer.terms(query) if model is not None and t in model.vocab_dict]
         if not terms or k <= 0:
             return []
         mask = None
@@ -259,7 +259,7 @@ class PgTableCollection:
                 if rows.ids:
                     settings = BM25Settings()
                     model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene", csc_backend="scipy")
-                    model.index(Analyzer(settings).corpus(rows.texts), show_progress=False)
+                    model.index(self._analyzer.corpus(rows.texts), show_progress=False)
                 self._keyword = (version, model, rows)
             return self._keyword
 
