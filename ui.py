@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence
 import streamlit as st
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
-from core.embedders import Embedder, available_embedders, get_embedder, known_embedder
+from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
 from core.llm import LLM
@@ -19,6 +19,7 @@ from core.pipeline import Source, Upload
 from core.samples import ensure_samples
 from core.sharing import SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
 from core.stores import Store, open_store
+from core.stores.pg_table import TableColumns, VectorTable, table_url, vector_tables
 from core.stores.pgvector import with_index
 from core.types import CollectionInfo, ProgressCallback, ProgressEvent
 from core.workspace import Workspace, check_query_embedder, open_workspace
@@ -31,6 +32,8 @@ PG_INDEXES = {"hnsw": "HNSW (fast queries, more memory)", "ivfflat": "IVFFlat (l
 DEFAULT_CHROMA_SERVER = "127.0.0.1:8765"
 DEFAULT_DATABASE_URL = "postgresql://localhost:5432/explorer"
 ANOTHER_DATABASE = "another"  # the PostgreSQL choice whose URL is typed in the sidebar
+PG_CONTENTS = ("This tool's collections", "An existing table (read-only)")
+NO_COLUMN = "(none)"
 # Session keys the pages read; the sidebar writes them. The store URL stays on the server
 # (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
@@ -38,6 +41,7 @@ _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, ag
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 _QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
+_TABLE_MODEL_CHECKS = "_table_model_checks"  # (table URL, model) -> whether the model reproduces its vectors
 VECTORS_ONLY = "none: vectors only"
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
@@ -259,7 +263,69 @@ def _database_url() -> str:
     return url
 
 
-def _store_url_input() -> str:
+@st.cache_data(ttl=60, show_spinner="Reading the database's tables…")
+def _vector_tables(database_url: str) -> list[VectorTable]:
+    """The catalog's tables with a vector column, re-read at most once a minute."""
+    return vector_tables(database_url)
+
+
+def _pick_table(database_url: str) -> str | None:
+    """The URL of another application's table in the database and the columns picked for it from
+    the catalog; None (with the reason shown) until there is one to open."""
+    try:
+        tables = {f"{t.schema}.{t.table}": t for t in _vector_tables(database_url)}
+    except ExplorerError as exc:
+        st.error(str(exc))
+        return None
+    if not tables:
+        st.info(f"No table in {masked_url(database_url)} has a vector column.")
+        return None
+    name = st.selectbox("Table", list(tables), key="pg_table")
+    table = tables[name]
+    columns = [*table.text_columns, *table.other_columns]
+    # Keyed by table, so another table's picks never carry over to this one.
+    vector = st.selectbox("Vector column", list(table.vector_columns), key=f"pg_vector:{name}",
+                          format_func=lambda c: f"{c} ({table.vector_columns[c] or 'any'} dimensions)")
+    text = st.selectbox("Text column", [NO_COLUMN, *table.text_columns], index=1 if table.text_columns else 0,
+                        key=f"pg_text:{name}", help="What the map, search results and keyword search show")
+    key = st.selectbox("Id column", columns, key=f"pg_id:{name}",
+                       index=columns.index(table.primary_key) if table.primary_key in columns else None,
+                       format_func=lambda c: f"{c} (primary key)" if c == table.primary_key else c,
+                       placeholder="No primary key: pick a unique column")
+    category = st.selectbox("Category column", [NO_COLUMN, *columns], key=f"pg_category:{name}")
+    metadata = st.multiselect("Metadata columns", columns, key=f"pg_metadata:{name}")
+    dimension = table.vector_columns[vector]
+    models = [NO_COLUMN, *(spec.name for spec in EMBEDDERS.values()
+                           if spec.available and (spec.dimension == dimension or not dimension))]
+    model = st.selectbox("Model that made the vectors", models, key=f"pg_model:{name}",
+                         help="Lets text queries be embedded, once it reproduces a sample of the stored vectors. "
+                              "Without one the table opens vectors-only: map, clusters, keyword search work.")
+    if key is None:
+        st.info(f"{name} has no single-column primary key: pick the column that identifies its rows.")
+        return None
+    picked = TableColumns(table.schema, table.table, vector, None if text == NO_COLUMN else text, key,
+                          None if category == NO_COLUMN else category, tuple(metadata))
+    try:
+        url = table_url(database_url, picked)
+        if model == NO_COLUMN:
+            return url
+        checks: dict = st.session_state.setdefault(_TABLE_MODEL_CHECKS, {})
+        if (url, model) not in checks:
+            collection = open_workspace(cached_store(url), table.table).collection
+            checks[(url, model)] = check_query_embedder(collection, cached_embedder(model))
+    except ExplorerError as exc:
+        st.error(str(exc))
+        return None
+    check = checks[(url, model)]
+    if not check.matches:
+        st.warning(check.reason + "; opened vectors-only")
+        return url
+    st.caption(check.reason)
+    return table_url(database_url, picked, model)
+
+
+def _store_url_input() -> str | None:
+    """The URL of the store picked in the sidebar; None when there is nothing to open yet."""
     default = default_store_url()
     kind = st.radio("Store", STORE_KINDS, index=_store_kind(default), key="store_kind")
     if kind == STORE_KINDS[1]:
@@ -268,6 +334,8 @@ def _store_url_input() -> str:
         return f"chroma://{address.strip().removeprefix('chroma://')}"
     if kind == STORE_KINDS[2]:
         url = _database_url()
+        if st.radio("Open", PG_CONTENTS, key="pg_contents") == PG_CONTENTS[1]:
+            return _pick_table(url)
         index = st.selectbox("Vector index for new collections", PG_INDEXES, key="pg_index",
                              format_func=PG_INDEXES.get,
                              help="A collection keeps the index it was made with. ?index=... in the URL wins.")
@@ -376,10 +444,10 @@ def sidebar(rules: SharingPolicy) -> None:
             url, shown_name = entry.url, entry.name
         else:
             url = _store_url_input()
-            shown_name = masked_url(url)
+            shown_name = masked_url(url or "")
         st.session_state[STORE_URL] = url
         st.session_state[COLLECTION] = None
-        infos = _collections(url, rules, shown_name)
+        infos = _collections(url, rules, shown_name) if url else {}
         if infos:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it

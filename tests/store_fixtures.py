@@ -12,12 +12,16 @@ import re
 import socket
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from urllib.parse import urlsplit
+
 import numpy as np
+import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 
 from conftest import LONG_DOCS, ROOT
 from core.stores import Store, open_store
@@ -137,3 +141,56 @@ def new_name() -> Iterator[Callable[[Store], str]]:
 @pytest.fixture
 def store(store_url: str) -> Store:
     return open_store(store_url)
+
+
+@dataclass(frozen=True)
+class ForeignTable:
+    """A pgvector table made by plain SQL, as another application would, in a database of its own
+    (so its whole catalog can be compared before and after, whatever else runs meanwhile)."""
+
+    database_url: str
+    table: str  # in schema app: item_id bigint PRIMARY KEY, body text, label text, year int, embedding vector(384)
+    url: str  # the table URL naming its text, category and one metadata column
+    before: tuple
+
+    def snapshot(self) -> tuple:
+        """Everything a reader could have changed: the catalog's schemas, relations and extensions,
+        and the table's rows."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            schemas = conn.execute("SELECT nspname FROM pg_namespace ORDER BY 1").fetchall()
+            relations = conn.execute(
+                "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2").fetchall()
+            extensions = conn.execute("SELECT extname, extversion FROM pg_extension ORDER BY 1").fetchall()
+            rows = conn.execute(f'SELECT item_id, body, label, year, embedding::text FROM app."{self.table}" '
+                                "ORDER BY item_id").fetchall()
+        return schemas, relations, extensions, rows
+
+
+@pytest.fixture
+def foreign_table(postgres_url: str, long_docs_corpus: Corpus) -> Iterator[ForeignTable]:
+    """A table in a schema of its own, with its own names for everything and an HNSW index, holding
+    the long-docs corpus with its MiniLM vectors (row n is chunk n), in a database made for the test."""
+    database = f"foreign_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    database_url = urlsplit(postgres_url)._replace(path=f"/{database}").geturl()
+    table = f"items_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            register_vector(conn)
+            conn.execute("CREATE SCHEMA app")
+            conn.execute(f'CREATE TABLE app."{table}" (item_id bigint PRIMARY KEY, body text, label text, '
+                         "year int, embedding vector(384))")
+            conn.execute(f'CREATE INDEX ON app."{table}" USING hnsw (embedding vector_cosine_ops)')
+            with conn.cursor() as cur:
+                cur.executemany(f'INSERT INTO app."{table}" VALUES (%s, %s, %s, %s, %s)',
+                                [(n, c.text, c.metadata["category"], 1800 + n, long_docs_corpus.embeddings[n])
+                                 for n, c in enumerate(long_docs_corpus.chunks)])
+        made = ForeignTable(database_url, table, f"{database_url}?table=app.{table}&text=body&category=label"
+                                                 "&metadata=year", before=())
+        yield replace(made, before=made.snapshot())
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')  # the app may still hold a connection

@@ -1,19 +1,14 @@
 """A pgvector table made by plain SQL, as another application would, opened read-only."""
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
-import psycopg
 import pytest
-from pgvector.psycopg import register_vector
 
-from core.errors import ExplorerError
+from core.errors import ExplorerError, ReadOnlyCollection, StoreUnavailable
 from core.projection import ProjectionSettings, load_points, project
 from core.search import search
 from core.stores import open_store
-from core.errors import ReadOnlyCollection
-from core.stores.pg_table import vector_tables
+from core.stores.pg_table import TableColumns, table_url, vector_tables
 from core.types import Filter
 from core.workspace import open_workspace, with_query_embedder
 from test_cli import cli
@@ -21,45 +16,16 @@ from test_cli import cli
 pytestmark = pytest.mark.postgres
 
 
-def snapshot(conn: psycopg.Connection, table: str) -> tuple:
-    """Everything a reader could have changed: the catalog's relations, and the table's rows."""
-    relations = conn.execute("SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
-                             "ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', "
-                             "'pg_toast') ORDER BY 1, 2").fetchall()
-    rows = conn.execute(f'SELECT item_id, body, label, year, embedding::text FROM app."{table}" '
-                        "ORDER BY item_id").fetchall()
-    return relations, rows
-
-
-@pytest.fixture
-def foreign_table(postgres_url, long_docs_corpus):
-    """A table in a schema of its own, with its own names for everything and an HNSW index."""
-    table = f"items_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        register_vector(conn)
-        conn.execute("CREATE SCHEMA IF NOT EXISTS app")
-        conn.execute(f'CREATE TABLE app."{table}" (item_id bigint PRIMARY KEY, body text, label text, '
-                     "year int, embedding vector(384))")
-        conn.execute(f'CREATE INDEX ON app."{table}" USING hnsw (embedding vector_cosine_ops)')
-        with conn.cursor() as cur:
-            cur.executemany(f'INSERT INTO app."{table}" VALUES (%s, %s, %s, %s, %s)',
-                            [(n, c.text, c.metadata["category"], 1800 + n, long_docs_corpus.embeddings[n])
-                             for n, c in enumerate(long_docs_corpus.chunks)])
-        before = snapshot(conn, table)
-    yield table, f"{postgres_url}?table=app.{table}&text=body&category=label&metadata=year", before
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE app."{table}"')
-
-
-def test_catalog_lists_the_table_with_its_columns(postgres_url, foreign_table):
-    table = next(t for t in vector_tables(postgres_url) if t.table == foreign_table[0])
+def test_catalog_lists_the_table_with_its_columns(foreign_table):
+    [table] = vector_tables(foreign_table.database_url)
+    assert table.table == foreign_table.table
     assert table.schema == "app" and table.vector_columns == {"embedding": 384}
     assert "body" in table.text_columns and table.primary_key == "item_id"
 
 
-def test_foreign_table_maps_and_searches_and_stays_as_it_was(postgres_url, foreign_table, long_docs_corpus):
-    table, url, before = foreign_table
-    store = open_store(url)
+def test_foreign_table_maps_and_searches_and_stays_as_it_was(foreign_table, long_docs_corpus):
+    table = foreign_table.table
+    store = open_store(foreign_table.url)
     assert [c.name for c in store.list_collections()] == [table]
     workspace = open_workspace(store, table)
     collection = workspace.collection
@@ -81,21 +47,43 @@ def test_foreign_table_maps_and_searches_and_stays_as_it_was(postgres_url, forei
     assert search(searchable.collection, searchable.embedder, "the creature", mode="hybrid", k=3)
     with pytest.raises(ReadOnlyCollection, match="only reads"):
         collection.delete_ids(["0"])
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert snapshot(conn, table) == before
+    assert foreign_table.snapshot() == foreign_table.before
 
 
-def test_cli_reads_the_table_and_says_what_is_missing(postgres_url, foreign_table):
-    table, url, _ = foreign_table
-    listed = cli("collections", "--store", url).stdout
+def test_cli_reads_the_table_and_says_what_is_missing(foreign_table):
+    table, database = foreign_table.table, foreign_table.database_url
+    listed = cli("collections", "--store", foreign_table.url).stdout
     assert table in listed
-    proc = cli("collections", "--store", f"{postgres_url}?table=app.{table}&text=nope", check=False)
+    proc = cli("collections", "--store", f"{database}?table=app.{table}&text=nope", check=False)
     assert proc.returncode == 1 and "has no column 'nope'" in proc.stderr and "Traceback" not in proc.stderr
-    proc = cli("collections", "--store", f"{postgres_url}?table=app.missing_table", check=False)
+    proc = cli("collections", "--store", f"{database}?table=app.missing_table", check=False)
     assert proc.returncode == 1 and "no table app.missing_table" in proc.stderr
 
 
 def test_writes_are_refused_with_a_way_forward(foreign_table):
-    table, url, _ = foreign_table
     with pytest.raises(ExplorerError, match="python -m core copy"):
-        open_store(url).delete_collection(table)
+        open_store(foreign_table.url).delete_collection(foreign_table.table)
+
+
+def test_table_url_round_trips_through_the_parser(foreign_table, long_docs_corpus):
+    """What the sidebar picks is what the store opens, including "no text" and a password kept in the URL."""
+    database = foreign_table.database_url
+    picks = [TableColumns("app", foreign_table.table, "embedding", "body", "item_id", "label", ("year",)),
+             TableColumns("app", foreign_table.table, "embedding", None, "body", None, ()),
+             TableColumns("app", foreign_table.table, "embedding", "label", "year", "body", ("item_id", "label"))]
+    for columns in picks:
+        store = open_store(table_url(f"{database}?index=hnsw&table=app.other&text=x", columns))
+        assert store.columns == columns
+        assert store.embedder.name == "imported:unknown"
+    assert open_store(table_url(database, picks[0], "minilm")).embedder.name == "minilm"
+    assert store.list_collections()[0].count == len(long_docs_corpus.chunks)
+    url = table_url("postgresql://me:p%40ss@db.example:6543/app?sslmode=require", picks[0])
+    assert url.startswith("postgresql://me:p%40ss@db.example:6543/app?sslmode=require&table=app.")
+    with pytest.raises(ExplorerError, match="dot"):
+        table_url(database, TableColumns("app", "a.b", "embedding", None, "item_id", None, ()))
+
+
+def test_an_unreachable_database_is_a_clear_error():
+    with pytest.raises(StoreUnavailable, match="cannot read the tables of PostgreSQL at 127.0.0.1:1/x") as raised:
+        vector_tables("postgresql://me:s3cr3t@127.0.0.1:1/x")
+    assert "s3cr3t" not in str(raised.value)

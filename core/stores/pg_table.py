@@ -6,7 +6,8 @@ opens such a table as a collection named after it, with `id` (default: the
 primary key), `category` and `metadata` (comma-separated columns) naming the
 rest, and `model` naming the model that made the vectors when it is one this
 app runs. `vector_tables` reads the catalog, so a picker can offer the tables
-that have a vector column and the columns of each.
+that have a vector column and the columns of each, and `table_url` writes the
+URL of the columns picked (a blank `text=` says the table has no text to show).
 
 Nothing is written to the database: no table, index, extension or row of ours.
 Maps, clusters and near-duplicates work from the stored vectors; vector search
@@ -35,6 +36,7 @@ from ..types import CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceI
 from .base import PAGE_SIZE, StoredChunks
 
 TABLE_PARAMS = ("table", "vector", "text", "id", "category", "metadata", "model")
+NOT_LIBPQ = (*TABLE_PARAMS, "index")  # ours, never passed on to libpq (index= is for our own collections)
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,29 @@ def is_table_url(url: str) -> bool:
 
 
 def _split(url: str) -> tuple[str, dict[str, str]]:
+    """The connection URL libpq takes, and our parameters (kept when blank: `text=` means no text)."""
     parts = urlsplit(url)
-    params = dict(parse_qsl(parts.query))
-    ours = {k: v for k, v in params.items() if k in TABLE_PARAMS}
-    libpq = {k: v for k, v in params.items() if k not in TABLE_PARAMS}
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in params if k in TABLE_PARAMS}
+    libpq = [(k, v) for k, v in params if k not in NOT_LIBPQ and v]
     return urlunsplit(parts._replace(query=urlencode(libpq))), ours
+
+
+def table_url(base_url: str, columns: TableColumns, model: str | None = None) -> str:
+    """The URL that opens `columns` of a table in the database of `base_url` (whose own table
+    parameters, if any, are replaced; its connection parameters are kept)."""
+    if "." in columns.table:
+        raise ExplorerError(f"the table name '{columns.table}' holds a dot, which table=schema.table cannot say; "
+                            "copy it into a collection of ours (`python -m core copy`) or rename it")
+    if any("," in m for m in columns.metadata):
+        raise ExplorerError(f"metadata column names cannot hold commas: {', '.join(columns.metadata)}")
+    conninfo, _ = _split(base_url)
+    parts = urlsplit(conninfo)
+    ours = [("table", f"{columns.schema}.{columns.table}"), ("vector", columns.vector), ("text", columns.text or ""),
+            ("id", columns.id)]
+    ours += [(key, value) for key, value in (("category", columns.category), ("metadata", ",".join(columns.metadata)),
+                                             ("model", model)) if value]
+    return urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), *ours])))
 
 
 def _shown(url: str) -> str:
@@ -79,20 +99,29 @@ def _shown(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
 
 
+def _catalog(conn: psycopg.Connection) -> list[tuple]:
+    """(schema, table, column, type, typmod, single-column primary key) of every user relation's columns."""
+    return conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, t.typname, a.atttypmod,"
+        "       (SELECT pa.attname FROM pg_index i JOIN pg_attribute pa"
+        "          ON pa.attrelid = i.indrelid AND pa.attnum = i.indkey[0]"
+        "        WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " ORDER BY n.nspname, c.relname, a.attnum").fetchall()
+
+
 def vector_tables(url: str) -> list[VectorTable]:
     """Every table in the database with a pgvector column, from the catalog (nothing is created)."""
     conninfo, _ = _split(url)
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        rows = conn.execute(
-            "SELECT n.nspname, c.relname, a.attname, t.typname, a.atttypmod,"
-            "       (SELECT pa.attname FROM pg_index i JOIN pg_attribute pa"
-            "          ON pa.attrelid = i.indrelid AND pa.attnum = i.indkey[0]"
-            "        WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1)"
-            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-            " JOIN pg_type t ON t.oid = a.atttypid"
-            " WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-            " ORDER BY n.nspname, c.relname, a.attnum").fetchall()
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            rows = _catalog(conn)
+    except psycopg.Error as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailable(f"cannot read the tables of PostgreSQL at {_shown(url)}: {first_line}") from exc
     tables: dict[tuple[str, str], dict[str, Any]] = {}
     for schema, table, column, type_name, typmod, primary_key in rows:
         entry = tables.setdefault((schema, table), {"vectors": {}, "texts": [], "others": [], "pk": primary_key})
@@ -291,7 +320,7 @@ class PgTableStore:
         self._conn: psycopg.Connection | None = None
         schema, _, table = params["table"].rpartition(".")
         schema = schema or "public"
-        found = {(t.schema, t.table): t for t in self._tables()}
+        found = {(t.schema, t.table): t for t in vector_tables(url)}
         info = found.get((schema, table))
         if info is None:
             raise CollectionNotFound(f"no table {schema}.{table} with a vector column in {self.shown}; tables with "
@@ -308,19 +337,14 @@ class PgTableStore:
         key = params.get("id") or info.primary_key
         if not key:
             raise ExplorerError(f"{schema}.{table} has no single-column primary key: name a unique column with id=")
-        text = params.get("text") or (info.text_columns[0] if len(info.text_columns) == 1 else None)
-        self.columns = TableColumns(schema, table, vector, text, key, params.get("category"), metadata)
+        # No text= : the table's only text column, if it has one; a blank text= : no text.
+        text = (params["text"] or None) if "text" in params else \
+            (info.text_columns[0] if len(info.text_columns) == 1 else None)
+        self.columns = TableColumns(schema, table, vector, text, key, params.get("category") or None, metadata)
         dimension = info.vector_columns[vector] or self._dimension()
         from ..vectorfiles import imported_embedder  # the same naming as imported files
 
         self.embedder = imported_embedder(params.get("model"), dimension)
-
-    def _tables(self) -> list[VectorTable]:
-        try:
-            return vector_tables(self.url)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot reach PostgreSQL at {self.shown}: "
-                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from exc
 
     def _dimension(self) -> int:
         with self.cursor() as cur:
