@@ -1,0 +1,124 @@
+"""Other programs' data in the real app: a pgvector table made by plain SQL, picked in the
+sidebar from the catalog, mapped and searched and left exactly as it was; and a TensorFlow
+Projector TSV pair imported on the Library page and mapped."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app_pages import open_page, texts
+from store_fixtures import Corpus, ForeignTable
+
+
+def chart(at) -> dict:
+    [shown] = at.get("plotly_chart")
+    return json.loads(shown.proto.spec)
+
+
+def points_by_trace(at) -> dict[str, int]:
+    """Points drawn per trace (one trace per category when colouring by category)."""
+    return {trace.get("name") or "": len(trace.get("hovertext", [])) for trace in chart(at)["data"]}
+
+
+def sidebar_box(at, label: str):
+    return next(s for s in at.sidebar.selectbox if s.label == label)
+
+
+@pytest.mark.postgres
+def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_it_was(
+        app_env, foreign_table: ForeignTable, long_docs_corpus: Corpus, monkeypatch: pytest.MonkeyPatch):
+    # No database configured: the URL is typed, after "an existing table" is chosen, so no
+    # collection of ours is ever opened (or made) in the foreign database.
+    monkeypatch.delenv("DATABASE_URL")
+    at = open_page()
+    at.sidebar.radio(key="store_kind").set_value("PostgreSQL + pgvector").run()
+    at.sidebar.radio(key="pg_contents").set_value("An existing table (read-only)").run()
+    assert not at.exception
+    # The default URL (localhost:5432) has no server: a plain message, no traceback, nothing opened.
+    assert any("cannot read the tables of PostgreSQL" in e for e in texts(at.sidebar.error)), texts(at.sidebar.error)
+    assert at.session_state["store_url"] is None and at.session_state["collection"] is None
+    at.sidebar.selectbox(key="pg_source").set_value("another").run()
+    at.sidebar.text_input(key="pg_url").set_value(foreign_table.database_url).run()
+    assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
+
+    name = f"app.{foreign_table.table}"
+    table = at.sidebar.selectbox(key="pg_table")
+    assert table.options == [name] and table.value == name
+    assert sidebar_box(at, "Vector column").options == ["embedding (384 dimensions)"]
+    assert sidebar_box(at, "Text column").options == ["(none)", "body", "label"]
+    assert sidebar_box(at, "Text column").value == "body"
+    assert sidebar_box(at, "Id column").value == "item_id"
+    assert "bow-hash" in sidebar_box(at, "Model that made the vectors").options
+    at.sidebar.selectbox(key=f"pg_category:{name}").set_value("label").run()
+    at.sidebar.multiselect(key=f"pg_metadata:{name}").set_value(["year"]).run()
+    assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
+    assert at.session_state["collection"] == foreign_table.table
+    # No widget holds the URL; the collection is labelled with what the catalog and the table say.
+    assert at.session_state["store_url"].endswith(f"?table={name}&vector=embedding&text=body&id=item_id"
+                                                  "&category=label&metadata=year")
+    collection = sidebar_box(at, "Collection")
+    assert collection.format_func(collection.value) == \
+        f"{foreign_table.table} · imported:unknown · {len(long_docs_corpus.chunks):,} chunks"
+    assert sidebar_box(at, "Embed queries with").value == "none: vectors only"
+
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and not at.error, texts(at.error)
+    categories = {c.metadata["category"] for c in long_docs_corpus.chunks}
+    drawn = points_by_trace(at)
+    assert set(drawn) == categories and sum(drawn.values()) == len(long_docs_corpus.chunks), drawn
+
+    at.switch_page("pages/search.py").run()
+    at.radio(key="mode").set_value("keyword")
+    at.text_input(key="query").input("Elizabeth Darcy").run()
+    assert not at.exception and not at.error, texts(at.error)
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert len(cards) == 10 and all("Elizabeth" in c or "Darcy" in c for c in cards)
+
+    # A model is checked against the stored vectors before it embeds queries: bow-hash (384-d too)
+    # is refused and the table stays vectors-only; MiniLM, which made them, is taken.
+    at.sidebar.selectbox(key=f"pg_model:{name}").set_value("bow-hash").run()
+    assert any("does not reproduce the stored vectors" in w for w in texts(at.sidebar.warning))
+    assert "model=" not in at.session_state["store_url"]
+    at.sidebar.selectbox(key=f"pg_model:{name}").set_value("minilm").run()
+    assert any("minilm reproduces the stored vectors" in c for c in texts(at.sidebar.caption))
+    assert at.session_state["store_url"].endswith("&model=minilm")
+    at.radio(key="mode").set_value("hybrid")
+    at.text_input(key="query").input("the creature Victor Frankenstein made").run()
+    assert not at.exception and not at.error, texts(at.error)
+    cards = [h.value for h in at.html if "heading" in h.value]
+    assert cards and "frankenstein" in cards[0].lower()
+
+    assert foreign_table.snapshot() == foreign_table.before
+
+
+def projector_pair(corpus: Corpus) -> tuple[bytes, bytes]:
+    """vectors.tsv and metadata.tsv as the Embedding Projector documents them: one vector per line,
+    tab-separated, no header; metadata with a header row because it has more than one column."""
+    vectors = "".join("\t".join(f"{v:.7g}" for v in row) + "\n" for row in corpus.embeddings)
+    metadata = "text\tlabel\tsource\n" + "".join(
+        f"{' '.join(c.text.split())}\t{c.metadata['category']}\t{c.source}\n" for c in corpus.chunks)
+    return vectors.encode(), metadata.encode()
+
+
+def test_a_projector_tsv_pair_is_imported_on_the_library_page_and_mapped(tmp_path, monkeypatch, long_docs_corpus):
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
+    at = open_page()  # an empty store gets the samples; the import goes into a collection of its own
+    vectors, metadata = projector_pair(long_docs_corpus)
+    at.file_uploader(key="import_file").set_value([("vectors.tsv", vectors, "text/tab-separated-values")]).run()
+    at.file_uploader(key="import_metadata").set_value([("metadata.tsv", metadata, "text/tab-separated-values")]).run()
+    at.text_input(key="import_collection").input("projector").run()
+    at.text_input(key="import_category").input("label").run()
+    at.button(key="import_vectors").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    rows = len(long_docs_corpus.chunks)
+    assert any(f"imported {rows} vectors (384 dimensions) into 'projector'" in s for s in texts(at.success))
+    assert at.sidebar.selectbox[0].value == "projector"
+
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and not at.error, texts(at.error)
+    drawn = points_by_trace(at)
+    assert drawn == {category: sum(c.metadata["category"] == category for c in long_docs_corpus.chunks)
+                     for category in {"novel", "spec"}}, drawn
+    hovers = " ".join(h for trace in chart(at)["data"] for h in trace.get("hovertext", []))
+    assert "Elizabeth" in hovers  # the texts came from metadata.tsv's text column
