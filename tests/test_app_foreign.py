@@ -9,6 +9,7 @@ import pytest
 
 from app_pages import open_page, texts
 from store_fixtures import Corpus, ForeignTable
+from test_app_sharing import sent_to_browser
 
 
 def chart(at) -> dict:
@@ -54,9 +55,10 @@ def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_i
     at.sidebar.multiselect(key=f"pg_metadata:{name}").set_value(["year"]).run()
     assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
     assert at.session_state["collection"] == foreign_table.table
-    # No widget holds the URL; the collection is labelled with what the catalog and the table say.
+    # The URL built from the picks stays server-side; the collection is labelled with what the table says.
     assert at.session_state["store_url"].endswith(f"?table={name}&vector=embedding&text=body&id=item_id"
                                                   "&category=label&metadata=year")
+    assert "table=" not in sent_to_browser(at)
     collection = sidebar_box(at, "Collection")
     assert collection.format_func(collection.value) == \
         f"{foreign_table.table} · imported:unknown · {len(long_docs_corpus.chunks):,} chunks"

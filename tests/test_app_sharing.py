@@ -192,3 +192,8 @@ def test_local_mode_sends_no_secret_to_the_browser(app_env, monkeypatch):
     assert "postgresql://postgres:***@127.0.0.1:1/explorer" in shown
     assert not any(marker in shown for marker in MARKERS)
     assert at.session_state["store_url"].startswith(f"postgresql://postgres:{DB_PASSWORD}@")  # server-side only
+    # Opening an existing table instead: the catalog cannot be read, and the message names the host only.
+    at.sidebar.radio(key="pg_contents").set_value("An existing table (read-only)").run()
+    shown = sent_to_browser(at)
+    assert "cannot read the tables of PostgreSQL at 127.0.0.1:1/explorer" in shown
+    assert not any(marker in shown for marker in MARKERS)
