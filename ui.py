@@ -285,7 +285,8 @@ def _pick_table(database_url: str) -> str | None:
     columns = [*table.text_columns, *table.other_columns]
     # Keyed by table, so another table's picks never carry over to this one.
     vector = st.selectbox("Vector column", list(table.vector_columns), key=f"pg_vector:{name}",
-                          format_func=lambda c: f"{c} ({table.vector_columns[c] or 'any'} dimensions)")
+                          format_func=lambda c: f"{c} ({table.vector_columns[c]} dimensions)"
+                          if table.vector_columns[c] else f"{c} (no fixed size)")
     text = st.selectbox("Text column", [NO_COLUMN, *table.text_columns], index=1 if table.text_columns else 0,
                         key=f"pg_text:{name}", help="What the map, search results and keyword search show")
     key = st.selectbox("Id column", columns, key=f"pg_id:{name}",

@@ -153,6 +153,17 @@ class ForeignTable:
     url: str  # the table URL naming its text, category and one metadata column
     before: tuple
 
+    def add_loose_table(self, rows: int = 4) -> str:
+        """app.loose beside the main table: one text column, no primary key, a vector column of no
+        fixed size (as some pipelines make them); returns its name."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            register_vector(conn)
+            conn.execute("CREATE TABLE app.loose (name text, n int, v vector)")
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO app.loose VALUES (%s, %s, %s)",
+                                [(f"row {n}", n, np.eye(rows, dtype=np.float32)[n]) for n in range(rows)])
+        return "app.loose"
+
     def snapshot(self) -> tuple:
         """Everything a reader could have changed: the catalog's schemas, relations and extensions,
         and the table's rows."""

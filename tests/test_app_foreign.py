@@ -94,6 +94,30 @@ def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_i
     assert foreign_table.snapshot() == foreign_table.before
 
 
+@pytest.mark.postgres
+def test_a_table_without_primary_key_waits_for_an_id_column(app_env, foreign_table: ForeignTable, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", foreign_table.database_url)  # offered by name, never typed
+    name = foreign_table.add_loose_table(rows=5)
+    at = open_page()
+    # Both choices in one run: "this tool's collections" would make our tables in that database.
+    at.session_state["pg_contents"] = "An existing table (read-only)"
+    at.sidebar.radio(key="store_kind").set_value("PostgreSQL + pgvector").run()
+    assert at.sidebar.radio(key="pg_contents").value == "An existing table (read-only)"
+    assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
+    assert at.sidebar.selectbox(key="pg_table").options == [f"app.{foreign_table.table}", name]
+    at.sidebar.selectbox(key="pg_table").set_value(name).run()
+    assert sidebar_box(at, "Vector column").options == ["v (no fixed size)"]
+    assert sidebar_box(at, "Id column").value is None
+    assert any("no single-column primary key" in i for i in texts(at.sidebar.info))
+    assert at.session_state["store_url"] is None
+    at.sidebar.selectbox(key=f"pg_id:{name}").set_value("n").run()
+    assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
+    assert at.session_state["collection"] == "loose"
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert sum(points_by_trace(at).values()) == 5
+
+
 def projector_pair(corpus: Corpus) -> tuple[bytes, bytes]:
     """vectors.tsv and metadata.tsv as the Embedding Projector documents them: one vector per line,
     tab-separated, no header; metadata with a header row because it has more than one column."""

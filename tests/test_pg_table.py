@@ -76,6 +76,11 @@ def test_table_url_round_trips_through_the_parser(foreign_table, long_docs_corpu
         assert store.columns == columns
         assert store.embedder.name == "imported:unknown"
     assert open_store(table_url(database, picks[0], "minilm")).embedder.name == "minilm"
+    # A table whose only text column would be taken by default: "no text" survives the round trip.
+    foreign_table.add_loose_table()
+    loose = TableColumns("app", "loose", "v", None, "n", None, ())
+    assert open_store(table_url(database, loose)).columns == loose
+    assert open_store(f"{database}?table=app.loose&id=n").columns.text == "name"
     assert store.list_collections()[0].count == len(long_docs_corpus.chunks)
     url = table_url("postgresql://me:p%40ss@db.example:6543/app?sslmode=require", picks[0])
     assert url.startswith("postgresql://me:p%40ss@db.example:6543/app?sslmode=require&table=app.")
