@@ -308,21 +308,27 @@ def _pick_table(database_url: str) -> str | None:
                           None if category == NO_COLUMN else category, tuple(metadata))
     try:
         url = table_url(database_url, picked)
-        if model == NO_COLUMN:
+        if model == NO_COLUMN or not _reproduces(url, table.table, model):
             return url
-        checks: dict = st.session_state.setdefault(_TABLE_MODEL_CHECKS, {})
-        if (url, model) not in checks:
-            collection = open_workspace(cached_store(url), table.table).collection
-            checks[(url, model)] = check_query_embedder(collection, cached_embedder(model))
     except ExplorerError as exc:
         st.error(str(exc))
         return None
-    check = checks[(url, model)]
-    if not check.matches:
-        st.warning(check.reason + "; opened vectors-only")
-        return url
-    st.caption(check.reason)
     return table_url(database_url, picked, model)
+
+
+def _reproduces(url: str, table: str, model: str) -> bool:
+    """Whether `model` turns a sample of the table's texts into its stored vectors (said in the
+    sidebar); checked once per table URL and model in this session."""
+    checks: dict = st.session_state.setdefault(_TABLE_MODEL_CHECKS, {})
+    if (url, model) not in checks:
+        collection = open_workspace(cached_store(url), table).collection
+        checks[(url, model)] = check_query_embedder(collection, cached_embedder(model))
+    check = checks[(url, model)]
+    if check.matches:
+        st.caption(check.reason)
+    else:
+        st.warning(check.reason + "; opened vectors-only")
+    return check.matches
 
 
 def _store_url_input() -> str | None:
