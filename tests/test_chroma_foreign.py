@@ -242,4 +242,19 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     assert not at.exception, at.exception
     assert any((t.get("name") or "").startswith("query: the creature") for t in json.loads(
         at.get("plotly_chart")[0].proto.spec)["data"])
+
+    # The 768-d vectors-only collection: its map draws; typed texts are compared with the default model,
+    # and its nearest chunks of a typed text say plainly why they cannot be found.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["_collection_to_pick"] = "wide"
+    at.run()
+    assert at.session_state["collection"] == "wide" and at.sidebar.selectbox(key="query_model_wide")
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120
+    at.switch_page("pages/similarity.py").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1  # the heatmap of the typed texts
+    assert [e.value for e in at.error] == [at.error[0].value] and "cannot run that model" in at.error[0].value
     assert folder_files(old_folder) == before
