@@ -15,7 +15,6 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
-import app_pages  # noqa: F401  (AppTest runs app.py on every rerun, as the server does)
 from conftest import ROOT
 from core.embedders import known_embedder
 from core.errors import EmbedderUnavailable, ReadOnlyCollection
