@@ -136,7 +136,7 @@ MIGRATED = "with an older chromadb: it is read from a copy in data/cache/foreign
 def old_folder(tmp_path) -> Path:
     """The committed chromadb 0.5.23 folder, unpacked: 'novels' (120 paragraphs of two novels, their
     MiniLM vectors, cosine space, no saved embedding function, as chromadb 0.x saved none) and 'wide'
-    (768-d seeded random vectors, l2 space, some rows without a document or metadata)."""
+    (768-d seeded random vectors, l2 space, a saved vector index, some rows without a document or metadata)."""
     with tarfile.open(OLD_CHROMA) as archive:
         archive.extractall(tmp_path / "old", filter="data")
     return tmp_path / "old" / "store"

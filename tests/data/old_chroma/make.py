@@ -11,11 +11,13 @@ Plain chromadb code only, as another program's RAG pipeline would write it:
   (384-d, from rows.py) passed in, chromadb's default embedding function, cosine space set the 0.x way
   (`hnsw:space` metadata), metadata source, category, author, title, chapter, paragraph.
 - "wide": the same ids with 768-d vectors drawn from a seeded generator (no model made them), chromadb's
-  defaults (l2 space, no embedding function given), metadata of several types, no document on every
-  fifth row and no metadata on every seventh.
+  default l2 space, no embedding function given, metadata of several types, no document on every
+  fifth row and no metadata on every seventh; its vector index saved every 100 rows, so the folder holds
+  both kinds an old folder has: "novels" only in chromadb's log (under 1,000 rows, never saved), "wide"
+  in a saved index (index_metadata.pickle) plus the log.
 chromadb 0.5.23 writes schema versions (sysdb 9, metadb 4) older than chromadb 1.x, which migrates a folder
 when it opens it. Its vector index files are preallocated for 1,000 rows (5 MB, mostly zeros), so the
-folder is committed as a .tar.gz (about 0.6 MB) that the tests unpack into a temporary folder.
+folder is committed as a .tar.gz (1.05 MB) that the tests unpack into a temporary folder.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def build(rows: dict, folder: Path) -> None:
         novels.add(ids=ids[lo:lo + BATCH], documents=texts[lo:lo + BATCH],
                    embeddings=rows["minilm"][lo:lo + BATCH], metadatas=metadatas[lo:lo + BATCH])
 
-    wide = client.create_collection("wide")
+    # Saved vector index every 100 rows (chromadb's default: 1,000), as a folder over 1,000 rows has one.
+    wide = client.create_collection("wide", metadata={"hnsw:batch_size": 50, "hnsw:sync_threshold": 100})
     vectors = np.random.default_rng(768).normal(size=(len(ids), 768)).astype(np.float32)
     documents = [None if n % 5 == 0 else text for n, text in enumerate(texts)]
     wide_metadatas = [None if n % 7 == 0 else {"lang": "en", "page": n, "weight": round(0.5 + n / 1000, 3),
