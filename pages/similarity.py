@@ -8,6 +8,7 @@ import streamlit as st
 
 import ui
 from core.config import DEFAULT_EMBEDDER
+from core.embedders import known_embedder
 from core.errors import ExplorerError
 from core.similarity import Comparison, compare
 
@@ -16,7 +17,9 @@ EXAMPLES = "Java virtual threads\nJava lightweight concurrency\nPython web scrap
 st.title("Similarity")
 st.caption("Cosine similarity of sentence embeddings: 1 = same direction, around 0 = unrelated.")
 workspace = ui.current_workspace()
-embedder = workspace.embedder if workspace else ui.cached_embedder(DEFAULT_EMBEDDER)
+# Typed texts need a model this app runs: beside a vectors-only collection they are compared with the default.
+embedder = workspace.embedder if workspace and known_embedder(workspace.embedder.name) \
+    else ui.cached_embedder(DEFAULT_EMBEDDER)
 
 
 @st.cache_data(show_spinner="Embedding…", max_entries=32)

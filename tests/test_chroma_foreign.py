@@ -6,17 +6,24 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from core.embedders import known_embedder
 from core.errors import EmbedderUnavailable, ReadOnlyCollection
 from core.projection import ProjectionSettings, load_points, project
 from core.search import search
 from core.stores import open_store
-from core.workspace import open_workspace
+from core.stores.chroma import _schema
+from core.types import Filter
+from core.workspace import check_query_embedder, open_workspace
 from test_cli import cli
 
 MAKE_FOLDER = textwrap.dedent("""
@@ -117,3 +124,136 @@ def test_cli_lists_a_foreign_folder_without_touching_it(foreign_folder, tmp_path
     proc = cli("ingest", str(note), "--store", str(folder), "--collection", "docs", check=False)
     assert proc.returncode == 1 and "only read here" in proc.stderr and "Traceback" not in proc.stderr
     assert folder_files(folder) == before
+
+
+# -- a real folder made by an older chromadb (tests/data/old_chroma: chromadb 0.5.23) ---------
+
+OLD_CHROMA = Path(__file__).resolve().parent / "data" / "old_chroma" / "store.tar.gz"
+MIGRATED = "with an older chromadb: it is read from a copy in data/cache/foreign, upgraded to this chromadb"
+
+
+@pytest.fixture
+def old_folder(tmp_path) -> Path:
+    """The committed chromadb 0.5.23 folder, unpacked: 'novels' (120 paragraphs of two novels, their
+    MiniLM vectors, cosine space, no saved embedding function, as chromadb 0.x saved none) and 'wide'
+    (768-d seeded random vectors, l2 space, a saved vector index, some rows without a document or metadata)."""
+    with tarfile.open(OLD_CHROMA) as archive:
+        archive.extractall(tmp_path / "old", filter="data")
+    return tmp_path / "old" / "store"
+
+
+def test_an_older_chromadb_folder_is_read_from_a_migrated_copy_and_stays_as_it_was(old_folder, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr("core.config.DATA_DIR", tmp_path / "data")
+    before = folder_files(old_folder)
+    store = open_store(str(old_folder))
+    assert MIGRATED in store.notice and "never written to" in store.notice
+    infos = {c.name: (c.embedder.name, c.embedder.dimension, c.count) for c in store.list_collections()}
+    # No embedding function saved (chromadb 0.x saved none; 1.x then queries with its default, MiniLM):
+    # MiniLM is taken for the 384-d one because it reproduces its stored vectors.
+    assert infos == {"novels": ("minilm", 384, 120), "wide": ("imported:unknown", 768, 120)}
+
+    novels = open_workspace(store, "novels")
+    assert check_query_embedder(novels.collection, novels.embedder).matches
+    assert search(novels.collection, novels.embedder, "Bingley Netherfield", mode="keyword", k=3)[0] \
+        .metadata["source"] == "pg1342_pride_and_prejudice.txt"
+    for mode in ("vector", "hybrid"):
+        top = search(novels.collection, novels.embedder, "the monster I created wanders the glaciers", mode=mode, k=3)
+        assert [r.metadata["source"] for r in top] == ["pg84_frankenstein.txt"] * 3, mode
+    vector_top = search(novels.collection, novels.embedder, "a ball where Mr. Darcy is rude", mode="vector", k=5)
+    stored = novels.collection.get(ids=[r.id for r in vector_top], include_embeddings=True)
+    query = novels.embedder.embed(["a ball where Mr. Darcy is rude"])[0]
+    cosines = dict(zip(stored.ids, stored.embeddings @ query))
+    assert all(abs(r.score - cosines[r.id]) < 1e-4 for r in vector_top)  # scores are cosines
+    assert set(novels.collection.categories()) == {"gothic", "manners"}
+    filtered = search(novels.collection, novels.embedder, "marriage", mode="hybrid", k=5,
+                      where=Filter(categories=("gothic",)))
+    assert filtered and {r.metadata["category"] for r in filtered} == {"gothic"}
+    points = load_points(novels.collection)
+    assert project(points.chunks.embeddings, ProjectionSettings(method="pca"), cache_dir=None).coords.shape == (120, 2)
+
+    wide = open_workspace(store, "wide")
+    assert wide.collection.embedder.dimension == 768 and not known_embedder(wide.embedder.name)
+    rows = wide.collection.get(include_embeddings=True)
+    assert rows.embeddings.shape == (120, 768)
+    assert sum(t == "" for t in rows.texts) == 24 and sum(m == {} for m in rows.metadatas) == 18  # none missing: empty
+    assert project(rows.embeddings, ProjectionSettings(method="pca"), cache_dir=None).coords.shape == (120, 2)
+    assert search(wide.collection, wide.embedder, "Elizabeth", mode="keyword", k=3)
+    # Nearest stored chunks of a chunk, in an l2-space index: ranked and scored by cosine like everywhere else.
+    unit = rows.embeddings / np.linalg.norm(rows.embeddings, axis=1, keepdims=True)
+    hits = wide.collection.vector_search(rows.embeddings[7], 5)
+    assert hits[0].id == rows.ids[7] and abs(hits[0].score - 1.0) < 1e-4
+    expected = unit @ unit[7]
+    by_id = dict(zip(rows.ids, expected))
+    assert all(abs(h.score - by_id[h.id]) < 1e-4 for h in hits)
+    assert [h.id for h in hits] == [rows.ids[n] for n in np.argsort(-expected)[:5]]
+    with pytest.raises(EmbedderUnavailable, match="cannot run"):
+        search(wide.collection, wide.embedder, "Elizabeth", mode="vector", k=3)
+    with pytest.raises(ReadOnlyCollection):
+        store.delete_collection("novels")
+
+    assert folder_files(old_folder) == before  # no byte changed, no file added: the copy was migrated
+    assert _schema(old_folder / "chroma.sqlite3") == {"embeddings_queue": 2, "metadb": 4, "sysdb": 9}
+
+
+def test_cli_on_an_older_chromadb_folder_says_it_reads_a_migrated_copy(old_folder):
+    before = folder_files(old_folder)
+    cache = ROOT / "data" / "cache"
+    made_before = {p for part in ("foreign", "keyword") for p in (cache / part).glob("*")}
+    try:
+        listed = cli("collections", "--store", str(old_folder))
+        assert MIGRATED in listed.stderr
+        assert "novels" in listed.stdout and "minilm (384d)" in listed.stdout
+        assert "imported:unknown (768d)" in listed.stdout
+        for mode in ("vector", "keyword", "hybrid"):
+            found = cli("search", "Elizabeth and Mr. Darcy", "--store", str(old_folder), "--collection", "novels",
+                        "--mode", mode, "-k", "3", "--json")
+            assert {r["metadata"]["source"] for r in json.loads(found.stdout)} == {"pg1342_pride_and_prejudice.txt"}
+        refused = cli("search", "Elizabeth", "--store", str(old_folder), "--collection", "wide", "--mode", "vector",
+                      check=False)
+        assert refused.returncode == 1 and "cannot run" in refused.stderr and "Traceback" not in refused.stderr
+        assert json.loads(cli("search", "Elizabeth", "--store", str(old_folder), "--collection", "wide",
+                              "--mode", "keyword", "--json").stdout)
+    finally:  # the CLI keeps its snapshot and keyword index in the repository's data/cache
+        for made in {p for part in ("foreign", "keyword") for p in (cache / part).glob("*")} - made_before:
+            shutil.rmtree(made) if made.is_dir() else made.unlink()
+    assert folder_files(old_folder) == before
+
+
+def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("core.config.DATA_DIR", tmp_path / "data")
+    monkeypatch.setenv("EXPLORER_STORE", str(old_folder))
+    before = folder_files(old_folder)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["_collection_to_pick"] = "novels"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["collection"] == "novels"
+    assert any(MIGRATED in c.value for c in at.sidebar.caption)
+    at.switch_page("pages/map.py").run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120  # one per chunk
+    assert {t.get("name") for t in spec["data"]} >= {"gothic", "manners"}
+    at.text_input(key="map_query").input("the creature on the glacier").run()  # MiniLM embeds the query
+    assert not at.exception, at.exception
+    assert any((t.get("name") or "").startswith("query: the creature") for t in json.loads(
+        at.get("plotly_chart")[0].proto.spec)["data"])
+
+    # The 768-d vectors-only collection: its map draws; typed texts are compared with the default model,
+    # and its nearest chunks of a typed text say plainly why they cannot be found.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["_collection_to_pick"] = "wide"
+    at.run()
+    assert at.session_state["collection"] == "wide" and at.sidebar.selectbox(key="query_model_wide")
+    at.switch_page("pages/map.py").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120
+    at.switch_page("pages/similarity.py").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1  # the heatmap of the typed texts
+    assert [e.value for e in at.error] == [at.error[0].value] and "cannot run that model" in at.error[0].value
+    assert folder_files(old_folder) == before

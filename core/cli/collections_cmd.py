@@ -5,7 +5,7 @@ import argparse
 
 from ..errors import CollectionDamaged, ExplorerError, describe
 from ..stores import open_store
-from .common import add_store_options, store_url
+from .common import add_store_options, say_store_notice, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,14 +15,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    store = open_store(store_url(args))
     try:
-        infos = open_store(store_url(args)).list_collections()
+        infos = store.list_collections()
     except ExplorerError:
         raise
     except Exception as exc:  # listing reads every collection: one damaged collection fails it
         raise CollectionDamaged(f"the store's collections cannot be listed ({describe(exc)}); `python -m core "
                                 "check` names the damaged one and `python -m core repair` rebuilds it "
                                 "(each with the same --store)") from exc
+    say_store_notice(store)
     if not infos:
         print("no collections yet: add files with `python -m core ingest PATH`")
         return 0

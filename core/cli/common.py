@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 from ..config import DEFAULT_COLLECTION, DEFAULT_EMBEDDER, default_store_url
 from ..errors import ExplorerError
@@ -50,6 +52,14 @@ def add_collection_options(parser: argparse.ArgumentParser) -> None:
 
 def store_url(args: argparse.Namespace) -> str:
     return checked_store_url(args.store or default_store_url())
+
+
+def say_store_notice(store: Any) -> None:
+    """What the user should know about a store before its results (someone else's folder, read from a
+    copy that chromadb upgraded), on stderr so that --json output stays clean."""
+    notice = getattr(store, "notice", None)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
 
 
 def checked_store_url(url: str) -> str:

@@ -9,7 +9,7 @@ from ..errors import ExplorerError
 from ..search import search
 from ..types import Filter
 from ..workspace import open_workspace
-from .common import add_collection_options, add_k_option, store_url
+from .common import add_collection_options, add_k_option, say_store_notice, store_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.query.strip():  # core's search finds nothing for it; from the shell it is a mistake
         raise ExplorerError("the query is empty: give some words to search for")
     workspace = open_workspace(store_url(args), args.collection, args.embedder)
+    say_store_notice(workspace.store)
     where = Filter(categories=tuple(args.category) if args.category else None,
                    sources=tuple(args.source) if args.source else None)
     results = search(workspace.collection, workspace.embedder, args.query, mode=args.mode, k=args.k, where=where)

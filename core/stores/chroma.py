@@ -68,6 +68,9 @@ SPACE_MARGIN = 1 << 20
 BYTES_PER_ROW = 1024    # ids, metadata, sqlite rows and index entries, besides the vector and the text
 TEXT_COPIES = 8         # a chunk's text: in chromadb's log, its documents table and full-text index; our postings
 DISK_FULL = ("database or disk is full", "No space left on device")
+# Another program's collection indexed in another space than cosine (chromadb's default is l2): its index's
+# nearest RERANK x k are ranked again by cosine, the measure every page shows.
+RERANK = 4
 DAMAGED = ("Error in compaction", "hnsw segment reader", "Error deserializing", "Error loading hnsw index", "database disk image is malformed")
 
 
@@ -123,6 +126,19 @@ def chroma_where(where: Filter | None) -> dict[str, Any] | None:
     if where.sources:
         clauses.append({"source": {"$in": list(where.sources)}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def index_space(raw: Any) -> str:
+    """The distance Chroma's index ranks a collection by. A folder from chromadb 0.x says it in the
+    `hnsw:space` metadata, which chromadb 1.x still obeys over the configuration it migrated (that reads l2)."""
+    space = (raw.metadata or {}).get("hnsw:space")
+    if space:
+        return str(space)
+    try:
+        config = raw.configuration_json or {}
+    except Exception:  # a configuration this chromadb cannot read: chromadb's default
+        return "l2"
+    return str((config.get("hnsw") or config.get("spann") or {}).get("space") or "l2")
 
 
 def _is_uuid(name: str) -> bool:
@@ -445,8 +461,16 @@ class ChromaCollection:
         self.name: str = raw.name
         self.embedder = embedder
         self.ours = VERSION_KEY in (raw.metadata or {}) and not store.client.read_only
+        self.space = index_space(raw)  # "cosine" for ours
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
         self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)
+
+    def _readable(self, texts: list[str | None], metadatas: list[Metadata | None]) -> tuple[list, list]:
+        """Someone else's rows may have no document or no metadata (chromadb allows both): they read as
+        empty. Ours always have both; one missing is damage, left for `check` to name."""
+        if self.ours:
+            return texts, metadatas
+        return [t or "" for t in texts], [m or {} for m in metadatas]
 
     def _version_of(self, raw: Any) -> str:
         return version_of(raw, self._store.client)
@@ -609,22 +633,31 @@ class ChromaCollection:
             embeddings = None
             if include_embeddings:
                 embeddings = np.asarray(page["embeddings"], dtype=np.float32).reshape(len(page["ids"]), -1)
-            yield StoredChunks(ids=page["ids"], texts=page["documents"], metadatas=page["metadatas"],
-                               embeddings=embeddings)
+            texts, metadatas = self._readable(page["documents"], page["metadatas"])
+            yield StoredChunks(ids=page["ids"], texts=texts, metadatas=metadatas, embeddings=embeddings)
 
     def vector_search(self, embedding: np.ndarray, k: int, where: Filter | None = None) -> list[Hit]:
         if k <= 0:
             return []
         # No count() first: it costs as much as the query at 100k rows, and Chroma
         # simply returns fewer rows when asked for more than it holds.
+        query = np.asarray(embedding, dtype=np.float32)
+        cosine = self.space == "cosine"
         with self._use() as raw:
-            result = raw.query(query_embeddings=[np.asarray(embedding, dtype=np.float32)],
-                               n_results=k, where=chroma_where(where),
-                               include=["documents", "metadatas", "distances"])
-        rows = zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
-        # The collection uses cosine space: distance = 1 - cosine similarity.
-        return [Hit(id=i, text=t, metadata=m, score=1.0 - float(d), rank=r)
-                for r, (i, t, m, d) in enumerate(rows, start=1)]
+            result = raw.query(query_embeddings=[query], n_results=k if cosine else k * RERANK,
+                               where=chroma_where(where),
+                               include=["documents", "metadatas", "distances"] + ([] if cosine else ["embeddings"]))
+        ids = result["ids"][0]
+        texts, metadatas = self._readable(result["documents"][0], result["metadatas"][0])
+        if cosine:  # distance = 1 - cosine similarity
+            rows = list(zip(ids, texts, metadatas, (1.0 - float(d) for d in result["distances"][0])))
+        else:  # the index's own distance is no cosine: the cosines of the candidates it found, best first
+            found = np.asarray(result["embeddings"][0], dtype=np.float32).reshape(len(ids), -1)
+            found = found / np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+            scores = found @ (query / max(float(np.linalg.norm(query)), 1e-12))
+            rows = sorted(zip(ids, texts, metadatas, map(float, scores)), key=lambda row: -row[3])[:k]
+        return [Hit(id=i, text=t, metadata=m, score=score, rank=r)
+                for r, (i, t, m, score) in enumerate(rows, start=1)]
 
     # -- keyword side --------------------------------------------------------
     def _rebuild(self, index: KeywordWriter, version: str, progress: ProgressCallback = no_progress) -> None:
@@ -661,7 +694,7 @@ class ChromaCollection:
         if all(h.text is not None for h in found):  # the index keeps each chunk's text and metadata
             return [Hit(id=h.id, text=h.text, metadata=h.metadata or {}, score=h.score, rank=h.rank) for h in found]
         rows = raw.get(ids=[h.id for h in found], include=["documents", "metadatas"])
-        by_id = dict(zip(rows["ids"], zip(rows["documents"], rows["metadatas"])))
+        by_id = dict(zip(rows["ids"], zip(*self._readable(rows["documents"], rows["metadatas"]))))
         # A chunk deleted since the index answered is left out, not shown empty.
         kept = [h for h in found if h.id in by_id]
         return [Hit(id=h.id, text=by_id[h.id][0], metadata=by_id[h.id][1], score=h.score, rank=rank)

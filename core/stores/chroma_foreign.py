@@ -2,10 +2,12 @@
 
 Such a collection carries no `embedder` of ours, only what chromadb saved: its
 embedding function's name and settings. When those name a model this app runs
-(chromadb's default is all-MiniLM-L6-v2, the same model as our `minilm`), that
-model embeds its queries, but only once it has reproduced a sample of the stored
-vectors (cosine >= 0.99, `core.workspace.compare_with_stored`): a saved name is
-a claim, the vectors are the evidence. Otherwise the collection is labelled
+(chromadb's default is all-MiniLM-L6-v2, the same model as our `minilm`), or name
+none at all (chromadb before 1.0 saved none, and chromadb 1.x queries such a
+collection with its default), that model embeds its queries, but only once it has
+reproduced a sample of the stored vectors (cosine >= 0.99,
+`core.workspace.compare_with_stored`): a saved name is a claim, the vectors are
+the evidence. Otherwise the collection is labelled
 `imported:<function>` and opens vectors-only: maps, clusters, near-duplicates,
 keyword search and "nearest chunks of this chunk" work from the stored vectors;
 text queries say why they cannot.
@@ -44,6 +46,8 @@ def query_model(function: str, model: str) -> str | None:
     """Our name for the model a saved embedding function names, if this app has it."""
     if function == "embedding-explorer":
         return model or None
+    if not function and not model:  # none saved: chromadb itself would query with its default
+        return KNOWN_FUNCTIONS["default"]
     return KNOWN_MODELS.get(model.lower()) or KNOWN_FUNCTIONS.get(function)
 
 
