@@ -58,6 +58,7 @@ class Health:
     collection: str
     chunks: int | None  # None when the collection cannot even be counted
     problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()  # true of the data but not damage: gaps in another program's rows
 
     @property
     def healthy(self) -> bool:
@@ -172,10 +173,14 @@ def check_collection(collection: Collection) -> Health:
     if scan.duplicates:
         problems.append(Problem("vector", f"{len(scan.duplicates)} chunk id(s) stored twice, e.g. "
                                           f"{scan.duplicates[0]}"))
-    if scan.no_text:
-        problems.append(Problem("data", f"{scan.no_text} chunk(s) have no text"))
-    if scan.no_metadata:
-        problems.append(Problem("data", f"{scan.no_metadata} chunk(s) have no source in their metadata"))
+    gaps = [message for n, message in ((scan.no_text, f"{scan.no_text} chunk(s) have no text"),
+                                       (scan.no_metadata, f"{scan.no_metadata} chunk(s) have no source in their "
+                                                          "metadata")) if n]
+    # In our own collections every chunk is stored with its text and source, so a gap is data lost;
+    # another program may simply not store them, and its rows read as empty.
+    notes = tuple(f"{gap} (made by another program: read as empty)" for gap in gaps) if collection.read_only else ()
+    if not collection.read_only:
+        problems += [Problem("data", gap) for gap in gaps]
     if scan.bad_vectors:
         problems.append(Problem("vector", f"{scan.bad_vectors} chunk(s) have no usable vector "
                                           f"({collection.embedder.dimension} finite numbers, not all 0)"))
@@ -195,7 +200,7 @@ def check_collection(collection: Collection) -> Health:
                          for message in store_check()]
         except Exception as exc:
             problems.append(Problem("vector", f"the store's own check fails ({describe(exc)})"))
-    return Health(collection.name, count, tuple(problems))
+    return Health(collection.name, count, tuple(problems), notes)
 
 
 def open_existing(store: Store, name: str) -> Collection:

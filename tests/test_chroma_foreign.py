@@ -214,6 +214,10 @@ def test_cli_on_an_older_chromadb_folder_says_it_reads_a_migrated_copy(old_folde
         assert refused.returncode == 1 and "cannot run" in refused.stderr and "Traceback" not in refused.stderr
         assert json.loads(cli("search", "Elizabeth", "--store", str(old_folder), "--collection", "wide",
                               "--mode", "keyword", "--json").stdout)
+        # Rows stored without a document or metadata are how that program made them, not damage.
+        checked = cli("check", "--store", str(old_folder)).stdout
+        assert "novels (120 chunks): healthy" in checked and "wide (" in checked and "NOT healthy" not in checked
+        assert "note: 24 chunk(s) have no text (made by another program: read as empty)" in checked
     finally:  # the CLI keeps its snapshot and keyword index in the repository's data/cache
         for made in {p for part in ("foreign", "keyword") for p in (cache / part).glob("*")} - made_before:
             shutil.rmtree(made) if made.is_dir() else made.unlink()

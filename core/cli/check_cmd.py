@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
         print("no collections to check")
     for health in reports:
         size = f"{health.chunks:,} chunks" if health.chunks is not None else "unreadable"
+        notes = "".join(f"\n  note: {note}" for note in health.notes)
         if health.healthy:
-            print(f"{health.collection} ({size}): healthy")
+            print(f"{health.collection} ({size}): healthy{notes}")
             continue
         print(f"{health.collection} ({size}): NOT healthy")
         for problem in health.problems:

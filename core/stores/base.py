@@ -60,6 +60,7 @@ class StoredChunks:
 class Collection(Protocol):
     name: str
     embedder: EmbedderInfo
+    read_only: bool  # another program's data: never written to, and its gaps are its own, not damage
 
     def count(self) -> int: ...
 

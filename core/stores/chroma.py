@@ -461,6 +461,7 @@ class ChromaCollection:
         self.name: str = raw.name
         self.embedder = embedder
         self.ours = VERSION_KEY in (raw.metadata or {}) and not store.client.read_only
+        self.read_only = not self.ours
         self.space = index_space(raw)  # "cosine" for ours
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
         self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)

@@ -138,6 +138,8 @@ def vector_tables(url: str) -> list[VectorTable]:
 class PgTableCollection:
     """One foreign table, read-only (see the module docstring)."""
 
+    read_only = True
+
     def __init__(self, store: PgTableStore, columns: TableColumns, embedder: EmbedderInfo):
         self._store, self._c = store, columns
         self.name = columns.table

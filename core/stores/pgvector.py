@@ -250,6 +250,8 @@ class Database:
 
 
 class PgVectorCollection:
+    read_only = False  # only our own tables are opened this way (another application's: pg_table)
+
     def __init__(self, db: Database, name: str, table: str, embedder: EmbedderInfo, index: VectorIndex,
                  keyword: BM25Settings = BM25Settings()):
         self._db = db
