@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import psycopg
 import pytest
+from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
 from conftest import LONG_DOCS, ROOT
@@ -163,6 +164,19 @@ class ForeignTable:
                 cur.executemany("INSERT INTO app.loose VALUES (%s, %s, %s)",
                                 [(f"row {n}", n, np.eye(rows, dtype=np.float32)[n]) for n in range(rows)])
         return "app.loose"
+
+    def add_halfvec_table(self, corpus: Corpus) -> str:
+        """app.half beside the main table: the corpus's vectors stored as halfvec (16-bit floats) with an
+        HNSW index over them, as a table kept at half the size would be; returns its name."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            register_vector(conn)
+            conn.execute("CREATE TABLE app.half (doc_id text PRIMARY KEY, content text, emb halfvec(384))")
+            conn.execute("CREATE INDEX ON app.half USING hnsw (emb halfvec_cosine_ops)")
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO app.half VALUES (%s, %s, %s)",
+                                [(f"d{n}", c.text, HalfVector(corpus.embeddings[n]))
+                                 for n, c in enumerate(corpus.chunks)])
+        return "app.half"
 
     def snapshot(self) -> tuple:
         """Everything a reader could have changed: the catalog's schemas, relations and extensions,

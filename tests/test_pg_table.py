@@ -92,3 +92,29 @@ def test_an_unreachable_database_is_a_clear_error():
     with pytest.raises(StoreUnavailable, match="cannot read the tables of PostgreSQL at 127.0.0.1:1/x") as raised:
         vector_tables("postgresql://me:s3cr3t@127.0.0.1:1/x")
     assert "s3cr3t" not in str(raised.value)
+
+
+def test_a_halfvec_table_is_searched_through_its_own_index(foreign_table, long_docs_corpus):
+    """halfvec (16-bit floats) is pgvector's half-size type: listed, read back as float32 close to what
+    was stored, and searched with the query cast to halfvec, the operator its HNSW index serves."""
+    name = foreign_table.add_halfvec_table(long_docs_corpus)
+    table = {f"{t.schema}.{t.table}": t for t in vector_tables(foreign_table.database_url)}[name]
+    assert table.vector_columns == {"emb": 384} and table.vector_types == {"emb": "halfvec"}
+    # Two text columns (doc_id, content): none is taken unless named, and a keyword search finds nothing.
+    untitled = open_workspace(f"{foreign_table.database_url}?table={name}", "half").collection
+    assert untitled.keyword_search("Elizabeth", 5) == [] and untitled.count() == len(long_docs_corpus.chunks)
+    workspace = open_workspace(f"{foreign_table.database_url}?table={name}&text=content&model=minilm", "half")
+    stored = workspace.collection.get(include_embeddings=True)
+    order = np.argsort([int(i[1:]) for i in stored.ids])
+    assert np.abs(stored.embeddings[order] - long_docs_corpus.embeddings).max() < 1e-3
+    n = 7
+    hits = workspace.collection.vector_search(long_docs_corpus.embeddings[n], 3)
+    assert hits[0].id == f"d{n}" and hits[0].score == pytest.approx(1.0, abs=1e-3)
+    query = long_docs_corpus.chunks[n].text[:200]
+    assert search(workspace.collection, workspace.embedder, query, mode="hybrid", k=5)[0].id == f"d{n}"
+    with open_store(foreign_table.url).cursor() as cur:  # the planner uses the halfvec index for that cast
+        plan = "\n".join(r[0] for r in cur.execute(
+            "EXPLAIN SELECT doc_id FROM app.half ORDER BY emb <=> %s::halfvec LIMIT 3",
+            (str(long_docs_corpus.embeddings[n].tolist()),)).fetchall())
+    assert "half_emb_idx" in plan
+    assert foreign_table.snapshot()[3] == foreign_table.before[3]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -35,6 +35,7 @@ from ..keyword import Analyzer, BM25Settings
 from ..types import CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 from .base import PAGE_SIZE, StoredChunks
 
+VECTOR_TYPES = ("vector", "halfvec")  # pgvector's dense types; halfvec stores 16-bit floats, half the space
 TABLE_PARAMS = ("table", "vector", "text", "id", "category", "metadata", "model")
 NOT_LIBPQ = (*TABLE_PARAMS, "index")  # ours, never passed on to libpq (index= is for our own collections)
 
@@ -50,6 +51,7 @@ class TableColumns:
     id: str
     category: str | None
     metadata: tuple[str, ...]
+    vector_type: str = "vector"  # or "halfvec": what a query vector is cast to
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class VectorTable:
     text_columns: tuple[str, ...]
     other_columns: tuple[str, ...]
     primary_key: str | None
+    vector_types: dict[str, str] = field(default_factory=dict)  # name -> "vector" or "halfvec"
 
 
 def is_table_url(url: str) -> bool:
@@ -124,14 +127,16 @@ def vector_tables(url: str) -> list[VectorTable]:
         raise StoreUnavailable(f"cannot read the tables of PostgreSQL at {_shown(url)}: {first_line}") from exc
     tables: dict[tuple[str, str], dict[str, Any]] = {}
     for schema, table, column, type_name, typmod, primary_key in rows:
-        entry = tables.setdefault((schema, table), {"vectors": {}, "texts": [], "others": [], "pk": primary_key})
-        if type_name == "vector":
+        entry = tables.setdefault((schema, table), {"vectors": {}, "types": {}, "texts": [], "others": [],
+                                                    "pk": primary_key})
+        if type_name in VECTOR_TYPES:
             entry["vectors"][column] = max(int(typmod), 0)
+            entry["types"][column] = type_name
         elif type_name in ("text", "varchar", "bpchar"):
             entry["texts"].append(column)
         else:
             entry["others"].append(column)
-    return [VectorTable(schema, table, e["vectors"], tuple(e["texts"]), tuple(e["others"]), e["pk"])
+    return [VectorTable(schema, table, e["vectors"], tuple(e["texts"]), tuple(e["others"]), e["pk"], e["types"])
             for (schema, table), e in tables.items() if e["vectors"]]
 
 
@@ -254,8 +259,10 @@ class PgTableCollection:
         if k <= 0:
             return []
         condition, params = self._filter(where)
-        query = sql.SQL("SELECT {}, {} <=> %(vector)s AS distance FROM {} WHERE {} ORDER BY distance LIMIT %(k)s"
-                        ).format(self._row_sql(False), sql.Identifier(self._c.vector), self._table, condition)
+        # Cast to the column's own type, so `<=>` is the operator its index serves.
+        query = sql.SQL("SELECT {}, {} <=> %(vector)s::{} AS distance FROM {} WHERE {} ORDER BY distance "
+                        "LIMIT %(k)s").format(self._row_sql(False), sql.Identifier(self._c.vector),
+                                              sql.Identifier(self._c.vector_type), self._table, condition)
         from pgvector import Vector
 
         with self._store.cursor() as cur:
@@ -287,10 +294,11 @@ class PgTableCollection:
             if self._keyword is None or self._keyword[0] != version:
                 rows = StoredChunks.concat(list(self.iter_pages()), self.embedder.dimension, False)
                 model = None
-                if rows.ids:
+                corpus = self._analyzer.corpus(rows.texts)
+                if corpus[1]:  # no words at all (no text column, or empty texts): nothing a keyword finds
                     settings = BM25Settings()
                     model = bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene", csc_backend="scipy")
-                    model.index(self._analyzer.corpus(rows.texts), show_progress=False)
+                    model.index(corpus, show_progress=False)
                 self._keyword = (version, model, rows)
             return self._keyword
 
@@ -342,7 +350,8 @@ class PgTableStore:
         # No text= : the table's only text column, if it has one; a blank text= : no text.
         text = (params["text"] or None) if "text" in params else \
             (info.text_columns[0] if len(info.text_columns) == 1 else None)
-        self.columns = TableColumns(schema, table, vector, text, key, params.get("category") or None, metadata)
+        self.columns = TableColumns(schema, table, vector, text, key, params.get("category") or None, metadata,
+                                    info.vector_types.get(vector, "vector"))
         dimension = info.vector_columns[vector] or self._dimension()
         from ..vectorfiles import imported_embedder  # the same naming as imported files
 
