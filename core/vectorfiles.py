@@ -194,7 +194,9 @@ def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int) -> Vec
 
     try:
         if fmt == "parquet":
-            parquet = pq.ParquetFile(path)
+            # pre_buffer (pyarrow's default) keeps every row group read so far in memory until the
+            # file is closed: a 1M x 384 file grew to 1.6 GB of Arrow memory. Without it, one row group.
+            parquet = pq.ParquetFile(path, pre_buffer=False)
             schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
             batches = parquet.iter_batches(batch_size=batch_rows)
         elif _is_ipc_file(path):

@@ -181,15 +181,22 @@ def test_bad_files_say_what_is_wrong_and_leave_nothing_behind(tmp_path, long_doc
 
 
 def test_parquet_is_read_in_batches(tmp_path):
-    """A file far larger than one batch streams: each batch holds at most batch_rows rows."""
+    """A file far larger than one batch streams: each batch holds at most batch_rows rows, and the
+    Arrow memory in use while reading stays about one row group, not the part of the file read so far."""
     path = tmp_path / "big.parquet"
-    rows, dimension = 25_000, 8
+    rows, dimension, group = 200_000, 64, 10_000
     flat = pa.array(np.random.default_rng(0).random(rows * dimension, dtype=np.float32))
     pq.write_table(pa.table({"embedding": pa.FixedSizeListArray.from_arrays(flat, dimension)}), path,
-                   row_group_size=10_000)
+                   row_group_size=group)
+    del flat
     source = open_vector_file(path, batch_rows=3_000)
-    sizes = [len(b.ids) for b in source.batches]
+    sizes, held = [], []
+    for batch in source.batches:
+        sizes.append(len(batch.ids))
+        held.append(pa.total_allocated_bytes())
     assert source.rows == rows and sum(sizes) == rows and max(sizes) <= 3_000
+    file_bytes = rows * dimension * 4  # 51 MB of vectors
+    assert max(held) < 4 * group * dimension * 4 < file_bytes / 4, f"{max(held):,} bytes held"
 
 
 def test_a_query_embedder_is_accepted_only_when_it_reproduces_the_stored_vectors(tmp_path, long_docs_corpus):
