@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import embed_cached  # noqa: E402
-from common import machine_line  # noqa: E402
+from common import embed_cached, long_doc_paths, machine_line  # noqa: E402
 from core.bundle import map_bundle  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
 from core.embedders import get_embedder, normalise  # noqa: E402
@@ -46,8 +45,6 @@ from core.stores import open_store  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 from core.types import Chunk  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-LONG_DOCS = SHARED / "corpora" / "long_docs"
 STORE = DATA_DIR / "cache" / "bench-map"
 NOISE_SIGMA = 0.02
 PER_BOOK = 700  # real paragraphs per book: a few minutes of embedding on 2 cores
@@ -56,7 +53,7 @@ PER_BOOK = 700  # real paragraphs per book: a few minutes of embedding on 2 core
 def real_paragraphs() -> tuple[list[str], list[str]]:
     """Up to PER_BOOK paragraphs (40+ characters, cut at 600) of each long document, with its name."""
     texts, books = [], []
-    for path in sorted(p for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name):
+    for path in long_doc_paths():
         paragraphs = [" ".join(p.split())[:600] for p in path.read_text(encoding="utf-8").split("\n\n")
                       if len(p.strip()) >= 40][:PER_BOOK]
         texts += paragraphs

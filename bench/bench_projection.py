@@ -33,14 +33,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_query import embed_cached  # noqa: E402
-from common import machine_line  # noqa: E402
+from common import LONG_DOCS, SCIFACT, machine_line  # noqa: E402
 from core.embedders import get_embedder, normalise  # noqa: E402
 from core.projection import METHOD_LABELS, METHODS, ProjectionSettings, project  # noqa: E402
 from core.trust import neighbourhood_preservation  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-LONG_DOCS = SHARED / "corpora" / "long_docs"
-SCIFACT = SHARED / "eval" / "scifact" / "corpus.jsonl"
 NOISE_SIGMA = 0.02
 
 
@@ -52,7 +49,7 @@ def real_texts(limit: int) -> list[str]:
             continue
         paragraphs = path.read_text(encoding="utf-8").split("\n\n")
         texts.extend(" ".join(p.split())[:600] for p in paragraphs if len(p.strip()) >= 40)
-    with SCIFACT.open(encoding="utf-8") as fh:
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             texts.append(f"{row['title']}. {row['text'][:300]}")

@@ -19,7 +19,6 @@ the same interleaved run.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -34,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import embed_cached, machine_line, measure, percentile_ms, plain_bm25s  # noqa: E402
+from common import (LONG_DOCS, SCIFACT, embed_cached, long_doc_paths, machine_line, measure,  # noqa: E402
+                    percentile_ms, plain_bm25s, scifact_queries)
 from core.config import DATA_DIR  # noqa: E402
 from core.embedders import Embedder, get_embedder  # noqa: E402
 from core.evaluation import load_beir  # noqa: E402
@@ -45,9 +45,6 @@ from core.stores.chroma import ChromaCollection, ChromaStore  # noqa: E402
 from core.stores.transfer import copy_collection  # noqa: E402
 from core.types import Chunk  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-SCIFACT = SHARED / "eval" / "scifact"
-LONG_DOCS = SHARED / "corpora" / "long_docs"
 CACHE = DATA_DIR / "cache" / "bench-query"
 SCIFACT_SIZE = 5000
 K = 10
@@ -67,7 +64,7 @@ def scifact_corpus() -> Corpus:
 
 def synthetic_corpus(size: int) -> Corpus:
     windows: list[str] = []
-    for path in sorted(p for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name):
+    for path in long_doc_paths():
         words = path.read_text(encoding="utf-8").split()
         windows += [" ".join(words[i:i + 40]) for i in range(0, max(len(words) - 40, 1), 20)]
     return Corpus(f"SYNTHETIC: {len(windows):,} 40-word windows of {LONG_DOCS.name}, repeated under new ids "
@@ -123,7 +120,7 @@ def main() -> None:
                (("pgvector", args.postgres), ("Chroma server", args.chroma_server)) if url}
 
     embedder = get_embedder("minilm")
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open(encoding="utf-8")]
+    queries = scifact_queries()
     queries = queries[:args.queries]
     store = ChromaStore(str(CACHE / "store"))
     settings = Settings(anonymized_telemetry=False, allow_reset=False)

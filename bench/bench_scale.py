@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import embed_cached, machine_line, measure, percentile_ms, plain_bm25s  # noqa: E402
+from common import (LONG_DOCS, SCIFACT, embed_cached, long_doc_paths, machine_line, measure,  # noqa: E402
+                    percentile_ms, plain_bm25s, scifact_queries)
 from core.config import DATA_DIR  # noqa: E402
 from core.duplicates import find_duplicates  # noqa: E402
 from core.embedders import Embedder, get_embedder  # noqa: E402
@@ -51,9 +52,6 @@ from core.stores import open_store  # noqa: E402
 from core.stores.base import Collection  # noqa: E402
 from core.types import Chunk, ProgressEvent  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-SCIFACT = SHARED / "eval" / "scifact"
-LONG_DOCS = SHARED / "corpora" / "long_docs"
 CACHE = DATA_DIR / "cache" / "bench-scale"
 FAST = "minilm-static"
 K = 10
@@ -82,7 +80,7 @@ def windows(words: list[str]) -> list[str]:
 
 def corpus_texts() -> tuple[list[str], str]:
     texts: list[str] = []
-    for path in sorted(p for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name):
+    for path in long_doc_paths():
         texts += windows(path.read_text(encoding="utf-8").split())
     books = len(texts)
     for document in load_beir(SCIFACT, split="train").documents():
@@ -218,7 +216,7 @@ def main() -> None:
     print(f"size {args.chunks:,}: {composition}", file=sys.stderr)
     collection = build_collection(store_url, f"scale-{args.chunks}", args.chunks, texts, fast)
     corpus = [texts[n % len(texts)] for n in range(args.chunks)]
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open(encoding="utf-8")]
+    queries = scifact_queries()
     queries = queries[:args.queries]
 
     print("adding one document", file=sys.stderr)

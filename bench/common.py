@@ -3,6 +3,7 @@ README shows it, and interleaved timing of several methods."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -11,6 +12,21 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"  # ../shared beside the repository
+SCIFACT = SHARED / "eval" / "scifact"
+LONG_DOCS = SHARED / "corpora" / "long_docs"
+
+
+def long_doc_paths() -> list[Path]:
+    """The long public-domain documents (not their licence files), in a fixed order."""
+    return sorted(p for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name)
+
+
+def scifact_queries() -> list[str]:
+    """Every SciFact claim's text, in file order."""
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh]
 
 
 def cpu_model() -> str:
