@@ -19,7 +19,9 @@ import argparse
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -27,11 +29,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from bench_map import STORE, build  # noqa: E402
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop_app  # noqa: E402
+from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, app_tab, free_port, start_app, stop_app  # noqa: E402
 from common import machine_line  # noqa: E402
 from core.projection import DEFAULT_CACHE_DIR, POINTS_CACHE_DIR  # noqa: E402
 
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TIMEOUT_MS = 600_000
 
 
@@ -67,13 +68,13 @@ def visit(page, target: str, points: int = 0) -> float:
     return page.evaluate("() => (Math.max(window._visit.idle, window._visit.drawn || 0) - window._visit.click) / 1000")
 
 
-def new_tab(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-    return context, page
+@contextmanager
+def session(browser, url: str) -> Iterator:
+    """A page in a fresh browser session, on the app's default page once its run has ended."""
+    with app_tab(browser, url, timeout_ms=TIMEOUT_MS) as tab:
+        tab.page.goto(url)
+        tab.settle(TIMEOUT_MS)
+        yield tab.page
 
 
 def main() -> None:
@@ -94,21 +95,18 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         server = start_app(str(STORE), port, Path(logs) / "server.log")
         try:
-            context, page = new_tab(browser, url)
-            rows.append(("first view, every cache empty (read the store, PCA, trust on 2,000 sampled points, "
-                         "figure)", visit(page, "Embedding map", points)))
-            visit(page, "Similarity")
-            rows.append(("back to the map in the same tab (Streamlit's memory caches)",
-                         visit(page, "Embedding map", points)))
-            context.close()
-            context, page = new_tab(browser, url)
-            rows.append(("a new browser session on the same server", visit(page, "Embedding map", points)))
-            context.close()
+            with session(browser, url) as page:
+                rows.append(("first view, every cache empty (read the store, PCA, trust on 2,000 sampled points, "
+                             "figure)", visit(page, "Embedding map", points)))
+                visit(page, "Similarity")
+                rows.append(("back to the map in the same tab (Streamlit's memory caches)",
+                             visit(page, "Embedding map", points)))
+            with session(browser, url) as page:
+                rows.append(("a new browser session on the same server", visit(page, "Embedding map", points)))
             stop_app(server)
             server = start_app(str(STORE), port, Path(logs) / "server2.log")
-            context, page = new_tab(browser, url)
-            rows.append(("after restarting the server (disk caches)", visit(page, "Embedding map", points)))
-            context.close()
+            with session(browser, url) as page:
+                rows.append(("after restarting the server (disk caches)", visit(page, "Embedding map", points)))
         finally:
             stop_app(server)
             browser.close()

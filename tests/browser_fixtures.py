@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -104,17 +105,28 @@ class BrowserPage:
         return self.page.locator('[data-testid="stException"]').all_inner_texts()
 
 
+@contextmanager
+def app_tab(chromium, base_url: str, tab_class: type[BrowserPage] = BrowserPage,
+            timeout_ms: int = 60_000) -> Iterator[BrowserPage]:
+    """A tab in a fresh browser context (so a fresh Streamlit session) for the app at `base_url`,
+    recording every request; not navigated yet. Closed on leaving."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        tab = tab_class(page, base_url)
+        page.on("request", lambda request: tab.requests.append(request.url))
+        yield tab
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def browser_page(chromium, app_server: str) -> Iterator[BrowserPage]:
     """A fresh tab (a fresh Streamlit session) on the app's default page."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    tab = BrowserPage(page, app_server)
-    page.on("request", lambda request: tab.requests.append(request.url))
-    # Start on "/": a server whose very first session opens another page runs that page
-    # the Streamlit-1.x "pages/ folder" way once (no app.py, no sidebar) before st.navigation takes over.
-    tab.open()
-    yield tab
-    context.close()
+    with app_tab(chromium, app_server) as tab:
+        # Start on "/": a server whose very first session opens another page runs that page
+        # the Streamlit-1.x "pages/ folder" way once (no app.py, no sidebar) before st.navigation takes over.
+        tab.open()
+        yield tab
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from browser_fixtures import free_port, start_app, stop_app
+from browser_fixtures import app_tab, free_port, start_app, stop_app
 from test_chroma_foreign import MAKE_FOLDER, folder_files
 
 pytestmark = pytest.mark.browser
@@ -28,19 +28,17 @@ def test_a_foreign_chroma_folder_opens_and_draws_its_map(tmp_path, long_docs_cor
     port = free_port()
     process = start_app(str(folder), port, tmp_path / "server.log")
     try:
-        context = chromium.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(120_000)
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.get_by_text("made by another program").first.wait_for()
-        page.goto(f"http://127.0.0.1:{port}/map")
-        page.locator(".js-plotly-plot").first.wait_for()
-        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-        assert page.locator('[data-testid="stException"]').count() == 0
-        drawn = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
-                              ".reduce((n, t) => n + (t.x ? t.x.length : 0), 0)")
-        assert drawn >= len(long_docs_corpus.chunks)
-        context.close()
+        with app_tab(chromium, f"http://127.0.0.1:{port}", timeout_ms=120_000) as tab:
+            page = tab.page
+            page.goto(f"{tab.base_url}/")
+            page.get_by_text("made by another program").first.wait_for()
+            page.goto(f"{tab.base_url}/map")
+            page.locator(".js-plotly-plot").first.wait_for()
+            page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+            assert page.locator('[data-testid="stException"]').count() == 0
+            drawn = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
+                                  ".reduce((n, t) => n + (t.x ? t.x.length : 0), 0)")
+            assert drawn >= len(long_docs_corpus.chunks)
     finally:
         stop_app(process)
     assert folder_files(folder) == before

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from browser_fixtures import PAGE_PATHS, BrowserPage, free_port, start_app, stop_app
+from browser_fixtures import PAGE_PATHS, BrowserPage, app_tab, free_port, start_app, stop_app
 from core.config import SAMPLE_COLLECTION
 from core.stores import open_store
 from core.stores.transfer import copy_collection
@@ -86,24 +86,19 @@ class RecordingTab(BrowserPage):
 
 @pytest.fixture
 def shared_tab(chromium, shared_server: str) -> Iterator[RecordingTab]:
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    tab = RecordingTab(page, shared_server)
-    tab.frames = []
+    with app_tab(chromium, shared_server, RecordingTab) as tab:
+        tab.frames = []
 
-    def keep(payload) -> None:
-        tab.frames.append(payload)
+        def keep(payload) -> None:
+            tab.frames.append(payload)
 
-    def record(websocket) -> None:
-        websocket.on("framereceived", keep)
-        websocket.on("framesent", keep)
+        def record(websocket) -> None:
+            websocket.on("framereceived", keep)
+            websocket.on("framesent", keep)
 
-    page.on("websocket", record)
-    page.on("request", lambda request: tab.requests.append(request.url))
-    tab.open()
-    yield tab
-    context.close()
+        tab.page.on("websocket", record)
+        tab.open()
+        yield tab
 
 
 def store_options(tab: RecordingTab) -> list[str]:
