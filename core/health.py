@@ -178,8 +178,10 @@ def check_collection(collection: Collection) -> Health:
                                                           "metadata")) if n]
     # In our own collections every chunk is stored with its text and source, so a gap is data lost;
     # another program may simply not store them, and its rows read as empty.
-    notes = tuple(f"{gap} (made by another program: read as empty)" for gap in gaps) if collection.read_only else ()
-    if not collection.read_only:
+    notes: tuple[str, ...] = ()
+    if collection.read_only:
+        notes = tuple(f"{gap} (made by another program: read as empty)" for gap in gaps)
+    else:
         problems += [Problem("data", gap) for gap in gaps]
     if scan.bad_vectors:
         problems.append(Problem("vector", f"{scan.bad_vectors} chunk(s) have no usable vector "

@@ -461,10 +461,13 @@ class ChromaCollection:
         self.name: str = raw.name
         self.embedder = embedder
         self.ours = VERSION_KEY in (raw.metadata or {}) and not store.client.read_only
-        self.read_only = not self.ours
         self.space = index_space(raw)  # "cosine" for ours
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
         self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)
+
+    @property
+    def read_only(self) -> bool:
+        return not self.ours
 
     def _readable(self, texts: list[str | None], metadatas: list[Metadata | None]) -> tuple[list, list]:
         """Someone else's rows may have no document or no metadata (chromadb allows both): they read as
