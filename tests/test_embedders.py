@@ -39,8 +39,9 @@ def test_minilm_batching_and_order_do_not_change_vectors(minilm, paragraphs):
     assert np.allclose(together, reversed_order, atol=2e-3)
 
 
-def test_minilm_meaning(minilm):
-    query, near, far = minilm.embed([
+@pytest.mark.parametrize("embedder", ["minilm", "static"])  # the bundled model and its distilled static form
+def test_meaning(embedder, request):
+    query, near, far = request.getfixturevalue(embedder).embed([
         "Who does Elizabeth Bennet marry?",
         "Elizabeth accepted Mr. Darcy's proposal of marriage.",
         "The creature fled across the glaciers of Mont Blanc.",
@@ -162,15 +163,6 @@ def test_static_is_deterministic_across_batches_and_processes(static, paragraphs
                          capture_output=True, timeout=120, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr.decode()
     assert np.array_equal(np.load(io.BytesIO(out.stdout)), together[:8])
-
-
-def test_static_meaning(static):
-    query, near, far = static.embed([
-        "Who does Elizabeth Bennet marry?",
-        "Elizabeth accepted Mr. Darcy's proposal of marriage.",
-        "The creature fled across the glaciers of Mont Blanc.",
-    ])
-    assert float(query @ near) > float(query @ far) + 0.2
 
 
 def test_static_model_is_a_plain_model2vec_folder(static):
