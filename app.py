@@ -1,6 +1,6 @@
 """Embedding Explorer: the entry point. Sets up the page, asks the sharing policy
 (core/sharing.py) whether this visitor may go on, then the sidebar (store,
-collection, providers) and the navigation; each page is a file in pages/."""
+collection, providers) and the navigation; each page is a file in views/ (not pages/, which Streamlit would discover and serve before app.py runs)."""
 import streamlit as st
 
 import ui
@@ -14,22 +14,22 @@ try:
 except ConfigError as exc:  # a half-applied configuration could open more than intended
     stop_page = ui.configuration_error_page(exc)
 if stop_page is not None:
-    # Still through st.navigation: without it Streamlit would list and run pages/ on its own.
+    # Still through st.navigation, so that the stop page is the only page this run knows.
     st.navigation([st.Page(stop_page, title="Embedding Explorer", default=True)], position="hidden").run()
     st.stop()
 
 navigation = st.navigation({
     "Explore": [
-        st.Page("pages/library.py", title="Library & chunking", icon=":material/library_books:", default=True),
-        st.Page("pages/similarity.py", title="Similarity", icon=":material/compare_arrows:"),
-        st.Page("pages/search.py", title="Hybrid search", icon=":material/search:"),
-        st.Page("pages/map.py", title="Embedding map", icon=":material/scatter_plot:"),
-        st.Page("pages/chat.py", title="Ask (RAG chat)", icon=":material/chat:"),
+        st.Page("views/library.py", title="Library & chunking", icon=":material/library_books:", default=True),
+        st.Page("views/similarity.py", title="Similarity", icon=":material/compare_arrows:"),
+        st.Page("views/search.py", title="Hybrid search", icon=":material/search:"),
+        st.Page("views/map.py", title="Embedding map", icon=":material/scatter_plot:"),
+        st.Page("views/chat.py", title="Ask (RAG chat)", icon=":material/chat:"),
     ],
     "Analyse": [
-        st.Page("pages/sweep.py", title="Chunking sweep", icon=":material/tune:"),
-        st.Page("pages/duplicates.py", title="Near-duplicates", icon=":material/content_copy:"),
-        st.Page("pages/compare.py", title="Compare embedders", icon=":material/balance:"),
+        st.Page("views/sweep.py", title="Chunking sweep", icon=":material/tune:"),
+        st.Page("views/duplicates.py", title="Near-duplicates", icon=":material/content_copy:"),
+        st.Page("views/compare.py", title="Compare embedders", icon=":material/balance:"),
     ],
 })
 ui.sidebar(policy)

@@ -126,7 +126,7 @@ def browser_page(chromium, app_server: str) -> Iterator[BrowserPage]:
     """A fresh tab (a fresh Streamlit session) on the app's default page."""
     with app_tab(chromium, app_server) as tab:
         # Start on "/": a server whose very first session opens another page runs that page
-        # the Streamlit-1.x "pages/ folder" way once (no app.py, no sidebar) before st.navigation takes over.
+        # the Streamlit-1.x "views/ folder" way once (no app.py, no sidebar) before st.navigation takes over.
         tab.open()
         yield tab
 

@@ -16,7 +16,7 @@ KEY = "sk-test-key"
 
 @pytest.fixture
 def chat_page(app_env):
-    return open_page("pages/chat.py")
+    return open_page("views/chat.py")
 
 
 def assistant_markdown(at) -> list[str]:
@@ -66,7 +66,7 @@ def test_openai_answer_streams_from_the_fake(app_env, monkeypatch):
     with FakeLLM(api_key=KEY) as fake:
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
-        at = open_page("pages/chat.py")
+        at = open_page("views/chat.py")
         at.selectbox(key="chat_provider").set_value("openai").run()
         assert at.text_input(key="chat_model_openai").value == "gpt-4o-mini"
         at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()

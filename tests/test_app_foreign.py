@@ -64,13 +64,13 @@ def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_i
         f"{foreign_table.table} · imported:unknown · {len(long_docs_corpus.chunks):,} chunks"
     assert sidebar_box(at, "Embed queries with").value == "none: vectors only"
 
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
     categories = {c.metadata["category"] for c in long_docs_corpus.chunks}
     drawn = points_by_trace(at)
     assert set(drawn) == categories and sum(drawn.values()) == len(long_docs_corpus.chunks), drawn
 
-    at.switch_page("pages/search.py").run()
+    at.switch_page("views/search.py").run()
     at.radio(key="mode").set_value("keyword")
     at.text_input(key="query").input("Elizabeth Darcy").run()
     assert not at.exception and not at.error, texts(at.error)
@@ -113,7 +113,7 @@ def test_a_table_without_primary_key_waits_for_an_id_column(app_env, foreign_tab
     at.sidebar.selectbox(key=f"pg_id:{name}").set_value("n").run()
     assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
     assert at.session_state["collection"] == "loose"
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
     assert sum(points_by_trace(at).values()) == 5
 
@@ -141,7 +141,7 @@ def test_a_projector_tsv_pair_is_imported_on_the_library_page_and_mapped(tmp_pat
     assert any(f"imported {rows} vectors (384 dimensions) into 'projector'" in s for s in texts(at.success))
     assert at.sidebar.selectbox[0].value == "projector"
 
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
     drawn = points_by_trace(at)
     assert drawn == {category: sum(c.metadata["category"] == category for c in long_docs_corpus.chunks)

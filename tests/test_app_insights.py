@@ -16,7 +16,7 @@ def scratch(tmp_path, monkeypatch):
 
 
 def test_sweep_scores_the_sample_questions_per_passage(app_env, scratch):
-    at = open_page("pages/sweep.py")
+    at = open_page("views/sweep.py")
     assert not at.exception and not at.error
     assert at.number_input(key="sweep_chars").value == SWEEP_CHARS
     assert any("Estimated time: about" in c for c in texts(at.caption) + texts(at.warning))
@@ -53,7 +53,7 @@ def test_duplicates_page_on_the_samples(app_env, monkeypatch):
 
     real = core.duplicates.find_duplicates
     monkeypatch.setattr(core.duplicates, "find_duplicates", counted)
-    at = open_page("pages/duplicates.py")
+    at = open_page("views/duplicates.py")
     assert not at.exception and not at.error
     assert int(next(m.value for m in at.metric if m.label == "Chunks scanned")) > 100
     strict = int(next(m.value for m in at.metric if m.label == "Pairs"))
@@ -74,7 +74,7 @@ def test_duplicates_page_on_the_samples(app_env, monkeypatch):
 
 
 def test_compare_page_against_bag_of_words(app_env, scratch):
-    at = open_page("pages/compare.py")
+    at = open_page("views/compare.py")
     assert not at.exception and not at.error, texts(at.error)
     assert at.selectbox(key="compare_model").value.name == "bow-hash"
     overlap = float(next(m.value for m in at.metric if m.label.startswith("Mean neighbour overlap")))

@@ -181,7 +181,7 @@ def test_a_vectors_only_collection_borrows_a_query_model_that_reproduces_its_vec
     assert any("does not reproduce the stored vectors" in w for w in texts(at.sidebar.warning))
     next(s for s in at.sidebar.selectbox if s.label == "Embed queries with").set_value("minilm").run()
     assert any("reproduces the stored vectors" in c for c in texts(at.sidebar.caption))
-    at.switch_page("pages/search.py").run()
+    at.switch_page("views/search.py").run()
     at.text_input(key="query").input("Victor Frankenstein and the creature").run()
     assert not at.exception and not at.error, texts(at.error)
     assert [h.value for h in at.html if "heading" in h.value]  # hybrid results, queries embedded by MiniLM

@@ -10,7 +10,7 @@ from core.search import DEFAULT_MODE
 
 @pytest.fixture
 def search_page(app_env):
-    return open_page("pages/search.py")
+    return open_page("views/search.py")
 
 
 def test_hybrid_search_shows_highlighted_results_and_rrf_breakdown(search_page):

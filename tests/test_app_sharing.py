@@ -17,8 +17,8 @@ DB_PASSWORD = "pw-MARKER-4e1b"
 KEYS = {"OPENAI_API_KEY": "sk-MARKER-openai-9c2d", "ANTHROPIC_API_KEY": "sk-ant-MARKER-7f3a",
         "OPENAI_COMPATIBLE_API_KEY": "MARKER-compatible-51e0"}
 MARKERS = (DB_PASSWORD, *KEYS.values())
-PAGES = ("pages/library.py", "pages/similarity.py", "pages/search.py", "pages/map.py", "pages/chat.py",
-         "pages/sweep.py", "pages/duplicates.py", "pages/compare.py")
+PAGES = ("views/library.py", "views/similarity.py", "views/search.py", "views/map.py", "views/chat.py",
+         "views/sweep.py", "views/duplicates.py", "views/compare.py")
 
 
 def write_secrets(path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
@@ -122,12 +122,12 @@ def test_shared_mode_writes_only_into_writable_collections(shared_app):
 
 
 def test_shared_chat_and_sweep_offer_configured_things_only(shared_app):
-    at = open_page("pages/chat.py")
+    at = open_page("views/chat.py")
     assert at.selectbox(key="chat_endpoint").options == ["Extractive (offline)", "Team server"]
     at.selectbox(key="chat_endpoint").set_value(1).run()
     assert not at.exception
     assert not at.text_input  # no base URL, no model, no own key (user_keys is off)
-    at.switch_page("pages/sweep.py").run()
+    at.switch_page("views/sweep.py").run()
     assert at.radio(key="sweep_source").options == ["Questions on documents (CSV)"]  # no BEIR folder path
     assert not [t for t in at.text_input if t.key == "sweep_beir"]
 
@@ -140,7 +140,7 @@ user_keys = true
 name = "Samples"
 url = {json.dumps(shared_app["samples"])}
 """)
-    at = open_page("pages/chat.py")
+    at = open_page("views/chat.py")
     assert at.selectbox(key="chat_endpoint").options == ["Extractive (offline)", "OpenAI", "Anthropic"]
     at.selectbox(key="chat_endpoint").set_value(1).run()
     own_key = at.text_input(key="chat_user_key_1")

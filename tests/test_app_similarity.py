@@ -5,7 +5,7 @@ from app_pages import open_page, texts
 
 
 def test_matrix_pairs_and_nearest_chunks(app_env):
-    at = open_page("pages/similarity.py")
+    at = open_page("views/similarity.py")
     assert not at.error
     pairs = at.dataframe[0].value
     assert len(pairs) == 3
@@ -24,7 +24,7 @@ def test_matrix_pairs_and_nearest_chunks(app_env):
 
 
 def test_one_text_is_not_enough(app_env):
-    at = open_page("pages/similarity.py")
+    at = open_page("views/similarity.py")
     at.text_area(key="similarity_texts").input("just one line\njust one line").run()
     assert "Enter at least two different texts, one per line." in texts(at.info)
     assert not at.exception

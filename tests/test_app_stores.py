@@ -41,7 +41,7 @@ def choose_store(at, kind: str, url: str) -> None:
 
 def test_search_map_and_chat_pages_work_on_server_stores(app_env, server_store):
     kind, url = server_store
-    at = open_page("pages/search.py")
+    at = open_page("views/search.py")
     choose_store(at, kind, url)
     assert at.session_state["collection"] == SAMPLE_COLLECTION
     at.text_input(key="query").input("Elizabeth Bennet").run()
@@ -49,11 +49,11 @@ def test_search_map_and_chat_pages_work_on_server_stores(app_env, server_store):
     cards = [h.value for h in at.html if "heading" in h.value]
     assert len(cards) == 10 and "pg1342_pride_and_prejudice.txt" in cards[0]
 
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception and not at.error
     assert at.get("plotly_chart")
 
-    at.switch_page("pages/chat.py").run()
+    at.switch_page("views/chat.py").run()
     at.chat_input(key="chat_question").set_value("What does Victor Frankenstein create?").run()
     assert not at.exception and not at.error
     answer = " ".join(m.value for m in at.chat_message[-1].markdown)

@@ -234,7 +234,7 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     assert not at.exception, at.exception
     assert at.session_state["collection"] == "novels"
     assert any(MIGRATED in c.value for c in at.sidebar.caption)
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
     assert len(charts) == 1
@@ -252,11 +252,11 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     at.session_state["_collection_to_pick"] = "wide"
     at.run()
     assert at.session_state["collection"] == "wide" and at.sidebar.selectbox(key="query_model_wide")
-    at.switch_page("pages/map.py").run()
+    at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, (at.exception, at.error)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120
-    at.switch_page("pages/similarity.py").run()
+    at.switch_page("views/similarity.py").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1  # the heatmap of the typed texts
     assert [e.value for e in at.error] == [at.error[0].value] and "cannot run that model" in at.error[0].value

@@ -325,7 +325,7 @@ def test_search_page_shows_the_edited_text_after_a_re_ingest(tmp_path, monkeypat
     collection = open_store(str(store)).open_collection(SAMPLE_COLLECTION, minilm.info)
     first = ingest([Upload("letters.txt", TEXT.encode("utf-8"))], collection, minilm, SETTINGS, cache=cache)
     monkeypatch.setenv("EXPLORER_STORE", str(store))
-    at = open_page("pages/search.py")
+    at = open_page("views/search.py")
     at.radio(key="mode").set_value("keyword")
     at.text_input(key="query").input("Englishman Norseman").run()
     cards = [h.value for h in at.html if "heading" in h.value]
