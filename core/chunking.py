@@ -36,8 +36,9 @@ from .errors import ExplorerError
 from .types import Chunk, ChunkSettings, Document, Metadata, content_hash
 
 # Chunk ids start with this. Ids of the first scheme (file hash + settings + position, no
-# source) look different, so collections holding them are recognised: see core.identity.
-ID_SCHEME = "v2"
+# source) look different, and "v2" ids were made when a file in a folder was known by its path
+# relative to that folder, so collections holding either are recognised: see core.identity.
+ID_SCHEME = "v3"
 # Metadata every chunk gets on top of its document's.
 CHUNK_KEYS = ("source", "document", "chunking", "index", "start", "end")
 

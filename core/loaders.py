@@ -12,9 +12,9 @@ Memory stays flat however large a file is:
 - PDF pages are extracted one by one and grouped into parts the same way.
 HTML is read at once: pages are small, and the parser needs the whole tree.
 
-A document's `source` is its identity, given by the caller: the path relative to
-the folder given (or the full path of a file given alone), the upload's name
-under its folder label. The content hash only tells whether it changed.
+A document's `source` is its identity, given by the caller: a local file's resolved
+absolute path (`local_source`), the upload's name under its folder label; a row is its
+file plus metadata["row"]. The content hash only tells whether it changed.
 
 Every problem a user can fix is a `LoaderError` naming the file and the reason.
 """
@@ -91,9 +91,10 @@ class FieldOptions:
 
 
 def local_source(path: str | Path) -> str:
-    """The source a file on this machine is known by when given on its own: its full path
-    (two files called notes.txt in different folders are two documents)."""
-    return os.path.abspath(path)
+    """The source a file on this machine is known by: its resolved absolute path. "./docs/a.md",
+    "docs/a.md", the absolute path, a symlink to it, and the file found by ingesting its folder or
+    a parent folder are one document; two files called notes.txt in different folders are two."""
+    return os.path.realpath(path)
 
 
 def load_path(path: str | Path, *, source: str | None = None, text_field: str | None = None,

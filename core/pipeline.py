@@ -3,9 +3,10 @@
 Streaming: files are read part by part and chunks flow through in fixed-size
 batches, so memory stays flat however large the corpus.
 
-Identity is not content. A document is its source (the path relative to the
-folder given, the full path of a file given alone, an upload's name under its
-folder label; a row of a CSV / JSONL file is its file plus the row id). A chunk's
+Identity is not content. A document is its source (a local file's resolved absolute
+path, however it was reached: a folder, a parent folder, a symlink, the file alone; an
+upload's name under its folder label; a row of a CSV / JSONL file is its file plus the
+row id). A chunk's
 id names that document as it is now (content, metadata, settings) and the chunk's
 position, and a vector belongs to a text, not to a document (core.embedding_cache).
 So:
@@ -14,7 +15,9 @@ So:
 - re-ingesting a source replaces that source's chunks and nothing else: a changed
   file re-embeds only the chunks whose text changed, a new category re-embeds nothing;
 - identical files under two names are two documents, each with its own metadata,
-  embedded once.
+  embedded once;
+- two folders never replace each other's files; a file gone from a folder ingested
+  again is reported, and removed only when asked (`prune`).
 A file that fails to load is rolled back and reported; the others still go in.
 """
 from __future__ import annotations
@@ -29,11 +32,13 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .chunking import chunk_documents
+from .documents import shown_sources
 from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
 from .health import check_space
-from .identity import migrate_old_ids, settle_first_scheme
+from .identity import (FormerChunks, carry_second_scheme, migrate_old_ids, settle_first_scheme,
+                       settle_second_scheme)
 from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
 from .stores.base import Collection
 from .types import Chunk, ChunkSettings, Document, ProgressCallback, ProgressEvent, no_progress
@@ -59,10 +64,18 @@ class Upload:
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file on this machine and the source it is known by (see `local_files`)."""
+    """A file on this machine, the source it is known by (its resolved absolute path), and, when
+    found in a folder, that folder (resolved) and the file's path under it: the name the second
+    id scheme knew it by, and the one a report shows."""
 
     path: Path
     source: str
+    folder: str | None = None
+    relative: str | None = None
+
+    @classmethod
+    def at(cls, path: str | Path) -> LocalFile:
+        return cls(Path(path), local_source(path))
 
 
 # A bare path is a file given alone: it is known by its full path.
@@ -78,14 +91,15 @@ def source_name(source: Source) -> str:
 
 def local_files(paths: Sequence[str | Path]) -> list[LocalFile]:
     """Files and folders as given on a command line, as the files to ingest: a folder becomes
-    the supported files under it, each known by its path relative to that folder (so
-    projA/README.md and projB/README.md are two documents); a file given alone is known by
-    its full path. A folder with no supported file in it is an error that says so."""
+    the supported files under it. Every file is known by its resolved absolute path, so
+    projA/README.md and projB/README.md are two documents, and a file reached twice (a folder and
+    its subfolder, a symlink, the file alone) is listed once. A folder with no supported file in it
+    is an error that says so."""
     files: list[LocalFile] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            files.append(LocalFile(path, local_source(path)))
+            files.append(LocalFile.at(path))
             continue
         # is_file() is true for regular files only: FIFOs, sockets and devices in the folder are passed over.
         found = sorted(f for f in path.rglob("*") if f.is_file())
@@ -93,8 +107,9 @@ def local_files(paths: Sequence[str | Path]) -> list[LocalFile]:
         if not supported:
             held = f"holds {len(found)} file(s), none of a supported type" if found else "is empty"
             raise ExplorerError(f"{raw}: the folder {held} (supported: {', '.join(SUPPORTED_EXTENSIONS)})")
-        files += [LocalFile(f, f.relative_to(path).as_posix()) for f in supported]
-    return files
+        folder = local_source(path)
+        files += [LocalFile(f, local_source(f), folder, f.relative_to(path).as_posix()) for f in supported]
+    return list({f.source: f for f in reversed(files)}.values())[::-1]  # the first of each file, in order
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,8 @@ class IngestReport:
     chunks_migrated: int = 0
     failures: list[LoaderError] = field(default_factory=list)
     seconds: float = 0.0
+    gone: list[str] = field(default_factory=list)  # sources of files no longer in a folder ingested again
+    pruned: bool = False                            # ...and removed (asked for), or still held
 
     def merge(self, other: IngestReport) -> None:
         """Add another run's counts to this one (several ingests shown as one)."""
@@ -126,6 +143,8 @@ class IngestReport:
                      "chunks_truncated", "chunks_migrated", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures += other.failures
+        self.gone += other.gone
+        self.pruned = self.pruned or other.pruned
 
     def summary(self) -> str:
         reused = self.chunks_added - self.chunks_embedded
@@ -139,6 +158,11 @@ class IngestReport:
             text += f"; {self.chunks_truncated} chunks longer than the model reads (their ends are ignored)"
         if self.failures:
             text += f"; {len(self.failures)} file(s) failed"
+        if self.gone:
+            names = ", ".join(shown_sources(self.gone).values())
+            text += (f"; {len(self.gone)} file(s) no longer in the folder removed: {names}" if self.pruned else
+                     f"; {len(self.gone)} file(s) no longer in the folder, still held (prune to remove them: "
+                     f"--prune, or the app's checkbox): {names}")
         return text
 
 
@@ -160,6 +184,47 @@ def _documents(source: Source, options: LoadOptions) -> Iterator[Document]:
     return load_path(path, source=source_name(source), **kwargs)
 
 
+def distinct_sources(sources: Sequence[Source]) -> list[Source]:
+    """Each document once: a file reached twice (./docs and docs/, a folder and its subfolder, a
+    symlink) is ingested once. Two uploads that would be one document (the same name under the same
+    folder label) are refused, naming both, before anything is written: neither is lost to the other."""
+    kept: dict[str, Source] = {}
+    for source in sources:
+        name = source_name(source)
+        first = kept.get(name)
+        if first is None:
+            kept[name] = source
+        elif isinstance(source, Upload) or isinstance(first, Upload):
+            raise ExplorerError(
+                f"two files in this upload would both be the document '{name}': '{_given_name(first)}' and "
+                f"'{_given_name(source)}'; upload them under different folder labels, or one at a time")
+    return list(kept.values())
+
+
+def _given_name(source: Source) -> str:
+    return source.name if isinstance(source, Upload) else str(source.path if isinstance(source, LocalFile) else source)
+
+
+def _former_names(source: Source) -> list[str]:
+    """The names the second id scheme may hold this document under: the same (uploads), the absolute
+    path as spelled (a file given alone), the path relative to the folder (a file found in one)."""
+    if isinstance(source, Upload):
+        return [source.source]
+    path = source.path if isinstance(source, LocalFile) else Path(source)
+    relative = source.relative if isinstance(source, LocalFile) else None
+    return [source_name(source), os.path.abspath(path), *([relative] if relative else [])]
+
+
+def gone_from_folders(collection: Collection, folders: Iterable[str], present: set[str]) -> list[str]:
+    """Sources held under the folders (resolved) that this ingest did not find there: deleted or
+    renamed files."""
+    prefixes = tuple(os.path.join(f, "") for f in set(folders))
+    if not prefixes:
+        return []
+    return sorted({s.source for s in collection.sources()
+                   if s.source.startswith(prefixes) and s.source not in present})
+
+
 def _batches(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:
     iterator = iter(chunks)
     while batch := list(islice(iterator, size)):
@@ -175,12 +240,16 @@ def ingest(
     progress: ProgressCallback = no_progress,
     batch_size: int = BATCH_SIZE,
     cache: EmbeddingCache | None = None,
+    prune: bool = False,
 ) -> IngestReport:
     """Ingest files into a collection; returns what happened, failures included.
-    `cache` holds the vectors already computed (default: data/cache/embeddings.sqlite)."""
+    `cache` holds the vectors already computed (default: data/cache/embeddings.sqlite).
+    Files held from a folder ingested again that are no longer in it are reported (`gone`), and
+    deleted only with `prune`."""
     if collection.embedder != embedder.info:
         raise ExplorerError(f"collection '{collection.name}' belongs to {collection.embedder.name}, "
                             f"not {embedder.name}")
+    sources = distinct_sources(sources)
     started = time.perf_counter()
     cache = cache or EmbeddingCache.default()
     report = IngestReport(chunks_migrated=migrate_old_ids(collection, cache, progress))
@@ -189,14 +258,20 @@ def ingest(
     done_before = 0  # bytes of the files already finished, for the progress bar
     for source in sources:
         progress(ProgressEvent("reading", done_before, total, source_name(source)))
+        former = carry_second_scheme(collection, cache, _former_names(source))
         try:
             _ingest_one(source, collection, embedder, cache, settings, options, report, progress, batch_size,
-                        done_before, total)
+                        done_before, total, former)
         except LoaderError as exc:
             report.failures.append(exc)
         else:
             report.files += 1
         done_before += _size(source)
+    folders = [s.folder for s in sources if isinstance(s, LocalFile) and s.folder]
+    report.gone = gone_from_folders(collection, folders, {source_name(s) for s in sources})
+    if prune:
+        report.chunks_removed += sum(collection.delete_source(gone) for gone in report.gone)
+        report.pruned = bool(report.gone)
     progress(ProgressEvent("keyword index", done_before, total))
     collection.sync_keyword_index()
     report.seconds = time.perf_counter() - started
@@ -206,7 +281,7 @@ def ingest(
 
 def _ingest_one(source: Source, collection: Collection, embedder: Embedder, cache: EmbeddingCache,
                 settings: ChunkSettings, options: LoadOptions, report: IngestReport, progress: ProgressCallback,
-                batch_size: int, done_before: int, total: int | None) -> None:
+                batch_size: int, done_before: int, total: int | None, former: FormerChunks) -> None:
     count_tokens = embedder.count_tokens if settings.unit == "tokens" else None
     chunks = chunk_documents(_documents(source, options), settings, count_tokens=count_tokens)
     seen: dict[str, set[str]] = {}   # source -> chunk ids of this version of the document
@@ -238,6 +313,9 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, cach
     for doc_source, keep in seen.items():
         report.chunks_removed += collection.delete_source(doc_source, keep_ids=sorted(keep))
         report.chunks_removed += settle_first_scheme(collection, doc_source)
+        # Its "v2" chunks under this very name were just replaced: moved, not stale.
+        report.chunks_removed -= len(former.get(doc_source, []))
+        report.chunks_migrated += settle_second_scheme(collection, doc_source, former)
 
 
 def _vectors(chunks: Sequence[Chunk], embedder: Embedder, cache: EmbeddingCache, report: IngestReport) -> np.ndarray:

@@ -28,8 +28,8 @@ def content_hash(*parts: str | bytes) -> str:
 class Document:
     """Text of one source file, or one part of it for files too large to hold at once.
 
-    `source` is the document's identity: the path relative to the folder given
-    (the full path of a file given alone), an upload's name under its folder label;
+    `source` is the document's identity: a local file's resolved absolute path, an
+    upload's name under its folder label;
     a CSV / JSONL row is its file's source plus metadata["row"]. `content_hash` only
     says whether the document changed: the hash of the whole file's bytes (every
     part of one file shares it), or of the row. `offset` is where this part's text

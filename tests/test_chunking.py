@@ -17,7 +17,7 @@ TOKENIZER = ROOT / "data" / "models" / "all-MiniLM-L6-v2" / "tokenizer.json"
 BOOKS = ["pg1342_pride_and_prejudice.txt", "pg84_frankenstein.txt", "commonmark_spec.txt"]
 SPEC = LONG_DOCS / "commonmark_spec.txt"
 TRIMMED = " \t\n\r\f\v\u00a0\ufeff"
-ID = re.compile(r"^v2-[0-9a-f]{32}-\d{6}$")
+ID = re.compile(r"^v3-[0-9a-f]{32}-\d{6}$")
 
 SETTINGS = [
     ChunkSettings("recursive", 200, 0, "tokens"),

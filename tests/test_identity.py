@@ -80,19 +80,100 @@ def test_same_names_in_subfolders_are_kept_apart(tmp_path, collection, embedder,
     (docs / "image.png").write_bytes(b"\x89PNG")  # not supported: passed over
 
     files = local_files([docs])
-    assert [f.source for f in files] == ["notes.txt", "projA/README.md", "projB/README.md"]
+    assert [f.relative for f in files] == ["notes.txt", "projA/README.md", "projB/README.md"]
+    assert [f.source for f in files] == [str(docs / r) for r in ("notes.txt", "projA/README.md", "projB/README.md")]
     report = ingest(files, collection, embedder, SETTINGS, cache=cache)
     assert report.files == 3 and report.chunks_removed == 0
-    assert set(by_source(collection)) == {"notes.txt", "projA/README.md", "projB/README.md"}
-    assert [h.metadata["source"] for h in collection.keyword_search("harpsichord", 5)] == ["projB/README.md"]
-    assert [h.metadata["source"] for h in collection.keyword_search("glacier", 5)] == ["projA/README.md"]
+    assert set(by_source(collection)) == {f.source for f in files}
+    assert [h.metadata["source"] for h in collection.keyword_search("harpsichord", 5)] == [files[2].source]
+    assert [h.metadata["source"] for h in collection.keyword_search("glacier", 5)] == [files[1].source]
 
     again = ingest(local_files([docs]), collection, embedder, SETTINGS, cache=cache)
     assert (again.chunks_added, again.chunks_removed, again.chunks_skipped) == (0, 0, 3)
 
-    # A file given on its own is known by its full path: it does not replace notes.txt.
+    # A file given on its own is the same document as the one found in its folder.
     [alone] = local_files([docs / "notes.txt"])
-    assert alone.source == str(docs / "notes.txt")
+    assert alone.source == files[0].source
+
+
+# -- one file, one document; two folders, two sets of documents (issue 20) ---------------------
+
+def two_projects(tmp_path: Path) -> tuple[Path, Path]:
+    """projA/ and projB/, each with a README.md and a docs/guide.md of their own."""
+    made = []
+    for name, topic in (("projA", "a glacier survey drone"), ("projB", "a harpsichord for the museum")):
+        folder = tmp_path / name
+        (folder / "docs").mkdir(parents=True)
+        (folder / "README.md").write_text(f"{name} builds {topic}.")
+        (folder / "docs" / "guide.md").write_text(f"The guide of {name} explains {topic} step by step.")
+        made.append(folder)
+    return made[0], made[1]
+
+
+def test_two_folders_sharing_file_names_never_replace_each_other(tmp_path, collection, embedder, cache):
+    proj_a, proj_b = two_projects(tmp_path)
+    first = ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=cache)
+    second = ingest(local_files([proj_b]), collection, embedder, SETTINGS, cache=cache)
+    assert (first.chunks_removed, second.chunks_removed, second.gone) == (0, 0, [])
+    assert "stale removed" in second.summary() and "0 stale removed" in second.summary()
+    held = by_source(collection)
+    assert set(held) == {str(p / n) for p in (proj_a, proj_b) for n in ("README.md", "docs/guide.md")}
+    assert {h.metadata["source"] for h in collection.keyword_search("glacier", 5)} == \
+        {str(proj_a / "README.md"), str(proj_a / "docs/guide.md")}
+
+
+def test_the_same_file_reached_five_ways_is_one_document(tmp_path, collection, embedder, cache, monkeypatch):
+    proj_a, _ = two_projects(tmp_path)
+    link = tmp_path / "link-to-projA"
+    link.symlink_to(proj_a, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    ways = [["projA"], ["./projA/"], [str(proj_a)], [str(link)], ["projA", "projA/docs", "projA/README.md"]]
+    for paths in ways:
+        ingest(local_files(paths), collection, embedder, SETTINGS, cache=cache)
+    assert sorted(by_source(collection)) == [str(proj_a / "README.md"), str(proj_a / "docs/guide.md")]
+    assert collection.count() == 2 and len(embedder.embedded) == 2
+
+
+def test_a_folder_then_its_subfolder_or_one_file_holds_each_document_once(tmp_path, collection, embedder, cache):
+    proj_a, _ = two_projects(tmp_path)
+    ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=cache)
+    sub = ingest(local_files([proj_a / "docs"]), collection, embedder, SETTINGS, cache=cache)
+    alone = ingest(local_files([proj_a / "README.md"]), collection, embedder, SETTINGS, cache=cache)
+    assert (sub.chunks_added, sub.chunks_skipped, alone.chunks_added, alone.chunks_skipped) == (0, 1, 0, 1)
+    assert collection.count() == 2 and sorted(collection.get().texts) == sorted(
+        p.read_text() for p in (proj_a / "README.md", proj_a / "docs" / "guide.md"))
+    # A subfolder's ingest does not take the files of the parent outside it for gone.
+    assert sub.gone == [] and alone.gone == []
+
+
+def test_a_renamed_file_is_reported_gone_and_removed_only_when_asked(tmp_path, collection, embedder, cache):
+    proj_a, _ = two_projects(tmp_path)
+    ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=cache)
+    (proj_a / "README.md").rename(proj_a / "READ-ME.md")
+    kept = ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=cache)
+    assert kept.gone == [str(proj_a / "README.md")] and kept.chunks_removed == 0 and not kept.pruned
+    assert "1 file(s) no longer in the folder, still held" in kept.summary() and "README.md" in kept.summary()
+    assert str(proj_a) not in kept.summary()  # shown relative to the folder, not as a server path
+    assert set(by_source(collection)) == {str(proj_a / n) for n in ("README.md", "READ-ME.md", "docs/guide.md")}
+    assert kept.chunks_embedded == 0  # the renamed file's text was embedded before
+
+    pruned = ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=cache, prune=True)
+    assert pruned.gone == [str(proj_a / "README.md")] and pruned.pruned and pruned.chunks_removed == 1
+    assert set(by_source(collection)) == {str(proj_a / n) for n in ("READ-ME.md", "docs/guide.md")}
+
+
+def test_two_uploads_with_one_name_under_one_label_are_refused_naming_both(collection, embedder, cache):
+    uploads = [Upload("notes.txt", b"The lighthouse keeper logs every ship.", folder="harbour"),
+               Upload("a\\notes.txt", b"The orchard yields pears in September.", folder="harbour/")]
+    with pytest.raises(ExplorerError) as refused:
+        ingest(uploads, collection, embedder, SETTINGS, cache=cache)
+    message = str(refused.value)
+    assert "'harbour/notes.txt'" in message and "'notes.txt'" in message and "'a\\notes.txt'" in message
+    assert collection.count() == 0 and embedder.embedded == []
+    # Under two labels, or one at a time, both are kept.
+    ingest([uploads[0], Upload(uploads[1].name, uploads[1].data, folder="orchard")], collection, embedder,
+           SETTINGS, cache=cache)
+    assert set(by_source(collection)) == {"harbour/notes.txt", "orchard/notes.txt"}
 
 
 def test_uploads_with_the_same_name_under_two_folder_labels(collection, embedder, cache):
@@ -249,7 +330,36 @@ def test_upgrading_then_re_ingesting_a_folder_does_not_hold_documents_twice(stor
     report = ingest(local_files([folder]), collection, embedder, SETTINGS, LoadOptions(category="novel"),
                     cache=cache)
     assert report.chunks_migrated == len(old) and report.chunks_removed == len(old) and embedder.embedded == []
-    assert [(s.source, s.chunks) for s in collection.sources()] == [("mail/letters.txt", len(old))]
+    assert [(s.source, s.chunks) for s in collection.sources()] == [(str(folder / "mail/letters.txt"), len(old))]
+
+
+@backends("chroma", "pgvector")
+def test_second_scheme_relative_paths_move_to_absolute_ones_without_embedding(store, new_name, embedder, cache,
+                                                                              minilm, tmp_path, monkeypatch):
+    """The second scheme ("v2" ids) knew projA/README.md, found by ingesting projA/, as "README.md". Ingested
+    again, it moves to its absolute path, its vectors reused; projB/README.md, ingested first, does not take
+    it: it never held that text."""
+    import core.chunking
+
+    collection = store.open_collection(new_name(store), minilm.info)
+    proj_a, proj_b = two_projects(tmp_path)
+    monkeypatch.setattr(core.chunking, "ID_SCHEME", "v2")
+    ingest([LocalFile(proj_a / "README.md", "README.md"), LocalFile(proj_a / "docs/guide.md", "docs/guide.md")],
+           collection, minilm, SETTINGS, cache=cache)
+    monkeypatch.undo()
+    assert sorted(by_source(collection)) == ["README.md", "docs/guide.md"]
+    fresh_cache = EmbeddingCache(tmp_path / "another-machine.sqlite")  # vectors come from the collection
+
+    other = ingest(local_files([proj_b]), collection, embedder, SETTINGS, cache=fresh_cache)
+    assert other.chunks_migrated == 0 and other.chunks_removed == 0 and len(embedder.embedded) == 2
+    assert sorted(by_source(collection)) == sorted(["README.md", "docs/guide.md", str(proj_b / "README.md"),
+                                                    str(proj_b / "docs/guide.md")])
+    embedder.embedded.clear()
+    report = ingest(local_files([proj_a]), collection, embedder, SETTINGS, cache=fresh_cache)
+    assert embedder.embedded == [] and report.chunks_migrated == 2 and report.chunks_removed == 0
+    assert sorted(by_source(collection)) == sorted(str(p / n) for p in (proj_a, proj_b)
+                                                   for n in ("README.md", "docs/guide.md"))
+    assert collection.count() == 4
 
 
 # -- things that are not documents ------------------------------------------------------------

@@ -17,8 +17,9 @@ from .common import add_chunking_options, add_collection_options, chunk_settings
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="add files to a collection",
-                       description="Load, chunk, embed and store files. A document is known by its path "
-                                   "relative to the folder given (the full path of a file given alone). "
+                       description="Load, chunk, embed and store files. A file is known by its resolved "
+                                   "absolute path: the same file reached through a folder, a subfolder, a "
+                                   "symlink or alone is one document; a CSV/JSONL row is its file plus its row id. "
                                    "Re-ingesting a file adds nothing; a changed file replaces its own old chunks, "
                                    "re-embedding only the changed ones; a new --category re-embeds nothing.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched for supported files)")
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="CSV/JSONL: extra column to keep as metadata (repeatable)")
     p.add_argument("--id-field", help="CSV/JSONL: column holding each row's id (default: _id or id, "
                                       "else the row number); a re-ingest replaces rows by it")
+    p.add_argument("--prune", action="store_true",
+                   help="remove documents of files no longer in a folder given (deleted or renamed); "
+                        "without it they are only reported")
     p.set_defaults(run=run)
 
 
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                           metadata_fields=tuple(args.metadata_field), category=args.category, id_field=args.id_field)
     try:
         with progress_bar("ingest") as show:
-            report = ingest(files, workspace.collection, workspace.embedder, settings, options, progress=show)
+            report = ingest(files, workspace.collection, workspace.embedder, settings, options, progress=show,
+                            prune=args.prune)
     except BaseException:  # an error or Ctrl-C: clean up, then let it be reported as usual
         _drop_if_still_empty(workspace)
         raise
