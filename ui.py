@@ -11,6 +11,7 @@ from typing import Callable, Iterator, Sequence
 import streamlit as st
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
+from core.documents import DocumentKey, label, shown_sources
 from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
@@ -108,6 +109,13 @@ def _facets(version: tuple[str, str, str], _workspace: Workspace) -> tuple[list[
 def facets(workspace: Workspace) -> tuple[list[str], list[str]]:
     """The collection's categories and document names, for filter pickers (cached per version)."""
     return _facets(collection_version(workspace), workspace)
+
+
+def document_names(workspace: Workspace) -> Callable[[DocumentKey], str]:
+    """How pages name a document: `file › row id` for a CSV / JSONL row, a local file relative to the
+    folder the collection's files share (never where it sits on the server), an upload as labelled."""
+    shown = shown_sources(facets(workspace)[1])
+    return lambda key: label(key, shown)
 
 
 def pick_collection(name: str) -> None:

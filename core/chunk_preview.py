@@ -15,7 +15,7 @@ from .chunking import chunk_document
 from .embedders import Embedder
 from .errors import LoaderError
 from .loaders import load_bytes, load_path
-from .pipeline import LoadOptions, Source, Upload
+from .pipeline import LoadOptions, LocalFile, Source, Upload
 from .types import Chunk, ChunkSettings, Document
 
 PREVIEW_CHARS = 20_000
@@ -42,10 +42,10 @@ def first_document(source: Source, options: LoadOptions = LoadOptions()) -> Docu
     if isinstance(source, Upload):
         documents = load_bytes(source.name, source.data, **kwargs)
     else:
-        documents = load_path(Path(source), **kwargs)
+        documents = load_path(source.path if isinstance(source, LocalFile) else Path(source), **kwargs)
     first = next(islice(documents, 1), None)
     if first is None:
-        name = source.name if isinstance(source, Upload) else Path(source).name
+        name = source.name if isinstance(source, (Upload, LocalFile)) else Path(source).name
         raise LoaderError(name, "no text to preview")
     return first
 

@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from .documents import DocumentKey
 from .embedders import normalise
 from .errors import ExplorerError
 from .stores.base import Collection
@@ -40,6 +41,10 @@ class ChunkRef:
     source: str
     metadata: Metadata
 
+    @property
+    def document(self) -> DocumentKey:
+        return DocumentKey.of(self.metadata)
+
 
 @dataclass(frozen=True)
 class DuplicatePair:
@@ -49,8 +54,9 @@ class DuplicatePair:
     exact: bool        # identical text
 
     @property
-    def cross_source(self) -> bool:
-        return self.a.source != self.b.source
+    def cross_document(self) -> bool:
+        """From two documents: two files, or two rows of one CSV / JSONL file."""
+        return self.a.document != self.b.document
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,8 @@ class DuplicateGroup:
     pairs: tuple[DuplicatePair, ...]
 
     @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(sorted({c.source for c in self.chunks}))
+    def documents(self) -> tuple[DocumentKey, ...]:
+        return tuple(sorted({c.document for c in self.chunks}))
 
     @property
     def best(self) -> float:
@@ -205,7 +211,7 @@ def _groups(pairs: list[DuplicatePair]) -> tuple[DuplicateGroup, ...]:
         root = components.find(pair.a.id)
         members.setdefault(root, {}).update({pair.a.id: pair.a, pair.b.id: pair.b})
         edges.setdefault(root, []).append(pair)
-    groups = [DuplicateGroup(tuple(sorted(members[r].values(), key=lambda c: (c.source, c.id))), tuple(edges[r]))
+    groups = [DuplicateGroup(tuple(sorted(members[r].values(), key=lambda c: (c.document, c.id))), tuple(edges[r]))
               for r in members]
     return tuple(sorted(groups, key=lambda g: (-len(g.chunks), -g.best, g.chunks[0].id)))
 

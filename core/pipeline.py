@@ -77,6 +77,11 @@ class LocalFile:
     def at(cls, path: str | Path) -> LocalFile:
         return cls(Path(path), local_source(path))
 
+    @property
+    def name(self) -> str:
+        """How a list of files to ingest shows it: its path under its folder, else its file name."""
+        return self.relative or self.path.name
+
 
 # A bare path is a file given alone: it is known by its full path.
 Source = Path | str | Upload | LocalFile

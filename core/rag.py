@@ -21,6 +21,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .documents import DocumentKey
 from .embedders import Embedder
 from .errors import ProviderError
 from .keyword import Analyzer, BM25Settings
@@ -63,6 +64,11 @@ class Citation:
     source: str
     category: str
     text: str
+    row: str = ""  # a CSV / JSONL row's id: with the source, the document it comes from
+
+    @property
+    def document(self) -> DocumentKey:
+        return DocumentKey(self.source, self.row)
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,8 @@ def retrieve(question: str, workspace: Workspace, k: int = DEFAULT_K, mode: Mode
     """The k chunks an answer may use, numbered from 1 in rank order."""
     results = search(workspace.collection, workspace.embedder, question, mode=mode, k=k, where=where)
     return tuple(Citation(n=r.rank, chunk_id=r.id, source=str(r.metadata.get("source", "?")),
-                          category=str(r.metadata.get("category", "")), text=r.text) for r in results)
+                          category=str(r.metadata.get("category", "")), text=r.text,
+                          row=str(r.metadata.get("row", ""))) for r in results)
 
 
 def context_block(context: Sequence[Citation]) -> str:

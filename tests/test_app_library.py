@@ -8,7 +8,8 @@ import pytest
 from app_pages import open_page, texts
 from browser_fixtures import free_port
 from core.config import DEFAULT_CHUNKING
-from core.pipeline import Upload, ingest
+from core.documents import DocumentKey
+from core.pipeline import LoadOptions, Upload, ingest
 from core.stores import open_store
 
 NOTES = "# Owls\n\nOwls hunt at night. Their feathers are soft, so their flight is silent.\n"
@@ -65,7 +66,7 @@ def test_upload_ingest_reports_bad_files_and_delete_document(library):
     documents = at.dataframe[0].value
     assert set(documents["document"]) == {"owls.md", "crows.txt"}
 
-    at.selectbox(key="doomed_document").set_value("crows.txt")
+    at.selectbox(key="doomed_document").set_value(DocumentKey("crows.txt"))
     at.button(key="delete_document").click().run()
     assert "Deleted 'crows.txt' (1 chunks)." in texts(at.success)
     assert set(at.dataframe[0].value["document"]) == {"owls.md"}
@@ -77,11 +78,12 @@ def test_missing_paths_are_flagged_before_ingesting(library, tmp_path: Path):
     at.radio(key="source_kind").set_value("Files on this machine (paths)").run()
     at.text_area(key="paths").input(f"{tmp_path}/nowhere.txt\n{tmp_path}/here.txt").run()
     assert not at.exception
-    assert f"Not found (or not a file), so left out: {tmp_path}/nowhere.txt" in texts(at.error)
+    assert f"Not found, so left out: {tmp_path}/nowhere.txt" in texts(at.error)
     assert at.button(key="ingest").label == "Ingest 1 file(s) into 'notes'"
     at.button(key="ingest").click().run()
     assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
-    assert set(at.dataframe[0].value["document"]) == {"owls.md", f"{tmp_path}/here.txt"}  # a path given on its own: its full path
+    # Known by its full path, shown by its name: the only local file, so relative to its own folder.
+    assert set(at.dataframe[0].value["document"]) == {"owls.md", "here.txt"}
 
 
 def test_upload_into_a_new_collection_in_one_step(library):
@@ -185,3 +187,75 @@ def test_a_vectors_only_collection_borrows_a_query_model_that_reproduces_its_vec
     at.text_input(key="query").input("Victor Frankenstein and the creature").run()
     assert not at.exception and not at.error, texts(at.error)
     assert [h.value for h in at.html if "heading" in h.value]  # hybrid results, queries embedded by MiniLM
+
+
+# -- rows of a CSV / JSONL file are documents (issue 20) -----------------------------------------
+
+NEWS = [("a1", "business", "Shares in the brewer rose after strong summer sales."),
+        ("a2", "sport", "The club signed a striker on the last day of the window."),
+        ("a3", "business", "Shares in the brewer rose after strong summer sales."),  # the same text as a1
+        ("a4", "tech", "A new phone folds twice and fits in a coat pocket."),
+        ("a5", "sport", "Rain stopped play before lunch on the second day.")]
+
+
+@pytest.fixture
+def news(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm):
+    """Five articles of one JSONL file (two with identical text) in the collection 'notes', beside owls.md."""
+    import json
+
+    folder = tmp_path / "server" / "private" / "feeds"
+    folder.mkdir(parents=True)
+    path = folder / "news.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "category": c, "text": t}) + "\n" for i, c, t in NEWS))
+    collection = open_store(str(tmp_path / "store")).open_collection("notes", minilm.info)
+    ingest([Upload("owls.md", NOTES.encode())], collection, minilm, DEFAULT_CHUNKING)
+    ingest([path], collection, minilm, DEFAULT_CHUNKING, LoadOptions(category_field="category", id_field="id"))
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
+    return path
+
+
+def test_each_row_is_listed_once_as_file_and_row_id(news):
+    at = open_page()
+    listed = list(at.dataframe[0].value["document"])
+    assert sorted(listed) == sorted(["owls.md", *(f"news.jsonl › {i}" for i, _, _ in NEWS)])
+    assert not any(str(news.parent) in d for d in listed)  # never where the file sits on the server
+
+
+def test_deleting_a_file_of_many_rows_states_the_count_and_asks_first(news):
+    at = open_page()
+    at.selectbox(key="doomed_document").set_value(DocumentKey(str(news))).run()
+    assert at.button(key="delete_document").disabled
+    assert at.button(key="delete_document").label == "Delete 5 documents"
+    assert at.checkbox(key="confirm_delete_document").label == \
+        "Yes, delete all 5 documents (5 chunks) of 'news.jsonl'"
+    at.checkbox(key="confirm_delete_document").check().run()
+    at.button(key="delete_document").click().run()
+    assert "Deleted 'news.jsonl' (5 chunks)." in texts(at.success)
+    assert list(at.dataframe[0].value["document"]) == ["owls.md"]
+
+
+def test_deleting_one_row_deletes_that_row_only(news):
+    at = open_page()
+    at.selectbox(key="doomed_document").set_value(DocumentKey(str(news), "a2")).run()
+    assert not at.button(key="delete_document").disabled  # one document: no question
+    at.button(key="delete_document").click().run()
+    assert "Deleted 'news.jsonl › a2' (1 chunks)." in texts(at.success)
+    assert "news.jsonl › a2" not in list(at.dataframe[0].value["document"])
+    assert len(at.dataframe[0].value) == 5
+
+
+def test_search_results_are_headed_by_file_and_row_id(news):
+    at = open_page("views/search.py")
+    at.radio(key="mode").set_value("keyword")
+    at.text_input(key="query").input("striker window").run()
+    assert not at.exception and not at.error
+    headings = [h.value for h in at.html if "heading" in h.value]
+    assert headings and "news.jsonl › a2" in headings[0]
+    assert not any(str(news.parent) in h for h in headings)
+
+
+def test_near_duplicates_across_rows_of_one_file_count_as_across_documents(news):
+    at = open_page("views/duplicates.py")
+    assert not at.exception
+    assert next(m.value for m in at.metric if m.label == "Across documents") == "1"
+    assert any("news.jsonl › a1" in str(v) for v in at.dataframe[0].value["documents"])

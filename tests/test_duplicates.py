@@ -53,7 +53,7 @@ def test_the_copied_letter_pairs_with_its_original_and_nothing_else_does(collect
     assert EDIT[1] in edited[0].a.text + edited[0].b.text
     # Each original chunk and its copy form a group of two; no group reaches the novel.
     assert len(report.groups) == letter_chunks
-    assert all(len(g.chunks) == 2 and g.sources == (ORIGINAL, EDITED) for g in report.groups)
+    assert all(len(g.chunks) == 2 and [d.source for d in g.documents] == [ORIGINAL, EDITED] for g in report.groups)
 
 
 def test_the_diff_of_the_edited_pair_is_the_one_word(collection):

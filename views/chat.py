@@ -54,7 +54,8 @@ def citation_anchor(turn: int, n: int) -> str:
 def citation_html(result: RagAnswer, citation: Citation, turn: int) -> str:
     """A cited chunk with the answer's sentences from it highlighted, under an id [n] links to."""
     spans = [(q.start, q.end) for q in result.quotes if q.n == citation.n]
-    heading = html.escape(f"[{citation.n}] {citation.source} · {citation.category or 'no category'}")
+    name = ui.document_names(workspace)(citation.document)
+    heading = html.escape(f"[{citation.n}] {name} · {citation.category or 'no category'}")
     return (f'<div id="{citation_anchor(turn, citation.n)}" class="citation" '
             'style="border:1px solid #cbd5e1;border-radius:0.5rem;padding:0.5rem 0.75rem;margin:0.25rem 0;">'
             f'<div style="font-weight:700;color:#334155;">{heading}</div>'
@@ -101,7 +102,8 @@ def show_details(result: RagAnswer, turn: int) -> None:
         st.html(citation_html(result, c, turn))
     with st.expander(f"Retrieved context ({len(result.context)} chunks)"):
         for c in result.context:
-            st.caption(as_plain_markdown(f"[{c.n}] {c.source} · {c.category or 'no category'}"))
+            st.caption(as_plain_markdown(f"[{c.n}] {ui.document_names(workspace)(c.document)} · "
+                                         f"{c.category or 'no category'}"))
             st.text(c.text)
 
 

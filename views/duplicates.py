@@ -61,7 +61,7 @@ except ExplorerError as exc:
     st.stop()
 
 exact = sum(p.exact for p in report.pairs)
-cross = sum(p.cross_source for p in report.pairs)
+cross = sum(p.cross_document for p in report.pairs)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Chunks scanned", report.chunks_scanned)
 c2.metric("Pairs", len(report.pairs))
@@ -70,12 +70,13 @@ c4.metric("Across documents", cross)
 if not report.pairs:
     st.success(f"No two chunks are at least {threshold:.2f} similar.")
     st.stop()
+name = ui.document_names(workspace)  # file › row id, files relative to the folder they share
 
 st.subheader("Groups")
 if len(report.groups) > SHOWN:
     st.caption(f"The {SHOWN:,} largest of {len(report.groups):,} groups.")
 st.dataframe(pd.DataFrame([{"group": n, "chunks": len(g.chunks), "best similarity": round(g.best, 4),
-                            "documents": ", ".join(g.sources), "first chunk": short(g.chunks[0].text)}
+                            "documents": ", ".join(name(d) for d in g.documents), "first chunk": short(g.chunks[0].text)}
                            for n, g in enumerate(report.groups[:SHOWN], start=1)]),
              hide_index=True, width="stretch")
 
@@ -83,13 +84,14 @@ st.subheader("Pairs")
 if len(report.pairs) > SHOWN:
     st.caption(f"The {SHOWN:,} most similar of {len(report.pairs):,} pairs.")
 pairs = pd.DataFrame([{"pair": n, "similarity": round(p.similarity, 4), "identical": p.exact,
-                       "left document": p.a.source, "right document": p.b.source,
+                       "left document": name(p.a.document), "right document": name(p.b.document),
                        "left": short(p.a.text, 60), "right": short(p.b.text, 60)}
                       for n, p in enumerate(report.pairs[:SHOWN], start=1)])
 st.dataframe(pairs, hide_index=True, width="stretch")
 
 number = st.selectbox("Compare pair", range(1, min(len(report.pairs), SHOWN) + 1), key="dup_pair",
-                      format_func=lambda n: f"{n}: {report.pairs[n - 1].a.source} ↔ {report.pairs[n - 1].b.source} "
+                      format_func=lambda n: f"{n}: {name(report.pairs[n - 1].a.document)} ↔ "
+                                            f"{name(report.pairs[n - 1].b.document)} "
                                             f"({report.pairs[n - 1].similarity:.3f})")
 pair = report.pairs[number - 1]
 parts = word_diff(pair.a.text, pair.b.text)
@@ -99,6 +101,6 @@ left_col, right_col = st.columns(2)
 for column, chunk, side in ((left_col, pair.a, "left"), (right_col, pair.b, "right")):
     with column:
         st.markdown(f"**{side.title()}**")
-        st.text(f"{chunk.source} · chunk {chunk.metadata.get('index', '?')}")
+        st.text(f"{name(chunk.document)} · chunk {chunk.metadata.get('index', '?')}")
         ui.show_segments([Segment(getattr(p, side), "" if p.op == "equal" else "term") for p in parts
                           if getattr(p, side)], "border:1px solid #ddd;padding:0.5rem;")

@@ -16,7 +16,8 @@ from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
-from core.pipeline import LoadOptions, Source, Upload, ingest
+from core.documents import DocumentInfo, DocumentKey, delete_document, list_documents
+from core.pipeline import LoadOptions, LocalFile, Source, Upload, distinct_sources, ingest, local_files
 from core.samples import samples
 from core.stores import Store
 from core.types import ChunkSettings
@@ -59,12 +60,16 @@ def chosen_sources() -> tuple[list[Source], str | None]:
         by_title = {s.title: s for s in samples()}
         sample = by_title[st.selectbox("Sample", list(by_title), key="sample_title")]
         return [sample.path], sample.category
-    lines = st.text_area("Paths, one per line", key="paths", placeholder="/data/report.pdf")
+    lines = st.text_area("Paths, one per line (files or folders)", key="paths", placeholder="/data/reports")
     paths = [Path(line.strip()).expanduser() for line in lines.splitlines() if line.strip()]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        st.error(f"Not found (or not a file), so left out: {', '.join(missing)}")
-    return [p for p in paths if p.is_file()], None
+        st.error(f"Not found, so left out: {', '.join(missing)}")
+    try:
+        return list(local_files([p for p in paths if p.exists()])), None
+    except ExplorerError as exc:  # a folder without a supported file
+        st.error(str(exc))
+        return [], None
 
 
 def load_options(category_hint: str | None) -> LoadOptions:
@@ -159,18 +164,27 @@ def ingest_section(sources: list[Source], settings: ChunkSettings, options: Load
                    workspace: Workspace | None) -> None:
     if store is None:
         return
+    try:
+        distinct_sources(sources)  # two uploads that would be one document: refused before anything is made
+    except ExplorerError as exc:
+        st.error(str(exc))
+        return
     name, new_model = target_workspace(store, workspace)
     if not name and new_model is None:
         return
     taken = new_model is not None and name in {i.name for i in store.list_collections()}
     if taken:
         st.error(f"A collection named '{name}' exists already: pick it above the button, or another name.")
+    prune = False
+    if any(isinstance(s, LocalFile) and s.folder for s in sources):
+        prune = st.checkbox("Remove the documents of files no longer in these folders (deleted or renamed)",
+                            key="prune", help="Unticked, such files are only reported, and stay searchable.")
     label = f"Ingest {len(sources)} file(s) into {'new collection ' if new_model else ''}'{name or '…'}'"
     if st.button(label, type="primary", disabled=not sources or not name or taken, key="ingest"):
         charge_uploads = ui.charge_uploads(sources)  # NotAllowed over the shared app's limits
         target = open_workspace(store, name, new_model, create=True) if new_model else workspace
         with ui.progress_bar("Ingesting") as progress:
-            report = ingest(sources, target.collection, target.embedder, settings, options, progress)
+            report = ingest(sources, target.collection, target.embedder, settings, options, progress, prune=prune)
         charge_uploads()
         if new_model and not report.files:  # nothing went in: leave no empty collection behind
             store.delete_collection(name)
@@ -219,21 +233,41 @@ def add_documents(workspace: Workspace | None) -> None:
 
 # -- collections and documents ------------------------------------------------------------
 
+def deletable(documents: list[DocumentInfo]) -> dict[DocumentKey, tuple[int, int]]:
+    """What can be deleted, each with the documents and chunks it holds: every document, and every
+    CSV / JSONL file as a whole (just before its rows)."""
+    choices: dict[DocumentKey, tuple[int, int]] = {}
+    for document in documents:
+        if document.key.row:
+            whole = DocumentKey(document.key.source)
+            held, chunks = choices.get(whole, (0, 0))
+            choices[whole] = (held + 1, chunks + document.chunks)
+        choices[document.key] = (1, document.chunks)
+    return choices
+
+
 def documents_section(workspace: Workspace) -> None:
     collection = workspace.collection
     st.subheader(f"Documents in '{collection.name}'")
-    sources = collection.sources()
-    if not sources:
+    documents = list_documents(collection)
+    if not documents:
         st.info("This collection is empty: add documents above.")
         return
-    st.dataframe(pd.DataFrame([{"document": s.source, "category": s.category, "chunks": s.chunks}
-                               for s in sources]), hide_index=True, width="stretch")
+    name = ui.document_names(workspace)  # file › row id; files relative to the folder they share
+    st.dataframe(pd.DataFrame([{"document": name(d.key), "category": d.category, "chunks": d.chunks}
+                               for d in documents]), hide_index=True, width="stretch")
     if not ui.can_write(workspace):
         return
-    doomed = st.selectbox("Document", [s.source for s in sources], key="doomed_document")
-    if st.button("Delete document", key="delete_document"):
-        removed = collection.delete_source(doomed)
-        st.session_state["library_notice"] = f"Deleted '{doomed}' ({removed} chunks)."
+    choices = deletable(documents)
+    doomed = st.selectbox("Document", list(choices), key="doomed_document", format_func=lambda k: (
+        f"{name(k)} (the whole file: {choices[k][0]} documents)" if choices[k][0] > 1 else name(k)))
+    held, chunks = choices[doomed]
+    sure = held == 1 or st.checkbox(f"Yes, delete all {held:,} documents ({chunks:,} chunks) of '{name(doomed)}'",
+                                    key="confirm_delete_document")
+    if st.button("Delete document" if held == 1 else f"Delete {held:,} documents", key="delete_document",
+                 disabled=not sure):
+        removed = delete_document(collection, doomed)
+        st.session_state["library_notice"] = f"Deleted '{name(doomed)}' ({removed} chunks)."
         st.rerun()
 
 

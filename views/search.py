@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from core.documents import DocumentKey, shown_sources
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
 from core.samples import example_questions
@@ -78,10 +79,10 @@ def breakdown(result: SearchResult, mode: str, fusion: FusionSettings) -> pd.Dat
 
 
 def show_result(result: SearchResult, query: str, mode: str, fusion: FusionSettings) -> None:
-    source = str(result.metadata.get("source", ""))
+    document = ui.document_names(workspace)(DocumentKey.of(result.metadata))  # file › row id, never a server path
     category = str(result.metadata.get("category", ""))
     with st.container(border=True):
-        heading = Segment(f"#{result.rank} · {source}{' · ' + category if category else ''} · "
+        heading = Segment(f"#{result.rank} · {document}{' · ' + category if category else ''} · "
                           f"score {result.score:.4f}\n", "heading")
         ui.show_segments([heading, *query_segments(result.text, query)])
         with st.expander("Why this rank"):
@@ -90,7 +91,8 @@ def show_result(result: SearchResult, query: str, mode: str, fusion: FusionSetti
 
 def sweep_table(sweep: FusionSweep, varied: str) -> pd.DataFrame:
     columns = [f"{varied}={getattr(s, varied)}" for s in sweep.settings]
-    return pd.DataFrame([{"text": row.text[:120], "source": row.metadata.get("source", ""),
+    name = ui.document_names(workspace)
+    return pd.DataFrame([{"text": row.text[:120], "document": name(DocumentKey.of(row.metadata)),
                           **dict(zip(columns, row.ranks)), "moved": row.movement} for row in sweep.rows])
 
 
@@ -108,7 +110,8 @@ k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
 mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
 categories, sources = ui.facets(workspace)
 chosen_categories = category_column.multiselect("Categories", categories, key="categories")
-chosen_sources = source_column.multiselect("Documents", sources, key="sources")
+shown = shown_sources(sources)
+chosen_sources = source_column.multiselect("Files", sources, key="sources", format_func=shown.__getitem__)
 where = Filter(categories=tuple(chosen_categories) or None, sources=tuple(chosen_sources) or None)
 fusion = fusion_controls(mode)
 
