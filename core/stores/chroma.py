@@ -737,7 +737,7 @@ class ChromaCollection:
             problems.append(f"the vector index does not find {len(lost)} of {min(len(sample), 50)} sampled chunks "
                             f"by their own vectors; {repair}")
         stats = self._keyword.stats()
-        if stats.stamp != version:
+        if stats.stamp != version and (count or stats.stamp is not None):  # a new empty collection has none yet
             problems.append("the keyword index is behind the collection (rebuilt by the next keyword search, "
                             f"or now by {repair})")
         else:
