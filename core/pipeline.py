@@ -32,7 +32,6 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .chunking import chunk_documents
-from .documents import shown_sources
 from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
@@ -141,6 +140,7 @@ class IngestReport:
     seconds: float = 0.0
     gone: list[str] = field(default_factory=list)  # sources of files no longer in a folder ingested again
     pruned: bool = False                            # ...and removed (asked for), or still held
+    folders: list[str] = field(default_factory=list)  # the folders ingested (resolved): gone files are shown under them
 
     def merge(self, other: IngestReport) -> None:
         """Add another run's counts to this one (several ingests shown as one)."""
@@ -149,6 +149,7 @@ class IngestReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures += other.failures
         self.gone += other.gone
+        self.folders += other.folders
         self.pruned = self.pruned or other.pruned
 
     def summary(self) -> str:
@@ -164,11 +165,16 @@ class IngestReport:
         if self.failures:
             text += f"; {len(self.failures)} file(s) failed"
         if self.gone:
-            names = ", ".join(shown_sources(self.gone).values())
+            names = ", ".join(self._under_folder(gone) for gone in self.gone)
             text += (f"; {len(self.gone)} file(s) no longer in the folder removed: {names}" if self.pruned else
                      f"; {len(self.gone)} file(s) no longer in the folder, still held (prune to remove them: "
                      f"--prune, or the app's checkbox): {names}")
         return text
+
+    def _under_folder(self, source: str) -> str:
+        """A gone file as its path under the folder it was found in (never the full server path)."""
+        folder = max((f for f in self.folders if source.startswith(os.path.join(f, ""))), key=len, default=None)
+        return os.path.relpath(source, folder) if folder else os.path.basename(source)
 
 
 def _size(source: Source) -> int:
@@ -272,8 +278,8 @@ def ingest(
         else:
             report.files += 1
         done_before += _size(source)
-    folders = [s.folder for s in sources if isinstance(s, LocalFile) and s.folder]
-    report.gone = gone_from_folders(collection, folders, {source_name(s) for s in sources})
+    report.folders = sorted({s.folder for s in sources if isinstance(s, LocalFile) and s.folder})
+    report.gone = gone_from_folders(collection, report.folders, {source_name(s) for s in sources})
     if prune:
         report.chunks_removed += sum(collection.delete_source(gone) for gone in report.gone)
         report.pruned = bool(report.gone)
