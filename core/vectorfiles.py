@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 import numpy as np
 
+from .embedders import imported_embedder
 from .errors import ExplorerError
 from .stores.base import Collection, Store, check_collection_name, operation
 from .types import Chunk, EmbedderInfo, Metadata, ProgressCallback, ProgressEvent, no_progress
@@ -38,7 +39,6 @@ Format = Literal["parquet", "arrow", "npy", "projector"]
 FORMATS: dict[str, Format] = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
                               ".npy": "npy", ".tsv": "projector"}
 BATCH_ROWS = 10_000  # rows per batch: ~15 MB of 384-d float32 vectors plus their metadata
-IMPORTED = "imported"  # embedder name prefix of a collection whose model this app cannot run
 VECTOR_FIELDS = ("embedding", "embeddings", "vector", "vectors", "emb")
 
 
@@ -397,19 +397,6 @@ def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path
 
 
 # -- into and out of a collection --------------------------------------------------------------
-def imported_embedder(model: str | None, dimension: int) -> EmbedderInfo:
-    """The collection's model: a model this app runs, when named and of the right size; else 'imported:...'."""
-    from .embedders import EMBEDDERS
-
-    spec = EMBEDDERS.get(model or "")
-    if spec is not None:
-        if spec.dimension != dimension:
-            raise ExplorerError(f"--model {model} makes {spec.dimension}-dimensional vectors, the file has "
-                                f"{dimension}: name another model, or none")
-        return EmbedderInfo(spec.name, dimension)
-    return EmbedderInfo(f"{IMPORTED}:{model or 'unknown'}", dimension)
-
-
 @dataclass(frozen=True)
 class ImportReport:
     collection: str

@@ -361,7 +361,7 @@ class PgTableStore:
         self.columns = TableColumns(schema, table, vector, text, key, params.get("category") or None, metadata,
                                     info.vector_types.get(vector, "vector"))
         dimension = info.vector_columns[vector] or self._dimension()
-        from ..vectorfiles import imported_embedder  # the same naming as imported files
+        from ..embedders import imported_embedder  # the same naming as imported files
 
         self.embedder = imported_embedder(params.get("model"), dimension)
 
