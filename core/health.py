@@ -289,6 +289,7 @@ class RepairReport:
     vectors_rebuilt: int       # rows written into the fresh collection (0: the vector index was kept)
     re_embedded: int           # of those, rows whose stored vector could not be read
     after: Health
+    rows_accepted: tuple[int, int] | None = None  # (rows expected, rows there) when rows had been lost or added
 
     def summary(self) -> str:
         done = []
@@ -296,6 +297,10 @@ class RepairReport:
             done.append(f"vector index rebuilt from {self.vectors_rebuilt} rows ({self.re_embedded} re-embedded)")
         if self.keyword_rebuilt:
             done.append("keyword index rebuilt")
+        if self.rows_accepted:
+            expected, there = self.rows_accepted
+            done.append(f"{there:,} rows kept where {expected:,} were expected (rows lost outside a complete "
+                        "write cannot be rebuilt: restore them from a backup or ingest them again)")
         state = "healthy" if self.after.healthy else "still unhealthy: " + "; ".join(
             p.message for p in self.after.problems)
         return f"{self.collection}: {', '.join(done) or 'nothing to rebuild'}; now {state}"
@@ -424,7 +429,12 @@ def repair_collection(store: Store, name: str, progress: ProgressCallback = no_p
     collection = open_existing(store, name)
     progress(ProgressEvent("keyword index", 0, None, name))
     _rebuild_keyword(collection, progress)
-    return RepairReport(name, True, rebuilt, re_embedded, check_collection(collection))
+    accepted = None
+    expected = collection.expected_rows()
+    if collection.pending() is None and expected is not None and expected != collection.count():
+        accepted = (expected, collection.count())
+        collection.set_pending(None)  # what is left is now the collection; check said what went
+    return RepairReport(name, True, rebuilt, re_embedded, check_collection(collection), accepted)
 
 
 # -- disk space -------------------------------------------------------------------------------

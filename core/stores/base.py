@@ -170,7 +170,8 @@ class Collection(Protocol):
         ...
 
     def set_pending(self, pending: Pending | None) -> None:
-        """Record (or clear, with None) the operation under way; a write of its own."""
+        """Record the operation under way; a write of its own. None clears it and records the rows as
+        they are now as the expected count (the operation completed; or a repair accepts what is left)."""
         ...
 
     def expected_rows(self) -> int | None:

@@ -551,7 +551,7 @@ class ChromaCollection:
             write_step()
             apply(raw, index)
             write_step()
-            self._set_version(raw, done, rows=raw.count())
+            self._set_version(raw, done, **{ROWS_KEY: raw.count()})
             index.set_stamp(done)
 
     def _ensure_space(self, rows: int, text_bytes: int) -> None:
@@ -594,6 +594,7 @@ class ChromaCollection:
             else:
                 metadata[ROWS_KEY] = raw.count()
             raw.modify(metadata=metadata)
+        write_step()
 
     def expected_rows(self) -> int | None:
         with self._use() as raw:

@@ -507,10 +507,16 @@ class PgVectorCollection:
                                          [self.name]))
 
     def set_pending(self, pending: Pending | None) -> None:
+        """Cleared, the operation has completed: the rows as they are now are the expected ones."""
         with self._transaction() as cur:
             self._lock_for_write(cur)
-            cur.execute(sql.SQL("UPDATE {} SET pending = %s WHERE name = %s").format(REGISTRY),
-                        [pending.encode() if pending else None, self.name])
+            if pending is None:
+                cur.execute(sql.SQL("UPDATE {} SET pending = NULL, expected_rows = (SELECT count(*) FROM {}) "
+                                    "WHERE name = %s").format(REGISTRY, self._table), [self.name])
+            else:
+                cur.execute(sql.SQL("UPDATE {} SET pending = %s WHERE name = %s").format(REGISTRY),
+                            [pending.encode(), self.name])
+        write_step()
 
     def expected_rows(self) -> int | None:
         with self._transaction() as cur:
