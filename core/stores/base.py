@@ -11,7 +11,7 @@ from typing import ContextManager, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import EmbedderMismatch, ExplorerError
+from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError
 from ..types import Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 
 # Rows per page when a whole collection is streamed (copy, export): about 1.5 MB
@@ -227,10 +227,13 @@ def settle_interrupted(store: Store) -> list[str]:
         pending = Pending.decode(mark)
         if pending is None or pending.alive() or pending.what not in ("repair-build", "repair-ready"):
             continue
-        if pending.what == "repair-build":
-            store.delete_collection(name)
-            done.append(f"removed '{name}', an unfinished repair of '{pending.detail}'")
-        else:
-            store.replace_collection(name, pending.detail)
-            done.append(f"finished swapping the repaired '{pending.detail}' in")
+        try:
+            if pending.what == "repair-build":
+                store.delete_collection(name)
+                done.append(f"removed '{name}', an unfinished repair of '{pending.detail}'")
+            else:
+                store.replace_collection(name, pending.detail)
+                done.append(f"finished swapping the repaired '{pending.detail}' in")
+        except CollectionNotFound:  # another process opening the store settled it first
+            continue
     return done

@@ -982,7 +982,7 @@ class ChromaStore:
             with self.access() as api:
                 return {raw.name: str(raw.metadata[PENDING_KEY]) for raw in api.list_collections()
                         if PENDING_KEY in (raw.metadata or {})}
-        if not self.exists():
+        if not self.exists() or not (self.folder / "keyword").is_dir():  # none, or another program's: not looked into
             return {}
         catalog = sqlite3.connect(f"file:{quote(str(self.folder / CHROMA_DB))}?mode=ro", uri=True)
         try:
