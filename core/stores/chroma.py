@@ -453,6 +453,8 @@ class ServerClient:
         except httpx.TimeoutException as exc:
             raise StoreUnavailable(f"the Chroma server at {host}:{port} did not answer within {timeout:g} s "
                                    f"(set {TIMEOUT_VARIABLE} to wait longer)") from exc
+        except httpx.HTTPError:  # refused, or an answer chromadb's own client explains better: it says next
+            pass
         self._client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
         self._client._server._session.timeout = httpx.Timeout(timeout)
 
