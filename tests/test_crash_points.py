@@ -14,6 +14,7 @@ the time goes to starting Python: about 3 s of CPU per killed run.
 """
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from core.cli import main as cli_main
 from core.embedders import get_embedder
 from core.health import check_collection, check_store, open_existing
 from core.stores import open_store
+from core.stores.base import settle_interrupted
 from store_fixtures import backends
 
 WORDS = ("amber basalt cobalt dune ember fjord garnet harbor indigo jasper kelp lagoon marble nectar "
@@ -62,7 +64,8 @@ class Whole:
     vector_of: Callable[[str, str], np.ndarray]  # (id, text) -> a query vector that must find it
 
     def assert_holds(self) -> None:
-        store = open_store(self.store_url)  # the next command's first act: settle what a kill left
+        store = opened(self.store_url)
+        settle_interrupted(store)  # what opening the store does first in the next command
         names = [info.name for info in store.list_collections()]
         assert not [n for n in names if n.endswith("-repair")], names
         if "://" not in self.store_url:
@@ -80,7 +83,7 @@ class Whole:
 
     def assert_check_is_honest(self) -> None:
         """Right after a kill: healthy only if whole; otherwise the check says what is wrong."""
-        store = open_store(self.store_url)
+        store = opened(self.store_url)
         if self.name not in {info.name for info in store.list_collections()}:
             return  # killed before the collection was made: nothing to call healthy
         health = check_collection(open_existing(store, self.name))
@@ -91,6 +94,7 @@ class Whole:
 def crash_everywhere(args: list[str], whole: Whole, prepare: Callable[[], None], rerun: Callable[[], None]) -> int:
     """Kill at step 1, 2, ... on a fresh copy of the starting state until a run completes; returns the steps."""
     for step in range(1, MAX_STEPS):
+        gc.collect()  # stores the in-process commands opened give back their connections
         prepare()
         if run_killed(args, step) == 0:
             whole.assert_holds()
@@ -101,12 +105,23 @@ def crash_everywhere(args: list[str], whole: Whole, prepare: Callable[[], None],
     raise AssertionError(f"{args} still had write steps after {MAX_STEPS}")
 
 
+_STORES: dict[str, object] = {}
+
+
+def opened(url: str):
+    """One store per URL in this process: each pgvector store holds a pool of connections, and the shared
+    server has room for only so many."""
+    if url not in _STORES:
+        _STORES[url] = open_store(url)
+    return _STORES[url]
+
+
 def fresh_url(base: str, tmp_path: Path) -> str:
     return str(tmp_path / f"chroma-{uuid.uuid4().hex[:8]}") if "://" not in base else base
 
 
 def drop(url: str, *names: str) -> None:
-    store = open_store(url)
+    store = opened(url)
     present = {info.name for info in store.list_collections()}
     for name in names:
         for candidate in (name, f"{name}-repair"):
@@ -127,33 +142,36 @@ def embedded(bow) -> Callable[[str, str], np.ndarray]:
 def test_ingest_killed_at_every_write_step_is_completed_by_running_it_again(store_url, tmp_path, bow):
     folder = tmp_path / "docs"
     folder.mkdir()
-    for n, text in enumerate(texts(2, seed=1)):
-        (folder / f"doc{n}.txt").write_text(text)
+    (folder / "doc.txt").write_text("\n\n".join(texts(2, seed=1)))  # two chunks of six words and a tag
     name = f"crash-{uuid.uuid4().hex[:8]}"
+    options = ["--collection", name, "--embedder", "bow-hash", "--chunker", "paragraph", "--size", "8",
+               "--unit", "words", "--overlap", "0"]
     reference = str(tmp_path / "reference")
-    assert cli_main(["ingest", str(folder), "--store", reference, "--collection", name, "--embedder", "bow-hash"]) == 0
+    assert cli_main(["ingest", str(folder), "--store", reference, *options]) == 0
     ref = open_existing(open_store(reference), name).get()
+    assert len(ref.ids) == 2
     whole = Whole("", name, dict(zip(ref.ids, ref.texts)), embedded(bow))
     argv: list[str] = []
 
     def prepare() -> None:
         whole.store_url = fresh_url(store_url, tmp_path)
         drop(whole.store_url, name)
-        argv[:] = ["ingest", str(folder), "--store", whole.store_url, "--collection", name, "--embedder", "bow-hash"]
+        argv[:] = ["ingest", str(folder), "--store", whole.store_url, *options]
 
     def rerun() -> None:
         assert cli_main(argv) == 0
 
     prepare()
-    assert crash_everywhere(argv, whole, prepare, rerun) >= 5  # mark, two files' rows and sweeps, mark cleared
+    assert crash_everywhere(argv, whole, prepare, rerun) >= 4  # the mark, the rows, the stale sweep, the mark cleared
     drop(whole.store_url, name)
 
 
 IMPORT = """
 import sys
 from core.stores import open_store
+from core.stores.base import settle_interrupted
 from core.vectorfiles import Fields, import_vectors
-import_vectors(sys.argv[1], open_store(sys.argv[2]), sys.argv[3], Fields(id="id", text="text"), batch_rows=4)
+import_vectors(sys.argv[1], open_store(sys.argv[2]), sys.argv[3], Fields(id="id", text="text"), batch_rows=5)
 """
 
 
@@ -181,17 +199,17 @@ def test_import_killed_at_every_write_step_is_completed_by_running_it_again(stor
 
     def rerun() -> None:
         from core.vectorfiles import Fields, import_vectors
-        import_vectors(path, open_store(whole.store_url), name, Fields(id="id", text="text"), batch_rows=4)
+        import_vectors(path, opened(whole.store_url), name, Fields(id="id", text="text"), batch_rows=5)
 
     prepare()
     steps = crash_everywhere(argv, whole, prepare, rerun)
-    assert steps >= 5  # the mark, three batches, the mark cleared
+    assert steps >= 4  # the mark, two batches, the mark cleared
     drop(whole.store_url, name)
 
 
 def _break_one_vector(url: str, name: str, row_id: str) -> None:
     """Damage the vector index's view of one row (a zero vector), so `repair` must rebuild the vectors."""
-    store = open_store(url)
+    store = opened(url)
     if "://" not in url:
         store.raw_collection(name).update(ids=[row_id], embeddings=[[0.0] * 384])
         return
@@ -212,6 +230,7 @@ def _registry(url: str) -> list[tuple[str, str]]:
 COPY = """
 import sys
 from core.stores import open_store
+from core.stores.base import settle_interrupted
 from core.stores.transfer import copy_collection
 store = open_store(sys.argv[1])
 copy_collection(store, store, sys.argv[2], sys.argv[3], page_size=3)
@@ -237,7 +256,7 @@ def test_repair_and_copy_killed_at_every_write_step_leave_one_whole_collection(s
         drop(url, name, copy_name)
         assert cli_main(["copy", "--from", template, "--collection", name, "--to", url]) == 0
         _break_one_vector(url, name, sorted(rows)[2])
-        assert not check_collection(open_existing(open_store(url), name)).healthy
+        assert not check_collection(open_existing(opened(url), name)).healthy
 
     def prepare_repair() -> None:
         whole.store_url = fresh_url(store_url, tmp_path)
@@ -247,11 +266,11 @@ def test_repair_and_copy_killed_at_every_write_step_leave_one_whole_collection(s
     def after_repair_kill() -> None:
         # any command settles the swap; repair again mends what the killed one had not reached yet
         assert cli_main(["collections", "--store", whole.store_url]) == 0
-        assert not [h for h in check_store(open_store(whole.store_url)) if h.collection.endswith("-repair")]
+        assert not [h for h in check_store(opened(whole.store_url)) if h.collection.endswith("-repair")]
         assert cli_main(["repair", "--store", whole.store_url, "--collection", name]) == 0
 
     prepare_repair()
-    assert crash_everywhere(argv, whole, prepare_repair, after_repair_kill) >= 5
+    assert crash_everywhere(argv, whole, prepare_repair, after_repair_kill) >= 4  # build, fill, ready, swap
 
     copy_whole = Whole(whole.store_url, copy_name, rows, embedded(bow))
 
@@ -261,7 +280,7 @@ def test_repair_and_copy_killed_at_every_write_step_leave_one_whole_collection(s
 
     def rerun_copy() -> None:
         from core.stores.transfer import copy_collection
-        store = open_store(copy_whole.store_url)
+        store = opened(copy_whole.store_url)
         copy_collection(store, store, name, copy_name, page_size=3)
 
     prepare_copy()

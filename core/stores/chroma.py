@@ -618,7 +618,8 @@ class ChromaCollection:
                 part = chunks[lo:lo + PAGE]
                 raw.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
                            metadatas=[c.metadata for c in part], embeddings=embeddings[lo:lo + PAGE])
-                write_step()
+                if lo + PAGE < len(chunks):  # between pages (the write's own steps are before and after)
+                    write_step()
             index.add([c.id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks])
 
         self._write(apply)
