@@ -212,7 +212,7 @@ def dead_pid() -> int:
     return int(done.stdout)
 
 
-def mark_as_killed_repair(collection, what: str, original: str) -> None:
+def mark_as_killed(collection, what: str, original: str) -> None:
     from core.stores.base import Pending
 
     collection.set_pending(Pending(what, original, dead_pid(), __import__("socket").gethostname()))
@@ -228,7 +228,7 @@ def test_a_repair_killed_during_its_swap_is_finished_by_the_next_command(store_u
     spare_name = f"{name}-repair"
     spare = store.open_collection(spare_name, minilm.info)
     spare.upsert(chunks, vectors)
-    mark_as_killed_repair(spare, "repair-ready", name)  # whole, and its original already deleted
+    mark_as_killed(spare, "repair-ready", name)  # whole, and its original already deleted
 
     assert cli("collections", "--store", store_url).returncode == 0
     names = {info.name for info in open_store(store_url).list_collections()}
@@ -248,7 +248,7 @@ def test_a_repair_killed_while_building_leaves_the_original_untouched(store_url,
     original.upsert(chunks, vectors)
     spare = store.open_collection(f"{name}-repair", minilm.info)
     spare.upsert(chunks[:10], vectors[:10])  # a fill the kill stopped at a quarter
-    mark_as_killed_repair(spare, "repair-build", name)
+    mark_as_killed(spare, "repair-build", name)
 
     checked = cli("check", "--store", store_url, "--collection", name)
     assert checked.returncode == 0, checked.stdout
@@ -367,3 +367,16 @@ def test_a_store_folder_without_its_catalog_is_damage(tmp_path, windows, minilm)
     ingested = cli("collections", "--store", store, check=False)
     assert ingested.returncode == 1  # and nothing makes a fresh empty catalog beside the data
     assert not (Path(store) / "chroma.sqlite3").exists()
+
+
+def test_an_interrupted_import_stays_incomplete_through_another_ingest(tmp_path, windows, minilm):
+    """Another command writing to the collection does not clear the mark a killed import left."""
+    from core.stores.base import operation
+
+    store = filled_store(tmp_path / "store", (windows[0][:10], windows[1][:10]), minilm)
+    collection = open_store(store).open_collection("novel", minilm.info, create=False)
+    mark_as_killed(collection, "import", "big.parquet")
+    with operation(collection, "ingest", "notes/"):
+        collection.upsert(windows[0][10:12], windows[1][10:12])
+    assert collection.pending().describe() == "an import of big.parquet"
+    assert "incomplete: an import of big.parquet was interrupted" in str(check_collection(collection).problems)

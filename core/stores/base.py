@@ -212,10 +212,12 @@ class Store(Protocol):
 def operation(collection: Collection, what: str, detail: str) -> Iterator[None]:
     """Mark `collection` as being written by this operation until the block completes: a kill or an
     error half way leaves the mark, so `check` calls the collection incomplete until the same
-    operation is run again to the end."""
+    operation is run again to the end. Another operation's unfinished mark outlives this one."""
+    earlier = collection.pending()
     collection.set_pending(Pending.mine(what, detail))
     yield
-    collection.set_pending(None)
+    unfinished = earlier is not None and not earlier.alive() and (earlier.what, earlier.detail) != (what, detail)
+    collection.set_pending(earlier if unfinished else None)
 
 
 def settle_interrupted(store: Store) -> list[str]:
