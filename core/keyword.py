@@ -30,6 +30,7 @@ import math
 import re
 import sqlite3
 import threading
+import time
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -41,6 +42,7 @@ import numpy as np
 import Stemmer  # PyStemmer: the Snowball stemmers in C
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_EN_PLUS
 
+from .errors import KeywordIndexDamaged
 from .types import Filter, Metadata, ProgressCallback, ProgressEvent, no_progress
 
 WORD = re.compile(r"\w+")
@@ -268,6 +270,49 @@ class KeywordIndex:
         self._allowed: OrderedDict[tuple, np.ndarray] = OrderedDict()  # filter -> rows it allows
 
     # -- connections -------------------------------------------------------------
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """SQLite's words for a broken file (garbage bytes, a torn page) as a KeywordIndexDamaged that
+        names this index, so nobody blames the vectors. Busy or full-disk errors pass as they are."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            # A write runs Chroma's own SQLite calls inside this block too: only this file's damage is ours.
+            if (isinstance(exc, sqlite3.OperationalError) and "malformed" not in str(exc)) or not self._damaged():
+                raise
+            raise KeywordIndexDamaged(
+                f"the keyword index {self.path} is damaged ({exc}); `python -m core repair` sets it aside and "
+                "rebuilds it from the stored text") from exc
+
+    def _damaged(self) -> bool:
+        try:
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                return probe.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+            finally:
+                probe.close()
+        except sqlite3.OperationalError as exc:  # busy, locked: not damage
+            return "malformed" in str(exc)
+        except sqlite3.DatabaseError:  # "file is not a database"
+            return True
+
+    def set_aside(self) -> Path | None:
+        """Move a damaged index file out of the way (kept, renamed `.damaged-TIME`), so a fresh one can be
+        built; returns where it went. This thread's connection is closed; the process forgets the file."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+        with self._cache_lock:
+            self._reset_cache(None)
+        if not self.path.exists():
+            return None
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        self.path.rename(aside)
+        for suffix in ("-wal", "-shm"):  # they belong to the damaged file, not to the next one
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        return aside
+
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -276,6 +321,12 @@ class KeywordIndex:
             if not create:
                 return None
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._readable():
+            db = self._open_file()
+        self._local.db = db
+        return db
+
+    def _open_file(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")    # readers do not wait for a writer
         db.execute("PRAGMA synchronous = NORMAL")  # a crash may lose the last write: the stamp then says so
@@ -290,7 +341,6 @@ class KeywordIndex:
             db.execute("DELETE FROM meta")
             db.execute("INSERT INTO meta VALUES ('settings', ?)", (settings,))
             db.execute("COMMIT")
-        self._local.db = db
         return db
 
     def _stats(self, db: sqlite3.Connection) -> IndexStats:
@@ -302,8 +352,9 @@ class KeywordIndex:
     @property
     def stamp(self) -> str | None:
         """The collection version the index matches, or None when there is no index yet."""
-        db = self._connect(create=False)
-        return self._stats(db).stamp if db is not None else None
+        with self._readable():
+            db = self._connect(create=False)
+            return self._stats(db).stamp if db is not None else None
 
     # -- writing -----------------------------------------------------------------
     @contextmanager
@@ -313,10 +364,12 @@ class KeywordIndex:
         db = self._connect(create=True)
         if getattr(self._local, "writing", False):
             raise RuntimeError("a keyword index write transaction is already open in this thread")
-        db.execute("BEGIN IMMEDIATE")
+        with self._readable():
+            db.execute("BEGIN IMMEDIATE")
         self._local.writing = True
         try:
-            yield KeywordWriter(self, db)
+            with self._readable():
+                yield KeywordWriter(self, db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -366,6 +419,11 @@ class KeywordIndex:
         db = self._connect(create=False)
         if db is None or not query_terms:
             return []
+        with self._readable():
+            return self._search(db, query_terms, k, where)
+
+    def _search(self, db: sqlite3.Connection, query_terms: Counter[str], k: int,
+                where: Filter | None) -> list[KeywordHit]:
         db.execute("BEGIN")  # one snapshot: statistics, postings and ids from the same state
         try:
             stats = self._stats(db)
@@ -426,12 +484,14 @@ class KeywordIndex:
 
     # -- what check() compares ---------------------------------------------------
     def indexed_ids(self) -> list[str]:
-        db = self._connect(create=False)
-        return [] if db is None else [i for (i,) in db.execute("SELECT id FROM chunks")]
+        with self._readable():
+            db = self._connect(create=False)
+            return [] if db is None else [i for (i,) in db.execute("SELECT id FROM chunks")]
 
     def stats(self) -> IndexStats:
-        db = self._connect(create=False)
-        return self._stats(db) if db is not None else IndexStats(None, 0, 0)
+        with self._readable():
+            db = self._connect(create=False)
+            return self._stats(db) if db is not None else IndexStats(None, 0, 0)
 
 
 _OPEN: dict[tuple[Path, BM25Settings], KeywordIndex] = {}
@@ -446,3 +506,16 @@ def keyword_index(path: Path, settings: BM25Settings = BM25Settings()) -> Keywor
         if index is None:
             index = _OPEN[key] = KeywordIndex(key[0], settings)
         return index
+
+
+def remove_keyword_index(path: Path) -> None:
+    """Delete an index file nobody else uses (a repair's spare): this process's connection closed,
+    its instance forgotten, the file and its journal removed."""
+    key = Path(path).resolve()
+    with _OPEN_LOCK:
+        index = _OPEN.pop(key, None)
+    db = getattr(index._local, "db", None) if index is not None else None
+    if db is not None:
+        db.close()
+    for suffix in ("", "-wal", "-shm"):
+        key.with_name(key.name + suffix).unlink(missing_ok=True)

@@ -39,7 +39,7 @@ from .health import check_space
 from .identity import (FormerChunks, carry_second_scheme, migrate_old_ids, settle_first_scheme,
                        settle_second_scheme)
 from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
-from .stores.base import Collection
+from .stores.base import Collection, operation
 from .types import Chunk, ChunkSettings, Document, ProgressCallback, ProgressEvent, no_progress
 
 # Texts per embed+upsert round: large enough for the embedder to sort by length
@@ -267,24 +267,27 @@ def ingest(
     total = sum(_size(s) for s in sources) or None
     check_space(collection, total or 0, settings)  # refused before the first write, not by a full disk half way
     done_before = 0  # bytes of the files already finished, for the progress bar
-    for source in sources:
-        progress(ProgressEvent("reading", done_before, total, source_name(source)))
-        former = carry_second_scheme(collection, cache, _former_names(source))
-        try:
-            _ingest_one(source, collection, embedder, cache, settings, options, report, progress, batch_size,
-                        done_before, total, former)
-        except LoaderError as exc:
-            report.failures.append(exc)
-        else:
-            report.files += 1
-        done_before += _size(source)
-    report.folders = sorted({s.folder for s in sources if isinstance(s, LocalFile) and s.folder})
-    report.gone = gone_from_folders(collection, report.folders, {source_name(s) for s in sources})
-    if prune:
-        report.chunks_removed += sum(collection.delete_source(gone) for gone in report.gone)
-        report.pruned = bool(report.gone)
-    progress(ProgressEvent("keyword index", done_before, total))
-    collection.sync_keyword_index()
+    names = [source_name(s) for s in sources]
+    # Marked until the last file is in: a kill half way leaves a collection `check` calls incomplete.
+    with operation(collection, "ingest", ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")):
+        for source in sources:
+            progress(ProgressEvent("reading", done_before, total, source_name(source)))
+            former = carry_second_scheme(collection, cache, _former_names(source))
+            try:
+                _ingest_one(source, collection, embedder, cache, settings, options, report, progress, batch_size,
+                            done_before, total, former)
+            except LoaderError as exc:
+                report.failures.append(exc)
+            else:
+                report.files += 1
+            done_before += _size(source)
+        report.folders = sorted({s.folder for s in sources if isinstance(s, LocalFile) and s.folder})
+        report.gone = gone_from_folders(collection, report.folders, set(names))
+        if prune:
+            report.chunks_removed += sum(collection.delete_source(gone) for gone in report.gone)
+            report.pruned = bool(report.gone)
+        progress(ProgressEvent("keyword index", done_before, total))
+        collection.sync_keyword_index()
     report.seconds = time.perf_counter() - started
     progress(ProgressEvent("done", done_before, total, report.summary()))
     return report

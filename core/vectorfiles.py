@@ -30,15 +30,15 @@ from typing import Any, Iterable, Iterator, Literal
 
 import numpy as np
 
+from .embedders import imported_embedder
 from .errors import ExplorerError
-from .stores.base import Collection, Store, check_collection_name
+from .stores.base import Collection, Store, check_collection_name, operation
 from .types import Chunk, EmbedderInfo, Metadata, ProgressCallback, ProgressEvent, no_progress
 
 Format = Literal["parquet", "arrow", "npy", "projector"]
 FORMATS: dict[str, Format] = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
                               ".npy": "npy", ".tsv": "projector"}
 BATCH_ROWS = 10_000  # rows per batch: ~15 MB of 384-d float32 vectors plus their metadata
-IMPORTED = "imported"  # embedder name prefix of a collection whose model this app cannot run
 VECTOR_FIELDS = ("embedding", "embeddings", "vector", "vectors", "emb")
 
 
@@ -110,7 +110,7 @@ class _RowBuilder:
 
     def row(self, number: int, values: dict[str, Any]) -> tuple[str, str, Metadata]:
         f = self.fields
-        row_id = str(values[f.id]) if f.id else f"{self.path.stem}-{number}"
+        row_id = self._id(number, values[f.id]) if f.id else f"{self.path.stem}-{number}"
         if row_id in self._seen:
             raise VectorFileError(self.path, f"id '{row_id}' appears twice (row {number + 1}); ids must be unique")
         self._seen.add(row_id)
@@ -129,6 +129,13 @@ class _RowBuilder:
             metadata["category"] = "" if values.get(f.category) is None else str(values[f.category])
         return row_id, text, metadata
 
+    def _id(self, number: int, value: Any) -> str:
+        """A row's id from its id field; an empty one is refused (it would become the id "None" or "nan")."""
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or str(value).strip() == "":
+            raise VectorFileError(self.path, f"row {number + 1} has no id (the id field '{self.fields.id}' is empty); "
+                                             "every row needs one")
+        return str(value)
+
     def batch(self, start: int, rows: list[dict[str, Any]], vectors: np.ndarray) -> VectorRows:
         built = [self.row(start + i, values) for i, values in enumerate(rows)]
         checked = _finite(self.path, start, np.asarray(vectors, dtype=np.float32))
@@ -136,9 +143,15 @@ class _RowBuilder:
 
 
 def _finite(path: Path, start: int, vectors: np.ndarray) -> np.ndarray:
+    """Vectors every search can rank: finite numbers, not all zero (a zero vector has no direction,
+    so its cosine with anything is undefined: refused here rather than stored and never found)."""
     bad = ~np.isfinite(vectors).all(axis=1)
     if bad.any():
         raise VectorFileError(path, f"row {start + int(np.argmax(bad)) + 1} has a NaN or infinite value")
+    zero = ~vectors.any(axis=1)
+    if zero.any():
+        raise VectorFileError(path, f"row {start + int(np.argmax(zero)) + 1} is a zero vector (all 0): it has no "
+                                    "direction, so no similarity can be computed for it; drop the row or fix it")
     return vectors
 
 
@@ -257,15 +270,19 @@ def _metadata_rows(path: Path, delimiter: str | None = None, header: bool = True
                         yield row
                 return
             sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-            if header:
-                yield from csv.DictReader(fh, delimiter=sep)
-            else:
-                for values in csv.reader(fh, delimiter=sep):
-                    yield {"label": values[0] if values else ""}
+            try:
+                if header:
+                    yield from csv.DictReader(fh, delimiter=sep)
+                else:
+                    for values in csv.reader(fh, delimiter=sep):
+                        yield {"label": values[0] if values else ""}
+            except csv.Error as exc:  # e.g. a cell over the csv module's 128 KB field limit
+                raise VectorFileError(path, f"is not readable as {'TSV' if sep == chr(9) else 'CSV'} "
+                                            f"({exc})") from None
     except FileNotFoundError:
         raise VectorFileError(path, "no such metadata file") from None
     except UnicodeDecodeError as exc:
-        raise VectorFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise VectorFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
 
 
 def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int) -> VectorFile:
@@ -276,6 +293,8 @@ def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
         raise VectorFileError(path, f"expected a 2-D numeric array (rows x dimensions), got shape {array.shape} "
                                     f"of {array.dtype}")
+    if array.shape[0] and not array.shape[1]:
+        raise VectorFileError(path, f"has shape {array.shape}: {array.shape[0]} vectors of 0 numbers each")
     rows_meta = _metadata_rows(metadata) if metadata else None
     builder = _RowBuilder(path, fields)
 
@@ -296,8 +315,11 @@ def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int
 # -- TensorFlow Projector TSV ------------------------------------------------------------------
 def _projector_metadata(path: Path) -> Iterator[dict[str, Any]]:
     """metadata.tsv as the Projector reads it: one column has no header; several have one."""
-    with path.open(encoding="utf-8-sig") as fh:
-        first = fh.readline()
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise VectorFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     return _metadata_rows(path, "\t", header="\t" in first.rstrip("\n"))
 
 
@@ -345,6 +367,16 @@ def _open_projector(path: Path, fields: Fields, metadata: Path | None, batch_row
     return VectorFile(path, "projector", dimension, None, stream())
 
 
+def _check_metadata_file(path: Path) -> None:
+    """Before it is opened: a FIFO would block the open itself, a folder fails it."""
+    if not path.exists():
+        raise VectorFileError(path, "no such metadata file")
+    if path.is_dir():
+        raise VectorFileError(path, "is a folder, not a metadata file")
+    if not path.is_file():
+        raise VectorFileError(path, "is not a regular file (a FIFO, socket or device); give a CSV, JSONL or TSV file")
+
+
 def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path | str | None = None,
                      batch_rows: int = BATCH_ROWS) -> VectorFile:
     """Open a vector file for one streamed pass; errors about its shape surface here or while streaming."""
@@ -352,6 +384,8 @@ def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path
     if not path.is_file():
         raise VectorFileError(path, "no such file" if not path.exists() else "not a regular file")
     meta = Path(metadata) if metadata else None
+    if meta is not None:
+        _check_metadata_file(meta)
     fmt = file_format(path)
     if fmt in ("parquet", "arrow"):
         if meta:
@@ -363,19 +397,6 @@ def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path
 
 
 # -- into and out of a collection --------------------------------------------------------------
-def imported_embedder(model: str | None, dimension: int) -> EmbedderInfo:
-    """The collection's model: a model this app runs, when named and of the right size; else 'imported:...'."""
-    from .embedders import EMBEDDERS
-
-    spec = EMBEDDERS.get(model or "")
-    if spec is not None:
-        if spec.dimension != dimension:
-            raise ExplorerError(f"--model {model} makes {spec.dimension}-dimensional vectors, the file has "
-                                f"{dimension}: name another model, or none")
-        return EmbedderInfo(spec.name, dimension)
-    return EmbedderInfo(f"{IMPORTED}:{model or 'unknown'}", dimension)
-
-
 @dataclass(frozen=True)
 class ImportReport:
     collection: str
@@ -394,34 +415,46 @@ def import_vectors(path: Path | str, store: Store, collection: str, fields: Fiel
     """Write a vector file's rows into `collection` (created if missing), one batch at a time.
 
     Ids come from `fields.id` (or the row number), so importing the same file again replaces
-    rows rather than adding them. A new collection whose import fails is removed again; an existing
-    one keeps the batches written before the failure (importing again completes it).
+    rows rather than adding them. The file is read through once before the first write, so a bad
+    row anywhere changes nothing. A new collection whose import fails is removed again; an existing
+    one stopped half way (a kill, a store error) keeps an "import" mark that `check` reports as
+    incomplete, until importing the same file again completes it.
     """
     check_collection_name(collection)
+    rows = _validated(open_vector_file(path, fields, metadata, batch_rows), progress)
     source = open_vector_file(path, fields, metadata, batch_rows)
     info = imported_embedder(model, source.dimension)
     existed = collection in {c.name for c in store.list_collections()}
     target: Collection = store.open_collection(collection, info, create=True)
     done = 0
     try:
-        with target.bulk_write(source.rows or 0):
+        with operation(target, "import", str(source.path)), target.bulk_write(rows):
             for batch in source.batches:
                 target.upsert([Chunk(id=i, text=t, source=str(m["source"]), start=0, end=len(t), index=done + n,
                                      metadata=m)
                                for n, (i, t, m) in enumerate(zip(batch.ids, batch.texts, batch.metadatas))],
                               batch.vectors)
                 done += len(batch.ids)
-                progress(ProgressEvent("importing", done, source.rows, source.path.name))
-        target.sync_keyword_index()
+                progress(ProgressEvent("importing", done, rows, source.path.name))
+            target.sync_keyword_index()
     except BaseException:
         if not existed:  # half a file in a new collection is worth less than a clean retry
             store.delete_collection(collection)
         raise
-    if done == 0:
-        if not existed:
-            store.delete_collection(collection)
-        raise VectorFileError(source.path, "holds no vectors")
     return ImportReport(collection, done, source.dimension, info.name)
+
+
+def _validated(source: VectorFile, progress: ProgressCallback) -> int:
+    """Read the whole file once before anything is written, so that a bad row anywhere (a NaN at row
+    15,001, a missing id, a short metadata file) leaves the collection exactly as it was; returns
+    the rows. Costs one extra read of the file, not of the store."""
+    rows = 0
+    for batch in source.batches:
+        rows += len(batch.ids)
+        progress(ProgressEvent("checking", rows, source.rows, source.path.name))
+    if rows == 0:
+        raise VectorFileError(source.path, "holds no vectors")
+    return rows
 
 
 ExportFormat = Literal["parquet", "npy", "projector"]

@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .config import DEFAULT_EMBEDDER
-from .embedders import Embedder, get_embedder, known_embedder, normalise
+from .embedders import Embedder, EmbedderCheck, compare_with_stored, get_embedder, known_embedder
 from .errors import (CollectionDamaged, CollectionNotFound, EmbedderMismatch, EmbedderUnavailable, ExplorerError,
                      StoreDamaged, describe)
 from .stores import Collection, Store, open_store
@@ -78,21 +78,6 @@ def open_workspace(store: Store | str, collection: str, embedder: str | None = N
     return Workspace(store=store, collection=opened, embedder=model, created=made_with is None)
 
 
-# Stored vectors re-made by the candidate model must agree this closely: the same model (up to
-# float16 storage or int8 quantisation) lands above 0.99; a different model, far below.
-SAME_MODEL_COSINE = 0.99
-
-
-@dataclass(frozen=True)
-class EmbedderCheck:
-    """Whether a model reproduces a collection's stored vectors, so it can embed queries for it."""
-
-    embedder: str
-    matches: bool
-    cosine: float | None  # the worst agreement over the sample; None when the sizes differ or no text
-    reason: str
-
-
 def check_query_embedder(collection: Collection, embedder: Embedder, sample: int = 16) -> EmbedderCheck:
     """Re-embed a sample of the stored texts and compare with the stored vectors."""
     if embedder.dimension != collection.embedder.dimension:
@@ -101,25 +86,6 @@ def check_query_embedder(collection: Collection, embedder: Embedder, sample: int
                              f"holds {collection.embedder.dimension}-dimensional ones")
     rows = collection.get(include_embeddings=True, limit=sample * 4)
     return compare_with_stored(embedder, rows.texts, rows.embeddings, sample)
-
-
-def compare_with_stored(embedder: Embedder, texts: Sequence[str], stored: np.ndarray | None,
-                        sample: int = 16) -> EmbedderCheck:
-    """Does `embedder` turn these stored texts into (nearly) the vectors stored with them?"""
-    kept = [n for n, text in enumerate(texts) if text and text.strip()][:sample]
-    if not kept or stored is None:
-        return EmbedderCheck(embedder.name, False, None, "the collection stores no text to re-embed")
-    if stored.shape[1] != embedder.dimension:
-        return EmbedderCheck(embedder.name, False, None, f"{embedder.name} makes {embedder.dimension}-dimensional "
-                                                         f"vectors; the stored ones have {stored.shape[1]}")
-    worst = float(np.min(np.sum(normalise(stored[kept]) * normalise(embedder.embed([texts[n] for n in kept])),
-                                axis=1)))
-    if worst >= SAME_MODEL_COSINE:
-        return EmbedderCheck(embedder.name, True, worst, f"{embedder.name} reproduces the stored vectors "
-                                                         f"(cosine ≥ {worst:.3f} on {len(kept)} texts)")
-    return EmbedderCheck(embedder.name, False, worst,
-                         f"{embedder.name} does not reproduce the stored vectors (cosine {worst:.3f} on "
-                         f"{len(kept)} texts, needs {SAME_MODEL_COSINE}): its queries would land in the wrong place")
 
 
 def with_query_embedder(workspace: Workspace, name: str) -> Workspace:

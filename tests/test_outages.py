@@ -226,3 +226,41 @@ def test_cli_with_a_rejected_key_says_so_without_the_key(tmp_path):
     assert errors == ["error: OpenAI rejected the API key (OPENAI_API_KEY); check it and retry"]
     assert KEY not in proc.stderr + proc.stdout and KEY[-6:] not in proc.stderr + proc.stdout
     assert server.requests and server.requests[0]["authorization"] == f"Bearer {KEY}"  # it was really sent
+
+
+@pytest.fixture
+def silent_server():
+    """A socket that accepts connections and never answers (issue 20: such a Chroma server hung
+    `collections` for minutes)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_chroma_server_that_never_answers_is_given_up_on_in_bounded_time(silent_server, monkeypatch):
+    url = f"chroma://127.0.0.1:{silent_server}"
+    proc = cli("collections", "--store", url, env={"EXPLORER_CHROMA_TIMEOUT": "1"})
+    assert_one_error_line(proc, f"the Chroma server at 127.0.0.1:{silent_server} did not answer within 1 s",
+                          "EXPLORER_CHROMA_TIMEOUT")
+    monkeypatch.setenv("EXPLORER_CHROMA_TIMEOUT", "0.5")
+    with pytest.raises(StoreUnavailable, match="did not answer within 0.5 s"):
+        open_store(url)

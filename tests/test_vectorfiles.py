@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.cli import main as cli_main
 from core.embedders import get_embedder
 from core.errors import EmbedderUnavailable, ExplorerError
 from core.projection import ProjectionSettings, load_points, project
@@ -213,3 +214,94 @@ def test_a_query_embedder_is_accepted_only_when_it_reproduces_the_stored_vectors
     assert not other.matches and other.cosine is not None and other.cosine < 0.9
     with pytest.raises(ExplorerError, match="does not reproduce"):
         with_query_embedder(workspace, "bow-hash")
+
+
+# -- issue 20: imports all-or-nothing, clear lines for bad metadata files ---------------------------------------
+
+
+def small_parquet(path: Path, rows: int, dimension: int = 8, bad_row: int | None = None, ids=None) -> np.ndarray:
+    vectors = np.random.default_rng(rows).normal(size=(rows, dimension)).astype(np.float32)
+    if bad_row is not None:
+        vectors[bad_row, 3] = np.nan
+    ids = ids if ids is not None else [f"r{n}" for n in range(rows)]
+    pq.write_table(pa.table({"id": ids, "text": [f"row number {n}" for n in range(rows)],
+                             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dimension)}),
+                   path, row_group_size=7)
+    return vectors
+
+
+@backends("chroma", "pgvector")
+def test_a_bad_row_late_in_a_file_leaves_an_existing_collection_exactly_as_it_was(store, new_name, tmp_path):
+    """Issue 20: a NaN at row 15,001 of 25,000 stopped the import with a clear error, yet the existing
+    collection grew from 20 to 10,020 rows. The same at 1/1000 the size, in batches of 10."""
+    name = new_name(store)
+    small_parquet(tmp_path / "first.parquet", 20)
+    import_vectors(tmp_path / "first.parquet", store, name, Fields(id="id", text="text"))
+    collection = open_workspace(store, name).collection
+    before = (collection.count(), collection.version(), sorted(collection.get().ids))
+    small_parquet(tmp_path / "more.parquet", 25, bad_row=15, ids=[f"new{n}" for n in range(25)])
+    with pytest.raises(VectorFileError, match="row 16 has a NaN"):
+        import_vectors(tmp_path / "more.parquet", store, name, Fields(id="id", text="text"), batch_rows=10)
+    assert (collection.count(), collection.version(), sorted(collection.get().ids)) == before
+
+
+def test_a_killed_import_is_incomplete_until_run_again(tmp_path):
+    """Issue 20: `kill -9` during an import left 28,000 of 60,000 rows and `check` said healthy."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path, store = tmp_path / "big.parquet", str(tmp_path / "store")
+    small_parquet(path, 30)
+    code = ("import sys; from core.stores import open_store; from core.vectorfiles import Fields, import_vectors; "
+            "import_vectors(sys.argv[1], open_store(sys.argv[2]), 'rows', Fields(id='id', text='text'), batch_rows=10)")
+    killed = subprocess.run([sys.executable, "-c", code, str(path), store], cwd=ROOT, capture_output=True,
+                            env={**__import__("os").environ, "EXPLORER_CRASH_AT": "6"})  # the second batch's rows
+    assert killed.returncode == 137
+    checked = cli("check", "--store", store, check=False)
+    assert checked.returncode == 1 and "incomplete: an import of" in checked.stdout, checked.stdout
+    assert cli("import", str(path), "--store", store, "--collection", "rows", "--id-field", "id").returncode == 0
+    assert "rows (30 chunks): healthy" in cli("check", "--store", store).stdout
+
+
+def test_zero_vectors_and_null_ids_are_refused_with_the_row(tmp_path):
+    """Issue 20: zero vectors were accepted by `import` and then called unusable; a null id became "None"."""
+    store = open_store(str(tmp_path / "store"))
+    vectors = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
+    vectors[4] = 0
+    np.save(tmp_path / "zero.npy", vectors)
+    with pytest.raises(VectorFileError, match="row 5 is a zero vector"):
+        import_vectors(tmp_path / "zero.npy", store, "zeros")
+    small_parquet(tmp_path / "null.parquet", 6, ids=["a", "b", None, "d", "e", "f"])
+    with pytest.raises(VectorFileError, match=r"row 3 has no id \(the id field 'id' is empty\)"):
+        import_vectors(tmp_path / "null.parquet", store, "nulls", Fields(id="id"))
+    assert store.list_collections() == []
+
+
+def test_bad_metadata_files_and_shapes_get_one_line(tmp_path, capsys):
+    """Issue 20: a FIFO as --metadata hung; Latin-1, missing, folder and >128 KB-cell metadata files and a
+    .npy of shape (5, 0) ended in tracebacks."""
+    import os
+
+    np.save(tmp_path / "v.npy", np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32))
+    np.save(tmp_path / "empty-rows.npy", np.zeros((5, 0), np.float32))
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "latin1.csv").write_bytes("id,text\n1,caf\xe9\n2,na\xefve\n3,x\n".encode("latin-1"))
+    (tmp_path / "huge.csv").write_text("id,text\n1," + "x" * 200_000 + "\n2,b\n3,c\n")
+    cases = {("v.npy", "pipe.csv"): "is not a regular file (a FIFO",
+             ("v.npy", "folder.csv"): "is a folder, not a metadata file",
+             ("v.npy", "missing.csv"): "no such metadata file",
+             ("v.npy", "latin1.csv"): "not UTF-8 text",
+             ("v.npy", "huge.csv"): "field larger than field limit",
+             ("empty-rows.npy", None): "5 vectors of 0 numbers each"}
+    store = str(tmp_path / "store")
+    for (vectors, metadata), says in cases.items():
+        args = ["import", str(tmp_path / vectors), "--store", store, "--collection", "bad"]
+        if metadata:
+            args += ["--metadata", str(tmp_path / metadata)]
+        code = cli_main(args)  # in this process: an uncaught error would fail the test with its traceback
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.strip().splitlines()) == 1 and says in err, (vectors, metadata, err)
+    assert open_store(store).list_collections() == []

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  - {problem.message}")
     damaged = [h.collection for h in reports if not h.healthy]
     if damaged:
-        fixable = [h.collection for h in reports if any(p.kind != "data" for p in h.problems)]
+        fixable = [h.collection for h in reports if any(p.kind in ("vector", "keyword") for p in h.problems)]
         if fixable:
             print("run `python -m core repair --collection NAME` to rebuild: " + ", ".join(fixable))
         return 1

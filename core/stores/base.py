@@ -1,13 +1,17 @@
 """The Store Protocol every backend implements (Chroma embedded, Chroma server, pgvector)."""
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
 from dataclasses import dataclass
+from contextlib import contextmanager
 from typing import ContextManager, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import EmbedderMismatch, ExplorerError
+from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError
 from ..types import Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 
 # Rows per page when a whole collection is streamed (copy, export): about 1.5 MB
@@ -35,6 +39,53 @@ def check_same_embedder(name: str, stored: EmbedderInfo, asked: EmbedderInfo) ->
             f"collection '{name}' was made with {stored.name} ({stored.dimension} dimensions), "
             f"not {asked.name} ({asked.dimension}); search it with {stored.name} "
             "or ingest into a new collection")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A many-write operation begun on a collection and not finished yet, recorded in the collection
+    itself (Chroma: its metadata; pgvector: its registry row) before the first write and cleared after
+    the last. Whoever finds one whose process is gone knows the collection is incomplete.
+
+    `what` is "import", "ingest" or "copy" (`detail`: what was being written; running it again
+    completes it), or "repair-build" / "repair-ready" on the fresh collection a repair fills
+    (`detail`: the collection it will replace; "ready" once it is whole and may be swapped in)."""
+
+    what: str
+    detail: str
+    pid: int
+    host: str
+
+    @classmethod
+    def mine(cls, what: str, detail: str) -> Pending:
+        return cls(what, detail, os.getpid(), socket.gethostname())
+
+    def encode(self) -> str:
+        return json.dumps([self.what, self.detail, self.pid, self.host])
+
+    @classmethod
+    def decode(cls, text: str | None) -> Pending | None:
+        try:
+            what, detail, pid, host = json.loads(text or "")
+            return cls(str(what), str(detail), int(pid), str(host))
+        except (ValueError, TypeError):
+            return None
+
+    def alive(self) -> bool:
+        """Whether the process doing it still runs (one on another machine is taken to)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # someone else's process by that number
+            return True
+        return True
+
+    def describe(self) -> str:
+        what = {"import": "an import of", "ingest": "an ingest of", "copy": "a copy from"}.get(self.what, self.what)
+        return f"{what} {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -114,6 +165,20 @@ class Collection(Protocol):
         """The rows `get` would return, a page at a time: memory stays flat however big the collection."""
         ...
 
+    def pending(self) -> Pending | None:
+        """The many-write operation begun and not finished on this collection, if any."""
+        ...
+
+    def set_pending(self, pending: Pending | None) -> None:
+        """Record the operation under way; a write of its own. None clears it and records the rows as
+        they are now as the expected count (the operation completed; or a repair accepts what is left)."""
+        ...
+
+    def expected_rows(self) -> int | None:
+        """The row count the last completed write left, recorded with that write (None: not recorded).
+        A count below it means rows were lost since."""
+        ...
+
 
 class Store(Protocol):
     """A place collections live: a folder, a Chroma server, a PostgreSQL database."""
@@ -131,3 +196,46 @@ class Store(Protocol):
         ...
 
     def delete_collection(self, name: str) -> None: ...
+
+    def replace_collection(self, spare: str, name: str) -> None:
+        """Collection `spare` takes the place of `name` (whose rows go) and its pending mark is cleared.
+        At every moment one of them is whole under its name: pgvector swaps in one transaction; Chroma
+        deletes `name`, then renames `spare`, and `settle_interrupted` finishes a swap stopped between."""
+        ...
+
+    def pending_marks(self) -> dict[str, str]:
+        """Every collection with a pending mark, and the mark as recorded (cheap: no collection is opened)."""
+        ...
+
+
+@contextmanager
+def operation(collection: Collection, what: str, detail: str) -> Iterator[None]:
+    """Mark `collection` as being written by this operation until the block completes: a kill or an
+    error half way leaves the mark, so `check` calls the collection incomplete until the same
+    operation is run again to the end. Another operation's unfinished mark outlives this one."""
+    earlier = collection.pending()
+    collection.set_pending(Pending.mine(what, detail))
+    yield
+    unfinished = earlier is not None and not earlier.alive() and (earlier.what, earlier.detail) != (what, detail)
+    collection.set_pending(earlier if unfinished else None)
+
+
+def settle_interrupted(store: Store) -> list[str]:
+    """Finish or undo what a killed repair left (run whenever a store of ours is opened): a fresh
+    collection still being filled is deleted (its original was never touched); one that was whole is
+    swapped in (its original may be gone already). Returns what was done, in words."""
+    done = []
+    for name, mark in store.pending_marks().items():
+        pending = Pending.decode(mark)
+        if pending is None or pending.alive() or pending.what not in ("repair-build", "repair-ready"):
+            continue
+        try:
+            if pending.what == "repair-build":
+                store.delete_collection(name)
+                done.append(f"removed '{name}', an unfinished repair of '{pending.detail}'")
+            else:
+                store.replace_collection(name, pending.detail)
+                done.append(f"finished swapping the repaired '{pending.detail}' in")
+        except CollectionNotFound:  # another process opening the store settled it first
+            continue
+    return done

@@ -29,6 +29,7 @@ Which model made someone else's collection: chroma_foreign.py.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -49,17 +50,21 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from ..errors import (CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyCollection, StoreDamaged,
-                      StoreFull, StoreIncompatible, StoreUnavailable)
-from ..keyword import KeywordIndex, KeywordWriter, keyword_index
+from ..errors import (CollectionNotFound, EmbedderMismatch, ExplorerError, KeywordIndexDamaged, ReadOnlyCollection,
+                      StoreDamaged, StoreFull, StoreIncompatible, StoreUnavailable)
+from ..keyword import KeywordIndex, KeywordWriter, keyword_index, remove_keyword_index
 from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, SourceInfo,
                      no_progress)
-from .base import PAGE_SIZE, StoredChunks, check_collection_name, check_same_embedder, valid_collection_name
+from .base import (PAGE_SIZE, Pending, StoredChunks, check_collection_name, check_same_embedder,
+                   valid_collection_name)
+from .crash import write_step
 
 # Chroma caps one request's batch; reads and writes are paged below it.
 PAGE = 2000
 VERSION_KEY = "keyword_version"  # the collection's version, in its Chroma metadata (named when it only keyed BM25)
 UNSTAMPED = "unstamped"          # the version of a collection another program made: it has none
+PENDING_KEY = "explorer_pending"  # the operation under way (core.stores.base.Pending), absent when none
+ROWS_KEY = "explorer_rows"        # the row count the last completed write left
 CHROMA_DB = "chroma.sqlite3"
 OPEN_ATTEMPTS = 4  # opening a new store or collection that another process is creating at the same moment
 # Free space a write must leave: chromadb rewrites a vector index's files in place when it saves them, and
@@ -72,6 +77,22 @@ DISK_FULL = ("database or disk is full", "No space left on device")
 # nearest RERANK x k are ranked again by cosine, the measure every page shows.
 RERANK = 4
 DAMAGED = ("Error in compaction", "hnsw segment reader", "Error deserializing", "Error loading hnsw index", "database disk image is malformed")
+
+
+TIMEOUT_VARIABLE = "EXPLORER_CHROMA_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0  # seconds to connect to a Chroma server, and to wait for each answer
+
+
+def server_timeout() -> float:
+    """The Chroma server timeout: EXPLORER_CHROMA_TIMEOUT seconds, else 10."""
+    raw = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_TIMEOUT
+    except ValueError:
+        raise StoreUnavailable(f"{TIMEOUT_VARIABLE} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise StoreUnavailable(f"{TIMEOUT_VARIABLE} must be more than 0 seconds, not {raw!r}")
+    return value
 
 
 def chroma_settings() -> Settings:
@@ -262,7 +283,18 @@ class FolderClient:
         self.signature = ""     # of someone else's folder: what its snapshot was taken from
 
     def exists(self) -> bool:
-        return (self.folder / CHROMA_DB).is_file()
+        """Whether the folder holds a store; StoreDamaged when its catalog is gone but its data is not
+        (opening it would start an empty catalog beside rows nobody could reach again)."""
+        if (self.folder / CHROMA_DB).is_file():
+            return True
+        segments = [d for d in self.folder.iterdir() if d.is_dir() and _is_uuid(d.name)] if self.folder.is_dir() else []
+        keyword = [f for f in (self.folder / "keyword").glob("*.sqlite3") if f.stat().st_size] \
+            if (self.folder / "keyword").is_dir() else []
+        if segments or keyword:
+            raise StoreDamaged(f"the Chroma store at {self.folder} has lost its catalog ({CHROMA_DB}) but still holds "
+                               f"{len(segments)} vector index folder(s) and {len(keyword)} keyword index file(s): "
+                               f"restore {CHROMA_DB} from a backup; nothing was changed")
+        return False
 
     def current_signature(self) -> str:
         """Changes whenever chromadb writes to the folder (every write goes through its database file)."""
@@ -413,8 +445,18 @@ class ServerClient:
     signature = ""
 
     def __init__(self, host: str, port: int):
+        timeout = server_timeout()
+        # chromadb's client waits without limit (its httpx session has timeout=None) and calls the server
+        # while it is being made: one bounded call first, then the limit set on its session.
+        try:
+            httpx.get(f"http://{host}:{port}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailable(f"the Chroma server at {host}:{port} did not answer within {timeout:g} s "
+                                   f"(set {TIMEOUT_VARIABLE} to wait longer)") from exc
+        except httpx.HTTPError:  # refused, or an answer chromadb's own client explains better: it says next
+            pass
         self._client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
-        self._client.heartbeat()
+        self._client._server._session.timeout = httpx.Timeout(timeout)
 
     @staticmethod
     def exists() -> bool:
@@ -508,8 +550,10 @@ class ChromaCollection:
             pending, done = new_version(), new_version()
             self._store.client.expect(self.name, {before, pending, done})
             self._set_version(raw, pending)  # from here until `done`, the index's stamp says it is behind
+            write_step()
             apply(raw, index)
-            self._set_version(raw, done)
+            write_step()
+            self._set_version(raw, done, **{ROWS_KEY: raw.count()})
             index.set_stamp(done)
 
     def _ensure_space(self, rows: int, text_bytes: int) -> None:
@@ -534,8 +578,30 @@ class ChromaCollection:
                 "here; copy it into a collection of ours to change it")
 
     @staticmethod
-    def _set_version(raw: Any, version: str) -> None:
-        raw.modify(metadata={**(raw.metadata or {}), VERSION_KEY: version})
+    def _set_version(raw: Any, version: str, **more: Any) -> None:
+        raw.modify(metadata={**(raw.metadata or {}), VERSION_KEY: version, **more})
+
+    def pending(self) -> Pending | None:
+        with self._use() as raw:
+            return Pending.decode((raw.metadata or {}).get(PENDING_KEY))
+
+    def set_pending(self, pending: Pending | None) -> None:
+        """Recorded in the collection's metadata under the write lock; clearing it also records the rows
+        as they now are, the operation having completed."""
+        self._check_writable()
+        with explained(self._store.url, self.name), self._keyword.writing(), self._use() as raw:
+            metadata = {k: v for k, v in (raw.metadata or {}).items() if k != PENDING_KEY}
+            if pending is not None:
+                metadata[PENDING_KEY] = pending.encode()
+            else:
+                metadata[ROWS_KEY] = raw.count()
+            raw.modify(metadata=metadata)
+        write_step()
+
+    def expected_rows(self) -> int | None:
+        with self._use() as raw:
+            rows = (raw.metadata or {}).get(ROWS_KEY) if self.ours else None
+            return None if rows is None else int(rows)
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if not chunks:
@@ -552,6 +618,8 @@ class ChromaCollection:
                 part = chunks[lo:lo + PAGE]
                 raw.upsert(ids=[c.id for c in part], documents=[c.text for c in part],
                            metadatas=[c.metadata for c in part], embeddings=embeddings[lo:lo + PAGE])
+                if lo + PAGE < len(chunks):  # between pages (the write's own steps are before and after)
+                    write_step()
             index.add([c.id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks])
 
         self._write(apply)
@@ -678,7 +746,12 @@ class ChromaCollection:
                 self._rebuild(index, version)
 
     def rebuild_keyword_index(self, progress: ProgressCallback = no_progress) -> None:
-        """Rebuild the keyword index from what the store holds (`python -m core repair`)."""
+        """Rebuild the keyword index from what the store holds (`python -m core repair`); a file too
+        damaged to open is set aside first (kept beside it as `.damaged-TIME`)."""
+        try:
+            self._keyword.stats()
+        except KeywordIndexDamaged:
+            self._keyword.set_aside()
         with explained(self._store.url, self.name), self._keyword.writing() as index, self._use() as raw:
             self._rebuild(index, self._version_of(raw), progress)
 
@@ -715,14 +788,12 @@ class ChromaCollection:
             version, count = self.version(), self.count()
             ids: list[str] = []
             no_text = no_metadata = no_vector = 0
-            sample: list[tuple[str, np.ndarray]] = []
             for page in self._pages(None, True, PAGE):
                 ids.extend(page.ids)
                 no_text += sum(t is None for t in page.texts)
                 no_metadata += sum(m is None for m in page.metadatas)
                 assert page.embeddings is not None
                 no_vector += int(np.count_nonzero(~np.isfinite(page.embeddings).all(axis=1)))
-                sample.extend(zip(page.ids[:: max(1, len(page.ids) // 5)], page.embeddings[:: max(1, len(page.ids) // 5)]))
         except Exception as exc:  # a broken segment shows up as any of chromadb's errors
             return [f"collection '{self.name}' cannot be read ({type(exc).__name__}: {exc}); {repair}"]
         if len(ids) != len(set(ids)):
@@ -732,11 +803,12 @@ class ChromaCollection:
         for what, n in (("a document", no_text), ("metadata", no_metadata), ("a usable vector", no_vector)):
             if n:
                 problems.append(f"{n} chunks have no {what}; {repair}")
-        lost = [i for i, vector in sample[:50] if i not in {h.id for h in self.vector_search(vector, 3)}]
-        if lost:
-            problems.append(f"the vector index does not find {len(lost)} of {min(len(sample), 50)} sampled chunks "
-                            f"by their own vectors; {repair}")
-        stats = self._keyword.stats()
+        # Whether the vector index finds rows by their own vectors is core.health's lookup, which allows
+        # for identical vectors (duplicate texts): a top-3 lookup here called four copies of a text lost.
+        try:
+            stats = self._keyword.stats()
+        except KeywordIndexDamaged as exc:
+            return problems + [f"{exc} (`python -m core repair --store {self._store.url} --collection {self.name}`)"]
         if stats.stamp != version and (count or stats.stamp is not None):  # a new empty collection has none yet
             problems.append("the keyword index is behind the collection (rebuilt by the next keyword search, "
                             f"or now by {repair})")
@@ -765,6 +837,8 @@ class ChromaStore:
             host, _, port = url.removeprefix("chroma://").rstrip("/").partition(":")
             try:
                 self.client: FolderClient | ServerClient = ServerClient(host, int(port or 8000))
+            except StoreUnavailable:
+                raise
             except ValueError as exc:
                 raise StoreUnavailable(f"cannot open the Chroma store at {url}: {exc}") from exc
             except Exception as exc:  # chromadb raises its own errors for an unreachable server
@@ -812,7 +886,10 @@ class ChromaStore:
         try:
             with explained(self.url), self.client.lease(create) as api:
                 yield api
-        except httpx.TransportError as exc:  # connection refused or dropped, timeouts
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailable(f"the Chroma server at {self.url} did not answer within {server_timeout():g} s "
+                                   f"(set {TIMEOUT_VARIABLE} to wait longer)") from exc
+        except httpx.TransportError as exc:  # connection refused or dropped
             raise StoreUnavailable(f"lost the Chroma server at {self.url} ({type(exc).__name__}); "
                                    "is `chroma run` still running?") from exc
 
@@ -881,6 +958,44 @@ class ChromaStore:
             except Exception:  # another process created it at the same moment: the next try gets theirs
                 time.sleep(0.2 * (attempt + 1))
         return create()
+
+    def replace_collection(self, spare: str, name: str) -> None:
+        """`spare` becomes `name`: `name` is deleted, then `spare` renamed with its pending mark cleared in
+        the same catalog update. A kill between the two leaves `spare` whole and marked ready, which
+        `settle_interrupted` (run when the store is next opened) renames."""
+        if name in self._names():
+            self.delete_collection(name)
+        write_step()
+        with self.access() as api:
+            raw = self.get_raw(api, spare)
+            metadata = {k: v for k, v in (raw.metadata or {}).items() if k != PENDING_KEY}
+            metadata[ROWS_KEY] = raw.count()
+            raw.modify(name=name, metadata=metadata)
+        # The renamed rows get their keyword index under `name`, rebuilt from their text at first use.
+        remove_keyword_index(self.keyword_path(spare, True))
+        write_step()
+
+    def _names(self) -> set[str]:
+        with self.access() as api:
+            return {raw.name for raw in api.list_collections()}
+
+    def pending_marks(self) -> dict[str, str]:
+        """Read from the catalog without opening chromadb (a folder) or in one listing (a server)."""
+        if self.folder is None:
+            with self.access() as api:
+                return {raw.name: str(raw.metadata[PENDING_KEY]) for raw in api.list_collections()
+                        if PENDING_KEY in (raw.metadata or {})}
+        if not self.exists() or not (self.folder / "keyword").is_dir():  # none, or another program's: not looked into
+            return {}
+        catalog = sqlite3.connect(f"file:{quote(str(self.folder / CHROMA_DB))}?mode=ro", uri=True)
+        try:
+            return dict(catalog.execute(
+                "SELECT c.name, m.str_value FROM collections c JOIN collection_metadata m ON m.collection_id = c.id "
+                "WHERE m.key = ?", (PENDING_KEY,)).fetchall())
+        except sqlite3.DatabaseError:  # not readable as a catalog: chromadb's own open says why
+            return {}
+        finally:
+            catalog.close()
 
     def delete_collection(self, name: str) -> None:
         raw = self.raw_collection(name)

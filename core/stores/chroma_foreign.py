@@ -6,7 +6,7 @@ embedding function's name and settings. When those name a model this app runs
 none at all (chromadb before 1.0 saved none, and chromadb 1.x queries such a
 collection with its default), that model embeds its queries, but only once it has
 reproduced a sample of the stored vectors (cosine >= 0.99,
-`core.workspace.compare_with_stored`): a saved name is a claim, the vectors are
+`core.embedders.compare_with_stored`): a saved name is a claim, the vectors are
 the evidence. Otherwise the collection is labelled
 `imported:<function>` and opens vectors-only: maps, clusters, near-duplicates,
 keyword search and "nearest chunks of this chunk" work from the stored vectors;
@@ -64,8 +64,7 @@ def foreign_embedder(raw: Any, store_url: str) -> EmbedderInfo:
     info = EmbedderInfo(f"imported:{model or function or 'unknown'}", dimension)
     ours = query_model(function, model)
     if ours is not None and stored is not None:
-        from ..embedders import EMBEDDERS, get_embedder
-        from ..workspace import compare_with_stored
+        from ..embedders import EMBEDDERS, compare_with_stored, get_embedder
 
         spec = EMBEDDERS.get(ours)
         if spec is not None and spec.available and spec.dimension == dimension:

@@ -307,7 +307,15 @@ class PgTableCollection:
         raise ReadOnlyCollection(f"'{self.name}' is a table of another application in {self._store.shown}: this app only "
                        "reads it. Copy it into a collection of ours (`python -m core copy`) to change it")
 
-    upsert = delete_ids = delete_source = _refuse
+    upsert = delete_ids = delete_source = set_pending = _refuse
+
+    @staticmethod
+    def pending() -> None:
+        return None  # nothing of ours is ever begun on it
+
+    @staticmethod
+    def expected_rows() -> None:
+        return None  # its rows are its owner's to count
 
     @contextmanager
     def bulk_write(self, rows: int) -> Iterator[None]:
@@ -353,7 +361,7 @@ class PgTableStore:
         self.columns = TableColumns(schema, table, vector, text, key, params.get("category") or None, metadata,
                                     info.vector_types.get(vector, "vector"))
         dimension = info.vector_columns[vector] or self._dimension()
-        from ..vectorfiles import imported_embedder  # the same naming as imported files
+        from ..embedders import imported_embedder  # the same naming as imported files
 
         self.embedder = imported_embedder(params.get("model"), dimension)
 
@@ -401,4 +409,11 @@ class PgTableStore:
 
     def delete_collection(self, name: str) -> None:
         self._open()._refuse()
+
+    def replace_collection(self, spare: str, name: str) -> None:
+        self._open()._refuse()
+
+    @staticmethod
+    def pending_marks() -> dict[str, str]:
+        return {}
 

@@ -29,6 +29,7 @@ import logging
 import math
 import re
 import threading
+import uuid
 import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -47,7 +48,8 @@ from ..keyword import Analyzer, BM25Settings
 from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, ProgressEvent,
                      SourceInfo, no_progress)
 from . import pg_bm25
-from .base import PAGE_SIZE, StoredChunks, check_collection_name, check_same_embedder
+from .base import PAGE_SIZE, Pending, StoredChunks, check_collection_name, check_same_embedder
+from .crash import write_step
 
 log = logging.getLogger(__name__)
 # The pool reports failed (re)connections itself; our callers get a StoreUnavailable instead,
@@ -332,16 +334,16 @@ class PgVectorCollection:
                         pg_text(str(chunk.metadata.get("category", ""))),
                         pg_text(str(chunk.metadata.get("document", ""))),
                         chunk.index, chunk.start, chunk.end, pg_metadata(chunk.metadata), vectors[n]))
-            added = length = 0
+            ids = list(last)
+            added, length = len(ids) - len(self._existing_ids(cur, ids)), 0
             if keeping_terms:  # replaced chunks leave the statistics, then every incoming one enters them
-                ids = list(last)
-                added = len(ids) - len(self._existing_ids(cur, ids))
                 length = -self._forget_terms(cur, ids)
                 length += self._write_terms(cur, ids, [chunks[n].text for n in last.values()])
             cur.execute(sql.SQL("INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming "
                                 "ON CONFLICT (id) DO UPDATE SET {updates}").format(
                 table=self._table, columns=columns, updates=updates))
-            self._bump_version(cur, added, length)
+            self._bump_version(cur, added if keeping_terms else 0, length, rows=added)
+        write_step()
         if self.index.kind == "ivfflat" and not self._deferring_index:
             self._keep_ivfflat_fresh()
 
@@ -374,8 +376,9 @@ class PgVectorCollection:
                 sql.SQL("DELETE FROM {} WHERE {} RETURNING id").format(self._table, condition), params)]
             if gone:
                 length = self._forget_terms(cur, gone) if keeping_terms else 0
-                self._bump_version(cur, -len(gone) if keeping_terms else 0, -length)
-            return len(gone)
+                self._bump_version(cur, -len(gone) if keeping_terms else 0, -length, rows=-len(gone))
+        write_step()
+        return len(gone)
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if ids:
@@ -490,11 +493,35 @@ class PgVectorCollection:
     def count_in(self, cur: psycopg.Cursor) -> int:
         return int(scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(self._table)))
 
-    def _bump_version(self, cur: psycopg.Cursor, chunks: int = 0, length: int = 0) -> None:
-        """A new version, and the chunks and terms this write added to the BM25 statistics (negative: removed)."""
+    def _bump_version(self, cur: psycopg.Cursor, chunks: int = 0, length: int = 0, rows: int = 0) -> None:
+        """A new version, the chunks and terms this write added to the BM25 statistics (negative: removed),
+        and the rows it added to the collection's expected count: all in the write's own transaction."""
         cur.execute(sql.SQL("UPDATE {} SET version = version + 1, keyword_chunks = keyword_chunks + %s, "
-                            "keyword_length = keyword_length + %s WHERE name = %s").format(REGISTRY),
-                    [chunks, length, self.name])
+                            "keyword_length = keyword_length + %s, expected_rows = expected_rows + %s "
+                            "WHERE name = %s").format(REGISTRY),
+                    [chunks, length, rows, self.name])
+
+    def pending(self) -> Pending | None:
+        with self._transaction() as cur:
+            return Pending.decode(scalar(cur, sql.SQL("SELECT pending FROM {} WHERE name = %s").format(REGISTRY),
+                                         [self.name]))
+
+    def set_pending(self, pending: Pending | None) -> None:
+        """Cleared, the operation has completed: the rows as they are now are the expected ones."""
+        with self._transaction() as cur:
+            self._lock_for_write(cur)
+            if pending is None:
+                cur.execute(sql.SQL("UPDATE {} SET pending = NULL, expected_rows = (SELECT count(*) FROM {}) "
+                                    "WHERE name = %s").format(REGISTRY, self._table), [self.name])
+            else:
+                cur.execute(sql.SQL("UPDATE {} SET pending = %s WHERE name = %s").format(REGISTRY),
+                            [pending.encode(), self.name])
+        write_step()
+
+    def expected_rows(self) -> int | None:
+        with self._transaction() as cur:
+            rows = scalar(cur, sql.SQL("SELECT expected_rows FROM {} WHERE name = %s").format(REGISTRY), [self.name])
+        return None if rows is None else int(rows)
 
     def version(self) -> str:
         with self._transaction() as cur:
@@ -628,7 +655,14 @@ class PgVectorStore:
             cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0, "
                                 "ADD COLUMN IF NOT EXISTS keyword_index text, "
                                 "ADD COLUMN IF NOT EXISTS keyword_chunks bigint NOT NULL DEFAULT 0, "
-                                "ADD COLUMN IF NOT EXISTS keyword_length bigint NOT NULL DEFAULT 0").format(REGISTRY))
+                                "ADD COLUMN IF NOT EXISTS keyword_length bigint NOT NULL DEFAULT 0, "
+                                "ADD COLUMN IF NOT EXISTS pending text, "
+                                "ADD COLUMN IF NOT EXISTS expected_rows bigint").format(REGISTRY))
+            # A registry from before expected_rows: each collection's count as it is now is the start.
+            for name, table in cur.execute(sql.SQL("SELECT name, table_name FROM {} WHERE expected_rows IS NULL")
+                                           .format(REGISTRY)).fetchall():
+                cur.execute(sql.SQL("UPDATE {} SET expected_rows = (SELECT count(*) FROM {}) WHERE name = %s")
+                            .format(REGISTRY, sql.Identifier(table)), [name])
 
     def _entry(self, cur: psycopg.Cursor, name: str) -> tuple[str, EmbedderInfo, VectorIndex]:
         row = cur.execute(sql.SQL("SELECT table_name, embedder, dimension, index_kind, index_params FROM {} "
@@ -662,6 +696,9 @@ class PgVectorStore:
                 if not create:
                     raise
                 table, stored, index = table_name(name), embedder, self.index
+                if scalar(cur, "SELECT to_regclass(%s) IS NOT NULL", [sql.Identifier(table).as_string(cur)]):
+                    # the name's table is held by another collection (a repaired one keeps its spare's table)
+                    table = table_name(f"{name}-{uuid.uuid4().hex[:8]}")
                 self._create_table(cur, name, table, embedder, index)
         check_same_embedder(name, stored, embedder)
         collection = PgVectorCollection(self._db, name, table, stored, index)
@@ -687,13 +724,35 @@ class PgVectorStore:
         # The vector index is PgVectorCollection.ensure_vector_index's (IVFFlat's lists need rows first).
         settings = {k: v for k, v in asdict(index).items() if k != "kind"}
         cur.execute(sql.SQL("INSERT INTO {} (name, table_name, embedder, dimension, index_kind, index_params, "
-                            "keyword_index) VALUES (%s, %s, %s, %s, %s, %s, %s)").format(REGISTRY),
+                            "keyword_index, expected_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, 0)").format(REGISTRY),
                     [name, table, embedder.name, embedder.dimension, index.kind, Jsonb(settings),
                      pg_bm25.analyzer_key(BM25Settings())])
 
     def delete_collection(self, name: str) -> None:
         with self._db.transaction() as cur:
-            table = self._entry(cur, name)[0]
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(
-                sql.Identifier(table), pg_bm25.postings_table(table), pg_bm25.frequencies_table(table)))
-            cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(REGISTRY), [name])
+            self._drop(cur, name)
+
+    def _drop(self, cur: psycopg.Cursor, name: str) -> None:
+        table = self._entry(cur, name)[0]
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}, {}").format(
+            sql.Identifier(table), pg_bm25.postings_table(table), pg_bm25.frequencies_table(table)))
+        cur.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(REGISTRY), [name])
+
+    def replace_collection(self, spare: str, name: str) -> None:
+        """One transaction: `name` dropped, `spare` renamed to it (its table keeps its own name)."""
+        with self._db.transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK])
+            self._entry(cur, spare)  # CollectionNotFound if there is nothing to swap in
+            # Past both versions: a cache keyed by the old collection's version must not take the new one for it.
+            version = scalar(cur, sql.SQL("SELECT max(version) + 1 FROM {} WHERE name IN (%s, %s)").format(REGISTRY),
+                             [name, spare])
+            if scalar(cur, sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(REGISTRY), [name]):
+                self._drop(cur, name)
+            cur.execute(sql.SQL("UPDATE {} SET name = %s, pending = NULL, version = %s WHERE name = %s")
+                        .format(REGISTRY), [name, version, spare])
+        write_step()
+
+    def pending_marks(self) -> dict[str, str]:
+        with self._db.transaction() as cur:
+            return dict(cur.execute(sql.SQL("SELECT name, pending FROM {} WHERE pending IS NOT NULL")
+                                    .format(REGISTRY)).fetchall())

@@ -7,9 +7,11 @@ after an interruption) completes the copy rather than duplicating it.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from ..errors import ExplorerError
 from ..types import Chunk, Metadata, ProgressCallback, ProgressEvent, no_progress
-from .base import PAGE_SIZE, Store, StoredChunks
+from .base import PAGE_SIZE, Store, StoredChunks, operation
 
 
 def stored_chunk(id: str, text: str | None, metadata: Metadata | None, collection: str = "") -> Chunk:
@@ -49,11 +51,20 @@ def copy_collection(source: Store, destination: Store, name: str, new_name: str 
     total = original.count()
     copied = 0
     progress(ProgressEvent("copy", 0, total, f"{name} -> {target}"))
-    with copy.bulk_write(total):
+    # Marked until every page is in: a copy killed half way is incomplete until run again.
+    with operation(copy, "copy", f"'{name}' of {shown_url(source.url)}"), copy.bulk_write(total):
         for page in original.iter_pages(include_embeddings=True, page_size=page_size):
             assert page.embeddings is not None
             copy.upsert(page_chunks(page, name), page.embeddings)
             copied += len(page.ids)
             progress(ProgressEvent("copy", copied, total, f"{name} -> {target}"))
-    copy.sync_keyword_index()
+        copy.sync_keyword_index()
     return copied
+
+
+def shown_url(url: str) -> str:
+    """A store URL fit for a message or a mark: without a password."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
