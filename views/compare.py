@@ -11,6 +11,7 @@ import ui
 from core import compare
 from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
 from core.embedders import available_embedders
+from core.documents import DocumentKey
 from core.errors import ExplorerError
 from core.palette import category_colours
 from core.workspace import Workspace
@@ -62,7 +63,7 @@ m3.metric("Map disparity", f"{result.disparity:.3f}", help="Procrustes residual 
 
 points = pd.DataFrame({
     "category": [str(m.get("category", "")) for m in result.metadatas],
-    "source": [str(m.get("source", "")) for m in result.metadatas],
+    "source": [ui.document_names(workspace)(DocumentKey.of(m)) for m in result.metadatas],
     "overlap": result.jaccard.round(3),
     # Plotly reads a few HTML tags in hover labels: escaped, so a chunk's text shows as written.
     "text": [html.escape(" ".join(t.split())[:160]) for t in result.texts],

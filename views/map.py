@@ -15,6 +15,7 @@ import streamlit as st
 import ui
 from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
+from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
 from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
                               phrase_matches, search_within, selection_frame)
@@ -146,7 +147,7 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
     right.metric("Mapped chunks never retrieved", f"{len(never):,} of {len(view.ids):,}")
     index = {chunk_id: i for i, chunk_id in enumerate(view.ids)}
     hubs = [{"times retrieved": n, "share of queries": n / counts.queries,
-             "source": view.sources[index[i]] if i in index else "(not on the map)",
+             "source": shown_sources(view.sources)[view.sources[index[i]]] if i in index else "(not on the map)",
              "text": view.texts[index[i]] if i in index else ""} for i, n in counts.hubs(15)]
     st.dataframe(pd.DataFrame(hubs), hide_index=True, width="stretch",
                  column_config={"share of queries": st.column_config.NumberColumn(format="percent"),
@@ -213,7 +214,9 @@ def colouring(colour: str, view: Bundle, palette: dict[str, str], trust: Trust |
         names = cluster_names(clusters)
         return Colouring(groups=names, colours=category_colours(names))
     if colour == "source":
-        return Colouring(groups=list(view.sources), colours=category_colours(view.sources))
+        shown = shown_sources(view.sources)  # relative to the folder the files share: no server path in a legend
+        groups = [shown[s] for s in view.sources]
+        return Colouring(groups=groups, colours=category_colours(groups))
     return Colouring(groups=[c or "(none)" for c in view.categories], colours=palette)
 
 
@@ -271,7 +274,8 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     metadata = chunks.metadatas[row]
     text_col, meta_col = st.columns([3, 2])
     with text_col:
-        st.caption(f"{metadata.get('source', '')} · {metadata.get('category') or 'no category'}")
+        name = document_label(DocumentKey.of(metadata), shown_sources(str(m.get("source", "")) for m in chunks.metadatas))
+        st.caption(f"{name} · {metadata.get('category') or 'no category'}")
         st.text(chunks.texts[row])
     meta_col.json({"id": chunks.ids[row], **metadata})
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "

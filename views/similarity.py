@@ -9,6 +9,7 @@ import streamlit as st
 import ui
 from core.config import DEFAULT_EMBEDDER
 from core.embedders import known_embedder
+from core.documents import DocumentKey
 from core.errors import ExplorerError
 from core.similarity import Comparison, compare
 
@@ -62,6 +63,6 @@ if workspace is not None:
     except ExplorerError as exc:
         st.error(str(exc))
     else:
-        st.dataframe(pd.DataFrame([{"rank": h.rank, "cosine": round(h.score, 3), "source": h.metadata.get("source"),
+        st.dataframe(pd.DataFrame([{"rank": h.rank, "cosine": round(h.score, 3), "document": ui.document_names(workspace)(DocumentKey.of(h.metadata)),
                                     "category": h.metadata.get("category", ""), "text": h.text} for h in hits]),
                      hide_index=True, width="stretch")
