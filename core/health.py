@@ -356,11 +356,14 @@ def _rebuild_vectors(store: Store, name: str, info: EmbedderInfo, progress: Prog
     total = original.count()
     spare_name = _repair_name(name)
     if spare_name in collection_names(store):
-        pending = store.open_collection(spare_name, info, create=False).pending()
-        if pending is not None and pending.what.startswith("repair-") and pending.alive():
+        pending = open_existing(store, spare_name).pending()
+        if pending is None or not pending.what.startswith("repair-"):
+            raise ExplorerError(f"a collection named '{spare_name}' exists and is not a repair's: rename or "
+                                f"delete it, then repair '{name}' again (nothing was changed)")
+        if pending.alive():
             raise ExplorerError(f"collection '{name}' is being repaired by another process ({pending.pid} on "
                                 f"{pending.host}); wait for it to finish")
-        store.delete_collection(spare_name)  # left by a repair elsewhere, or a user's own: rebuilt anyway
+        store.delete_collection(spare_name)  # a killed repair's, not settled yet
     spare = store.open_collection(spare_name, info, create=True)
     written = re_embedded = 0
     try:
