@@ -43,6 +43,8 @@ _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 _QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
 _TABLE_MODEL_CHECKS = "_table_model_checks"  # (table URL, model) -> whether the model reproduces its vectors
 VECTORS_ONLY = "none: vectors only"
+# What a link carries (st.query_params), so a copied URL opens the same view in a fresh session.
+URL_STORE, URL_COLLECTION = "store", "collection"
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
 MARK_STYLES = {"overlap": "background:#fdba74;", "term": "background:#fde047;font-weight:600;",
@@ -129,6 +131,31 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
         yield show
     finally:
         bar.empty()
+
+
+@contextmanager
+def working(label: str) -> Iterator[None]:
+    """A spinner shown from the first moment of a wait (st.spinner shows only after half a second),
+    gone when the wait is over."""
+    slot = st.empty()
+    slot.status(label, state="running")
+    try:
+        yield
+    finally:
+        slot.empty()
+
+
+def url_param(name: str, default: str = "") -> str:
+    """A value the page's URL carries (so a copied link opens the same view), else `default`."""
+    return st.query_params.get(name, default)
+
+
+def set_url_param(name: str, value: str | None) -> None:
+    """Put `value` in the page's URL under `name` (None or empty removes it); unchanged values are not rewritten."""
+    if not value:
+        st.query_params.pop(name, None)
+    elif st.query_params.get(name) != value:
+        st.query_params[name] = value
 
 
 def segments_html(segments: Sequence[Segment], block_style: str = "") -> str:
@@ -353,8 +380,11 @@ def _store_url_input() -> str | None:
 
 def _shared_store(rules: SharingPolicy) -> StoreEntry:
     """One of the configured stores, picked by display name (the choice is an index, never a URL)."""
+    names = [entry.name for entry in rules.stores]
+    linked = url_param(URL_STORE)  # by name, never a URL: a link must not carry a password
     n = st.selectbox("Store", range(len(rules.stores)), format_func=lambda i: rules.stores[i].name,
-                     key="shared_store")
+                     index=names.index(linked) if linked in names else 0, key="shared_store")
+    set_url_param(URL_STORE, rules.stores[n].name)
     return rules.stores[n]
 
 
@@ -459,12 +489,14 @@ def sidebar(rules: SharingPolicy) -> None:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it
             # (pick_collection), and it survives runs where the sidebar is not re-sent.
-            wanted = st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+            wanted = (st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+                      or url_param(URL_COLLECTION))  # a fresh session opened from a copied link
             if wanted not in infos:
                 wanted = SAMPLE_COLLECTION if SAMPLE_COLLECTION in infos else names[0]
             chosen = st.selectbox("Collection", names, index=names.index(wanted),
                                   format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
+            set_url_param(URL_COLLECTION, chosen)
             _foreign_notes(url, infos[chosen])
         st.divider()
         st.subheader("Providers")
