@@ -14,6 +14,7 @@ from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, 
 from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
+from core.jobs import Job, Task, start_job
 from core.llm import LLM
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
@@ -37,6 +38,7 @@ NO_COLUMN = "(none)"
 # Session keys the pages read; the sidebar writes them. The store URL stays on the server
 # (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
+_JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
@@ -145,6 +147,37 @@ def working(label: str) -> Iterator[None]:
         slot.empty()
 
 
+def run_in_background(key: str, label: str, task: Task) -> None:
+    """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
+    and `finished_job(key)` shows its progress again on return."""
+    st.session_state.setdefault(_JOBS, {})[key] = start_job(label, task)
+
+
+def background_job(key: str) -> Job | None:
+    return st.session_state.get(_JOBS, {}).get(key)
+
+
+def finished_job(key: str) -> Job | None:
+    """While this session's job `key` runs, its progress bar (refreshed every second); once it has
+    ended, the job (result or error), returned once and then forgotten."""
+    job = background_job(key)
+    if job is None:
+        return None
+    if job.running:
+        _job_progress(key)
+        return None
+    return st.session_state[_JOBS].pop(key)
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(key: str) -> None:
+    job = background_job(key)
+    if job is not None and not job.running:
+        st.rerun(scope="app")  # the page reads the outcome
+    if job is not None:
+        st.progress(job.fraction(), text=job.status()[:120])
+
+
 def url_param(name: str, default: str = "") -> str:
     """A value the page's URL carries (so a copied link opens the same view), else `default`."""
     return st.query_params.get(name, default)
@@ -156,6 +189,15 @@ def set_url_param(name: str, value: str | None) -> None:
         st.query_params.pop(name, None)
     elif st.query_params.get(name) != value:
         st.query_params[name] = value
+
+
+def url_linked(key: str, param: str, options: Sequence[str]) -> None:
+    """Tie widget `key` (a choice among `options`) to the URL's `param`: a fresh session takes the
+    link's value, and every later run writes the widget's value back. Call it before the widget."""
+    if key in st.session_state:
+        set_url_param(param, str(st.session_state[key]))
+    elif url_param(param) in options:
+        st.session_state[key] = url_param(param)
 
 
 def segments_html(segments: Sequence[Segment], block_style: str = "") -> str:
