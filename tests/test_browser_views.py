@@ -16,7 +16,7 @@ import pytest
 
 from browser_fixtures import app_tab, free_port, start_app, stop_app
 from core.config import DEFAULT_CHUNKING
-from core.pipeline import LoadOptions, Upload, ingest
+from core.pipeline import LoadOptions, ingest
 from core.samples import samples
 from core.stores import open_store
 
