@@ -8,8 +8,9 @@ document can close its delimiter and pose as the prompt.
 
 Without a model (the offline default), or when the model fails, the answer is
 extractive: the sentences of the retrieved chunks that best answer the question
-(meaning and the question's words, whatever the chunk's rank), each followed by
-its citation and kept with its place in the chunk. It quotes; it never paraphrases.
+(meaning, the question's words, the kind of answer it asks for, the passage's
+rank), best first, each followed by its citation and kept with its place in the
+chunk. It quotes; it never paraphrases; when nothing is close it says so.
 """
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t\r\f\v]*\n|\s*$)", re.S)
 MIN_SENTENCE_CHARS = 25
 PROSE_SHARE = 0.85  # letters and spaces in a sentence; below it is code, a table row or a URL, not an answer
 _INLINE_CODE = re.compile(r"`+[^`\n]*?`+")  # `#`, ``` `` ` `` ```: markup a how-to answer names, not code
-# Below this best cosine the sentences are offered as "closest", not as an answer. With MiniLM on the
-# samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
+# Below this best cosine nothing is quoted: the answer says no passage answers (a near miss read as an
+# answer misleads). With MiniLM on the samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
 # of France?") 0.14-0.22.
 WEAK_MATCH = 0.3
 NO_ANSWER = "None of the retrieved passages answers this question."
