@@ -15,6 +15,7 @@ from core.documents import DocumentKey, label, shown_sources
 from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
+from core.jobs import Job, Task, start_job
 from core.llm import LLM
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
@@ -38,12 +39,15 @@ NO_COLUMN = "(none)"
 # Session keys the pages read; the sidebar writes them. The store URL stays on the server
 # (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
+_JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 _QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
 _TABLE_MODEL_CHECKS = "_table_model_checks"  # (table URL, model) -> whether the model reproduces its vectors
 VECTORS_ONLY = "none: vectors only"
+# What a link carries (st.query_params), so a copied URL opens the same view in a fresh session.
+URL_STORE, URL_COLLECTION = "store", "collection"
 # Background colours for marked text: alternating chunks, overlaps, query terms.
 CHUNK_COLOURS = ("#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3")
 MARK_STYLES = {"overlap": "background:#fdba74;", "term": "background:#fde047;font-weight:600;",
@@ -137,6 +141,71 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
         yield show
     finally:
         bar.empty()
+
+
+@contextmanager
+def working(label: str) -> Iterator[None]:
+    """A spinner shown from the first moment of a wait (st.spinner shows only after half a second),
+    gone when the wait is over."""
+    slot = st.empty()
+    slot.status(label, state="running")
+    try:
+        yield
+    finally:
+        slot.empty()
+
+
+def run_in_background(key: str, label: str, task: Task) -> None:
+    """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
+    and `finished_job(key)` shows its progress again on return."""
+    st.session_state.setdefault(_JOBS, {})[key] = start_job(label, task)
+
+
+def background_job(key: str) -> Job | None:
+    return st.session_state.get(_JOBS, {}).get(key)
+
+
+def finished_job(key: str) -> Job | None:
+    """While this session's job `key` runs, its progress bar (refreshed every second); once it has
+    ended, the job (result or error), returned once and then forgotten."""
+    job = background_job(key)
+    if job is None:
+        return None
+    if job.running:
+        _job_progress(key)
+        return None
+    return st.session_state[_JOBS].pop(key)
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(key: str) -> None:
+    job = background_job(key)
+    if job is not None and not job.running:
+        st.rerun(scope="app")  # the page reads the outcome
+    if job is not None:
+        st.progress(job.fraction(), text=job.status()[:120])
+
+
+def url_param(name: str, default: str = "") -> str:
+    """A value the page's URL carries (so a copied link opens the same view), else `default`."""
+    return st.query_params.get(name, default)
+
+
+def set_url_param(name: str, value: str | None) -> None:
+    """Put `value` in the page's URL under `name` (None or empty removes it); unchanged values are not rewritten."""
+    if not value:
+        st.query_params.pop(name, None)
+    elif st.query_params.get(name) != value:
+        st.query_params[name] = value
+
+
+def url_linked(key: str, param: str, options: Sequence[str]) -> None:
+    """Tie widget `key` (a choice among `options`) to the URL's `param`: a fresh session takes the
+    link's value, and every later run writes the widget's value back. Call it before the widget."""
+    if key in st.session_state:
+        set_url_param(param, str(st.session_state[key]))
+    elif url_param(param) in options:
+        st.session_state[key] = url_param(param)
 
 
 def segments_html(segments: Sequence[Segment], block_style: str = "") -> str:
@@ -361,8 +430,11 @@ def _store_url_input() -> str | None:
 
 def _shared_store(rules: SharingPolicy) -> StoreEntry:
     """One of the configured stores, picked by display name (the choice is an index, never a URL)."""
+    names = [entry.name for entry in rules.stores]
+    linked = url_param(URL_STORE)  # by name, never a URL: a link must not carry a password
     n = st.selectbox("Store", range(len(rules.stores)), format_func=lambda i: rules.stores[i].name,
-                     key="shared_store")
+                     index=names.index(linked) if linked in names else 0, key="shared_store")
+    set_url_param(URL_STORE, rules.stores[n].name)
     return rules.stores[n]
 
 
@@ -467,12 +539,14 @@ def sidebar(rules: SharingPolicy) -> None:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it
             # (pick_collection), and it survives runs where the sidebar is not re-sent.
-            wanted = st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+            wanted = (st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+                      or url_param(URL_COLLECTION))  # a fresh session opened from a copied link
             if wanted not in infos:
                 wanted = SAMPLE_COLLECTION if SAMPLE_COLLECTION in infos else names[0]
             chosen = st.selectbox("Collection", names, index=names.index(wanted),
                                   format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
+            set_url_param(URL_COLLECTION, chosen)
             _foreign_notes(url, infos[chosen])
         st.divider()
         st.subheader("Providers")

@@ -8,8 +8,8 @@ search, as many as the extractive reader reads):
 - best sentence: share of answers whose best-scored sentence cites a judged-relevant abstract;
 - any: share of answers in which at least one of the 3 citations is a judged-relevant abstract;
 - citation precision: share of the distinct abstracts cited that are judged relevant;
-- scorers: ours (cosine + question-term coverage, `core.rag`), cosine alone (the previous
-  scorer), and "top chunk" (citing the first retrieved chunk: chunk rank alone).
+- scorers: ours (`core.rag`: cosine, question-term coverage, answer type, passage rank), cosine
+  alone, and "top chunk" (citing the first retrieved chunk: chunk rank alone).
 
 A subset (--max-queries claims, every abstract judged for them, then others up to
 --max-docs) keeps the run short; the collection lives in a scratch store under
@@ -54,7 +54,9 @@ def main() -> None:
     started = time.perf_counter()
     ingest_benchmark(bench, workspace.collection, workspace.embedder)
     ingest_s = time.perf_counter() - started
-    scorers = {"ours (cosine + term coverage)": rag.SENTENCE_VECTOR_WEIGHT, "cosine alone": 1.0}
+    weights = ("SENTENCE_VECTOR_WEIGHT", "SENTENCE_TERM_WEIGHT", "SENTENCE_TYPE_WEIGHT", "SENTENCE_PASSAGE_WEIGHT")
+    ours = tuple(getattr(rag, w) for w in weights)
+    scorers = {"ours (cosine, terms, answer type, passage rank)": ours, "cosine alone": (1.0, 0.0, 0.0, 0.0)}
     names = [*scorers, "top chunk"]
     best_ok, any_ok = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
     cited, relevant_cited = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
@@ -66,7 +68,8 @@ def main() -> None:
         doc_of = {r.rank: str(r.metadata[DOC_ID]) for r in results}
         picks = {"top chunk": [1] * EXTRACT_SENTENCES if results else []}  # citing chunk rank alone
         for name, weight in scorers.items():
-            rag.SENTENCE_VECTOR_WEIGHT = weight
+            for name_, value in zip(weights, weight):
+                setattr(rag, name_, value)
             ranked, _ = ranked_sentences(claim, context, workspace.embedder)
             picks[name] = [q.n for q in ranked[:EXTRACT_SENTENCES]]  # best first
         for name, ns in picks.items():
@@ -76,7 +79,8 @@ def main() -> None:
             cited[name] += len(set(docs))
             relevant_cited[name] += len(set(docs) & judged)
     answer_s = time.perf_counter() - started
-    rag.SENTENCE_VECTOR_WEIGHT = scorers["ours (cosine + term coverage)"]
+    for name_, value in zip(weights, ours):
+        setattr(rag, name_, value)
 
     n = len(bench.queries)
     print(machine_line())

@@ -8,8 +8,9 @@ document can close its delimiter and pose as the prompt.
 
 Without a model (the offline default), or when the model fails, the answer is
 extractive: the sentences of the retrieved chunks that best answer the question
-(meaning and the question's words, whatever the chunk's rank), each followed by
-its citation and kept with its place in the chunk. It quotes; it never paraphrases.
+(meaning, the question's words, the kind of answer it asks for, the passage's
+rank), best first, each followed by its citation and kept with its place in the
+chunk. It quotes; it never paraphrases; when nothing is close it says so.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 from .documents import DocumentKey
 from .embedders import Embedder
 from .errors import ProviderError
-from .keyword import Analyzer, BM25Settings
+from .keyword import WORD, Analyzer, BM25Settings
 from .llm import LLM, Message
 from .search import DEFAULT_MODE, Mode, search
 from .types import Filter
@@ -134,14 +135,24 @@ _NOT_AN_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Sr|Jr|Prof|Capt|Col|Gen|Rev|v
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t\r\f\v]*\n|\s*$)", re.S)
 MIN_SENTENCE_CHARS = 25
 PROSE_SHARE = 0.85  # letters and spaces in a sentence; below it is code, a table row or a URL, not an answer
-# Below this best cosine the sentences are offered as "closest", not as an answer. With MiniLM on the
-# samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
+_INLINE_CODE = re.compile(r"`+[^`\n]*?`+")  # `#`, ``` `` ` `` ```: markup a how-to answer names, not code
+# Below this best cosine nothing is quoted: the answer says no passage answers (a near miss read as an
+# answer misleads). With MiniLM on the samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
 # of France?") 0.14-0.22.
 WEAK_MATCH = 0.3
-# A sentence's score: this share of its cosine to the question (scaled by the best cosine) plus the rest
-# times the share of the question's terms it holds: meaning finds the passage, the question's own
-# words (names, "marry") pick the sentence that answers within it.
-SENTENCE_VECTOR_WEIGHT = 0.5
+NO_ANSWER = "None of the retrieved passages answers this question."
+# A sentence's score, each part in [0, 1]: its cosine to the question (scaled by the best cosine), the
+# idf-weighted share of the question's terms it holds, whether it holds what the question asks for
+# (a name for "who", a number for "how many", markup for "how do I write"), and its passage's rank.
+# Meaning finds the passage, the question's words pick the sentence within it, the answer type
+# prefers the sentence that names the answer over one that only repeats the question.
+SENTENCE_VECTOR_WEIGHT = 0.2
+SENTENCE_TERM_WEIGHT = 0.35
+# The answer type outweighs the rest: a sentence holding what is asked for comes before any that does not
+# (and a sentence that itself asks a question, "Do you know Mr. Bingley?", after them).
+SENTENCE_TYPE_WEIGHT = 1.0
+SENTENCE_PASSAGE_WEIGHT = 0.15
+TOPIC_TERM_SHARE = 0.3  # weight of the question's topic names among its terms
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -159,13 +170,71 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _is_prose(sentence: str) -> bool:
-    return (len(sentence) >= MIN_SENTENCE_CHARS
-            and sum(ch.isalpha() or ch.isspace() for ch in sentence) >= PROSE_SHARE * len(sentence))
+    """Long enough, and mostly words once inline code (`#`) is set aside; a code block is not."""
+    words = _INLINE_CODE.sub("", sentence)
+    return (len(sentence) >= MIN_SENTENCE_CHARS and "```" not in sentence and len(words) >= 0.6 * len(sentence)
+            and sum(ch.isalpha() or ch.isspace() for ch in words) >= PROSE_SHARE * len(words))
 
 
 def sentences(text: str) -> list[str]:
     """The sentences of a chunk in order, whitespace collapsed; headings, fragments and code dropped."""
     return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
+
+
+# -- what a question asks for -----------------------------------------------------------
+
+AnswerType = str  # "person", "place", "number", "markup" or "" (anything)
+_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
+                 "fifty hundred thousand million half dozen score first second third once twice").split()
+_NUMBER = re.compile(r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_NAME = re.compile(r"\b(?:(?:Mr|Mrs|Miss|Ms|Dr|M|Sir|Lady|Lord|Colonel|Captain)\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+_NOT_NAMES = frozenset("I The A An He She It They We You His Her Their My Our This That These Those But And Or "
+                       "Yet So If When Then There Here What Who Where How Why Which Oh Yes No Not Nor".split())
+
+
+def answer_type(question: str) -> AnswerType:
+    """What kind of words answer the question, from its opening words."""
+    q = question.strip().lower()
+    if re.match(r"how (?:many|much|long|old|far|wide|often|big|large|high)\b", q):
+        return "number"
+    if re.match(r"how (?:do|can|should|would|to)\b|how is an? |what (?:characters?|syntax|markup)\b", q):
+        return "markup"
+    if re.match(r"(?:who|whom|whose)\b|(?:which|what) (?:professor|person|man|woman|friend|sister|brother)\b", q):
+        return "person"
+    if re.match(r"where\b|(?:which|what) (?:university|town|city|country|place|estate|house)\b", q):
+        return "place"
+    return ""
+
+
+def _names(text: str, exclude: set[str]) -> list[str]:
+    """Capitalised words and titled names in `text` that are not sentence openers or in `exclude`."""
+    found = []
+    for match in _NAME.finditer(text):
+        words = [w for w in match.group().replace(".", " ").split() if w not in _NOT_NAMES]
+        if words and not any(w.lower() in exclude for w in words):
+            found.append(match.group())
+    return found
+
+
+def holds_answer_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:
+    """Whether the sentence holds what the question asks for: a name the question does not already
+    contain (person, place), a number, or inline markup. Anything does for a question of no type."""
+    if kind == "number":
+        return bool(_NUMBER.search(sentence))
+    if kind == "markup":
+        return bool(_INLINE_CODE.search(sentence))
+    if kind in ("person", "place"):
+        return bool(_names(sentence, question_words))
+    return True
+
+
+def question_topic(question: str) -> set[str]:
+    """The names the question is about ("Victor", "Mr. Bingley"): capitalised words after its first.
+    In a story the sentence that answers often calls them "he" or "I", so they say less about which
+    sentence answers than the rest of the question (its focus: "marry", "income"), and count for
+    TOPIC_TERM_SHARE of their weight in `_term_coverage`."""
+    words = WORD.findall(question)
+    return {w.lower() for w in words[1:] if w[:1].isupper() and w not in _NOT_NAMES}
 
 
 def _term_coverage(question: str, candidates: Sequence[str]) -> np.ndarray:
@@ -180,7 +249,8 @@ def _term_coverage(question: str, candidates: Sequence[str]) -> np.ndarray:
         return np.zeros(len(candidates))
     held = [wanted & set(analyzer.terms(text)) for text in candidates]
     n = len(candidates)
-    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in wanted
+    topic = {term for word in question_topic(question) for term in analyzer.terms(word)}
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) * (TOPIC_TERM_SHARE if t in topic else 1.0) for t in wanted
            for df in [sum(t in h for h in held)]}
     total = sum(idf.values())
     return np.array([sum(idf[t] for t in h) / total for h in held])
@@ -194,9 +264,8 @@ def _scaled(scores: np.ndarray) -> np.ndarray:
 def ranked_sentences(question: str, context: Sequence[Citation], embedder: Embedder) -> tuple[list[Quote], float]:
     """Every sentence of the context, best answer first, and the best cosine of any sentence to the question.
 
-    Every sentence of every retrieved chunk competes, whatever its chunk's rank: its cosine to the
-    question (the collection's own model, scaled by the best) and the share of the question's terms it
-    holds, weighted SENTENCE_VECTOR_WEIGHT : 1 - SENTENCE_VECTOR_WEIGHT."""
+    Every sentence of every retrieved chunk competes, whatever its chunk's rank, scored by the weighted
+    sum described at SENTENCE_VECTOR_WEIGHT."""
     candidates: list[Quote] = []
     seen: set[str] = set()
     for c in context:
@@ -209,28 +278,32 @@ def ranked_sentences(question: str, context: Sequence[Citation], embedder: Embed
         return [], 0.0
     texts = [q.text for q in candidates]
     vectors = embedder.embed([question, *texts])
-    cosines = vectors[1:] @ vectors[0]
-    scores = (SENTENCE_VECTOR_WEIGHT * _scaled(np.asarray(cosines, dtype=np.float64))
-              + (1 - SENTENCE_VECTOR_WEIGHT) * _term_coverage(question, texts))
+    cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
+    kind = answer_type(question)
+    question_words = {w.lower() for w in WORD.findall(question)}
+    typed = np.array([holds_answer_type(t, kind, question_words) for t in texts], dtype=np.float64)
+    ranks = np.array([q.n for q in candidates], dtype=np.float64)
+    passage = 1.0 / (1.0 + (ranks - 1.0) / 5.0)  # rank 1 -> 1, rank 6 -> 0.5, rank 21 -> 0.2
+    asks = np.array([t.rstrip("”’\"' ").endswith("?") for t in texts], dtype=np.float64)  # a question answers nothing
+    scores = (SENTENCE_VECTOR_WEIGHT * _scaled(cosines) + SENTENCE_TERM_WEIGHT * _term_coverage(question, texts)
+              + SENTENCE_TYPE_WEIGHT * (typed - asks) + SENTENCE_PASSAGE_WEIGHT * passage)
     return [candidates[i] for i in np.argsort(-scores, kind="stable")], float(cosines.max())
 
 
 def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embedder,
                       count: int = EXTRACT_SENTENCES) -> tuple[tuple[Quote, ...], float]:
-    """The `count` sentences that best answer the question (`ranked_sentences`), in context order and
-    document order within a chunk, and the best cosine of any sentence to the question."""
+    """The `count` sentences that best answer the question (`ranked_sentences`), best first, and the best
+    cosine of any sentence to the question; no sentence when even the best is below WEAK_MATCH."""
     ranked, best = ranked_sentences(question, context, embedder)
-    return tuple(sorted(ranked[:count], key=lambda q: (q.n, q.start))), best
+    return (tuple(ranked[:count]) if best >= WEAK_MATCH else ()), best
 
 
 def extractive_text(quotes: Sequence[Quote], best_cosine: float) -> str:
-    """The quotes, each followed by its [n]; prefixed by a warning when none seems to answer."""
-    if not quotes:
-        return NO_CONTEXT
-    quoted = "\n\n".join(f"{q.text} [{q.n}]" for q in quotes)
+    """The quotes, best first, each followed by its [n]; when none is close enough to the question to
+    answer it, says so and quotes nothing (a near miss read as an answer misleads more than none)."""
     if best_cosine < WEAK_MATCH:
-        return f"None of the retrieved passages seems to answer this; the closest sentences are:\n\n{quoted}"
-    return quoted
+        return NO_ANSWER if best_cosine > 0 else NO_CONTEXT
+    return "\n\n".join(f"{q.text} [{q.n}]" for q in quotes)
 
 
 def extractive_answer(question: str, context: Sequence[Citation], embedder: Embedder,

@@ -29,10 +29,13 @@ from .stores import Store
 from .types import Chunk, EmbedderInfo, ProgressCallback, ProgressEvent, content_hash, no_progress
 
 SAMPLE_VECTORS = SAMPLES_DIR / "vectors.npz"
-# Offered on the chat and search pages when the sample collection is open: each answered by the samples.
-EXAMPLE_QUESTIONS = ("Who does Elizabeth Bennet marry?",
-                     "What did Walton's crew see crossing the Arctic ice?",
-                     "How do I write a heading in Markdown?")
+# Questions about the samples with their gold answer spans (core.answer_eval, bench/bench_answers.py).
+ANSWER_QUESTIONS = SAMPLES_DIR / "answer_questions.jsonl"
+# Offered on the chat and search pages when the sample collection is open: from ANSWER_QUESTIONS, each
+# one the offline answer quotes the gold span for in its first sentence (bench/results/answers.md).
+EXAMPLE_QUESTIONS = ("What does a single man in possession of a good fortune want?",
+                     "Where is the regiment going to be encamped?",
+                     "How do I write a fenced code block?")
 
 # Project Gutenberg files wrap the book in a header and a long license footer; the
 # files ship whole (the license asks for that), but only the book is worth searching.

@@ -244,7 +244,7 @@ class SettingScores:
     recall_k: float
     k: int
     queries: int
-    embedded_now: int  # chunks embedded by this run (0 when the collection was already there)
+    embedded_now: int  # chunks the model embedded in this run (not those added from the embedding cache)
     seconds: float
 
 
@@ -288,7 +288,7 @@ def score_setting(store: Store, corpus: SweepCorpus, questions: QuestionSet, emb
         setting=settings.key(), collection=name, chunks=chunks,
         ndcg_10=sum(ndcg_at(r, j, 10) for r, j in zip(rankings, judged)) / len(query_ids),
         recall_k=sum(recall_at(r, j, k) for r, j in zip(rankings, judged)) / len(query_ids),
-        k=k, queries=len(query_ids), embedded_now=report.chunks_added, seconds=time.perf_counter() - started)
+        k=k, queries=len(query_ids), embedded_now=report.chunks_embedded, seconds=time.perf_counter() - started)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
 
 
-def open_page(page: str | None = None) -> AppTest:
-    """The app run on its default page (Library), then switched to `page` (e.g. "views/search.py")."""
+def open_page(page: str | None = None, query_params: dict[str, str] | None = None) -> AppTest:
+    """The app run on its default page (Library), then switched to `page` (e.g. "views/search.py");
+    `query_params` are the URL's (a copied link), present from the first run."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query_params or {})
     at.run()
     assert not at.exception, at.exception
     if page is None:

@@ -169,6 +169,10 @@ def test_vectors_made_elsewhere_are_imported_from_the_page(library, long_docs_co
     at.text_input(key="import_text").input("body").run()
     at.text_input(key="import_id").input("doc").run()
     at.button(key="import_vectors").click().run()
+    # It runs on its own thread: leaving the page does not stop it, and the page shows it again on return.
+    at.switch_page("views/search.py").run()
+    assert at.session_state["_jobs"]["import"].wait(120)
+    at.switch_page("views/library.py").run()  # reads the outcome, picks the collection, says so
     assert not at.exception and not at.error, texts(at.error)
     assert at.sidebar.selectbox[0].value == "notebook"
     assert any(f"imported {len(long_docs_corpus.chunks)} vectors" in s for s in texts(at.success))

@@ -46,12 +46,26 @@ def test_category_filter_and_keyword_mode(search_page):
     assert not any("moved" in d.value.columns for d in at.dataframe)  # the fusion sweep is hybrid-only
 
 
-def test_rrf_constant_moves_the_sweep_columns(search_page):
+def test_the_sweep_varies_the_fusion_the_results_use(search_page):
+    """Convex fusion (the default) moves with its weight, never with rrf_k, which it does not use."""
     at = search_page
     at.text_input(key="query").input("link reference definition").run()
-    at.radio(key="sweep_varied").set_value("depth").run()
+    assert at.radio(key="fusion_method").value == "convex"
+    columns = set(at.dataframe[-1].value.columns)
+    assert {"weight=0.2", "weight=0.5", "weight=0.8", "moved"} <= columns
+    assert not any(c.startswith("rrf_k") for c in columns)
+    at.radio(key="sweep_varied_convex").set_value("depth").run()
     assert not at.exception
     assert {"depth=10", "depth=30", "depth=100", "depth=300"} <= set(at.dataframe[-1].value.columns)
+
+
+def test_the_query_is_in_the_url_and_a_link_opens_with_it(app_env):
+    at = open_page("views/search.py")
+    at.text_input(key="query").input("creature on the glacier").run()
+    assert at.query_params["q"] == "creature on the glacier"
+    fresh = open_page("views/search.py", query_params={"q": "creature on the glacier"})
+    assert fresh.text_input(key="query").value == "creature on the glacier"
+    assert [h.value for h in fresh.html if "heading" in h.value]
 
 
 def test_example_question_fills_the_query_and_searches_in_the_default_mode(search_page):

@@ -73,7 +73,7 @@ def test_chat_citation_link_jumps_to_the_highlighted_sentence(browser_page):
 
     tab = browser_page
     tab.open("chat")
-    tab.page.get_by_role("button", name=EXAMPLE_QUESTIONS[1]).click()  # an example question, one click
+    tab.page.get_by_role("button", name=EXAMPLE_QUESTIONS[0]).click()  # an example question, one click
     tab.page.locator('[data-testid="stChatMessage"]').nth(1).wait_for()
     tab.settle()
     link = tab.page.locator('[data-testid="stChatMessage"] a[href^="#cite-0-"]').last

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,27 @@ def test_an_empty_store_url_is_not_the_current_folder(tmp_path):
     proc = cli("copy", "--from", str(tmp_path / "s"), "--to", "", "--collection", "x", check=False)
     assert proc.returncode == 1 and "the store URL is empty" in proc.stderr, proc.stderr
     assert not (ROOT / ".explorer.lock").exists() and not (ROOT / "chroma.sqlite3").exists()
+
+
+def test_progress_is_printed_as_lines_when_stderr_is_not_a_terminal(tmp_path):
+    """Captured stderr is not a terminal: instead of a bar's redraws, lines with done/total, rate, time left."""
+    proc = cli("ingest", FRANKENSTEIN, "--store", str(tmp_path / "store"), "--collection", "lines")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("ingest: ")]
+    assert lines and "\r" not in proc.stderr  # no bar redraws
+    assert all(re.match(r"ingest: \w+ [\d,]+/[\d,]+", line) for line in lines), lines  # rate: the test below
+    assert lines[-1].startswith("ingest: done "), lines
+
+
+def test_progress_lines_come_every_few_seconds_with_rate_and_time_left(capsys):
+    from core.cli.ingest import ProgressLines
+    from core.types import ProgressEvent
+
+    now = [0.0]
+    lines = ProgressLines("ingest", every=5.0, clock=lambda: now[0])
+    for second in range(0, 13):
+        now[0] = float(second)
+        lines(ProgressEvent("embedding", second * 100, 2_000))
+    printed = capsys.readouterr().err.splitlines()
+    assert printed == ["ingest: embedding 0/2,000",
+                       "ingest: embedding 500/2,000 100.0/s about 15s left",
+                       "ingest: embedding 1,000/2,000 100.0/s about 10s left"]

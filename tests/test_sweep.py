@@ -138,3 +138,11 @@ def test_estimate_counts_only_new_settings(minilm, tmp_path):
     after = estimate_seconds(store, corpus, minilm, settings, tokens, tokens_per_second=1000.0)
     assert after.new_settings == 1 and after.tokens == tokens * 2
     assert embedding_speed(minilm, ["A short text to time the model with."] * 8) > 0
+
+
+def test_embedded_now_counts_what_the_model_embedded_not_what_the_cache_gave(swept, subset, minilm, tmp_path):
+    """A fresh store adds every chunk again, but their vectors come from the embedding cache: 0 embedded."""
+    _, rows, _ = swept
+    fresh = run_sweep(open_store(str(tmp_path / "fresh")), beir_corpus(subset), beir_questions(subset), minilm,
+                      [SMALL], "hybrid", 10)
+    assert fresh[0].chunks == rows[1].chunks > 0 and fresh[0].embedded_now == 0

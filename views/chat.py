@@ -12,6 +12,7 @@ chunk is HTML-escaped piece by piece (ui.segments_html), only our marks are mark
 from __future__ import annotations
 
 import html
+import itertools
 import re
 
 import streamlit as st
@@ -160,15 +161,19 @@ with st.chat_message("assistant"):
     turns = [Message(role, text) for past in history
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
-        llm = make_answerer()
-        with st.spinner("Finding the passages…"):
+        # Shown from the first moment until the first words arrive: retrieval, then reading the
+        # passages (extractive) or the model's first token.
+        with ui.working("Finding and reading the passages…"):
+            llm = make_answerer()
             stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns)
+            deltas = iter(stream)
+            first = next(deltas, "")
     except ExplorerError as exc:
         st.error(str(exc))
         st.stop()
     written = st.empty()
     with written:
-        st.write_stream(as_plain_markdown(delta) for delta in stream)
+        st.write_stream(as_plain_markdown(delta) for delta in itertools.chain([first], deltas))
     result = stream.answer
     written.markdown(linked_markdown(result.text, len(history)))
     show_details(result, len(history))

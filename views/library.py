@@ -314,6 +314,9 @@ def collections_section(store: Store) -> None:
                 st.rerun()
 
 
+IMPORT_JOB = "import"  # runs on its own thread: leaving the page does not cancel it
+
+
 def import_section(store: Store) -> None:
     """Vectors made elsewhere (a notebook's Parquet, .npy + metadata, TensorFlow Projector TSV) as a collection."""
     st.subheader("Import vectors made elsewhere")
@@ -331,13 +334,17 @@ def import_section(store: Store) -> None:
     fields = Fields(*(c.text_input(label, key=f"import_{key}").strip() or None for c, (label, key) in zip(
         columns, [("Vector column", "vector"), ("Text column", "text"), ("Id column", "id"),
                   ("Category column", "category")])))
-    if st.button("Import", key="import_vectors", disabled=vectors is None or not name):
-        with ui.progress_bar("Importing") as progress:
-            report = import_vector_bytes(vectors.name, vectors.getvalue(), store, name, fields,
-                                         (metadata.name, metadata.getvalue()) if metadata else None,
-                                         model or None, progress)
-        st.session_state["library_notice"] = report.summary()
-        ui.pick_collection(name)
+    running = ui.background_job(IMPORT_JOB) is not None
+    if st.button("Import", key="import_vectors", disabled=vectors is None or not name or running):
+        data, meta = vectors.getvalue(), (metadata.name, metadata.getvalue()) if metadata else None
+        ui.run_in_background(IMPORT_JOB, f"Importing {vectors.name} into '{name}'", lambda progress: import_vector_bytes(
+            vectors.name, data, store, name, fields, meta, model or None, progress))
+    if job := ui.finished_job(IMPORT_JOB):  # the bar, also after leaving the page and coming back
+        if job.error:
+            st.error(job.error)
+        else:
+            st.session_state["library_notice"] = job.result.summary()
+            ui.pick_collection(job.result.collection)
 
 
 add_tab, manage_tab = st.tabs(["Add documents", "Collections & documents"])

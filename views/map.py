@@ -76,6 +76,7 @@ def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
 
 def settings_controls() -> tuple[ProjectionSettings, int]:
     method_col, dims_col, metric_col, seed_col, cap_col = st.columns(5)
+    ui.url_linked("map_method", "method", METHODS)
     method = method_col.selectbox("Method", METHODS, format_func=METHOD_LABELS.get, key="map_method",
                                   help="PCA: fast, linear, keeps global layout. t-SNE and UMAP: keep local "
                                        "neighbourhoods, distances between far clusters mean little.")
@@ -320,6 +321,7 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
 
 def live_page(workspace: Workspace) -> Bundle | None:
     settings, cap = settings_controls()
+    ui.url_linked("map_colour", "colour", COLOURS)
     colour = st.selectbox("Colour by", COLOURS, key="map_colour",
                           help="trust: share of each chunk's 10 nearest neighbours (full space) kept among its 10 "
                                "nearest on the map. retrieval count: needs queries in the query-set box below.")

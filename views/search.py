@@ -17,7 +17,9 @@ from core.types import Filter
 from core.workspace import Workspace
 
 DEFAULTS = FusionSettings()
-SWEEPS = {"rrf_k": (1, 10, 60, 200), "depth": (10, 30, 100, 300)}
+# What the "how results move" table varies: the settings of the fusion the results use.
+SWEEPS = {"rrf": {"rrf_k": (1, 10, 60, 200), "depth": (10, 30, 100, 300)},
+          "convex": {"weight": (0.2, 0.35, 0.5, 0.65, 0.8), "depth": (10, 30, 100, 300)}}
 
 st.title("Hybrid search")
 workspace = ui.current_workspace()
@@ -104,7 +106,10 @@ examples = example_questions(workspace.collection.name)
 if examples:
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"search_example_{number}", on_click=use_example, args=(text,), width="stretch")
+if "query" not in st.session_state:  # a copied link carries its query
+    st.session_state["query"] = ui.url_param("q")
 query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
+ui.set_url_param("q", query.strip())
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
 k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
 mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
@@ -133,10 +138,10 @@ for result in results:
 
 if mode == "hybrid":
     st.subheader("How the top results move as fusion settings change")
-    varied = st.radio("Vary", list(SWEEPS), horizontal=True, key="sweep_varied")
-    base = replace(fusion, method="rrf") if varied == "rrf_k" else fusion
-    settings = tuple(replace(base, **{varied: value}) for value in SWEEPS[varied])
-    st.caption(f"Ranks of every chunk that reaches the top {int(k)} under some setting ({base.method} fusion, "
+    varied = st.radio("Vary", list(SWEEPS[fusion.method]), horizontal=True, key=f"sweep_varied_{fusion.method}")
+    settings = tuple(replace(fusion, **{varied: value}) for value in SWEEPS[fusion.method][varied])
+    st.caption(f"Ranks of every chunk that reaches the top {int(k)} under some setting ({fusion.method} fusion, "
+               f"the one the results above use, other settings as above; "
                "blank = not retrieved at that depth); 'moved' = places gained from the first column to the last.")
     try:
         sweep = cached_sweep(version, query, int(k), where, settings, workspace)

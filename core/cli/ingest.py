@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -38,9 +39,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+# Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
+PROGRESS_LINE_EVERY = 5.0
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class ProgressLines:
+    """Progress as a line on stderr every PROGRESS_LINE_EVERY seconds: stage, done/total, rate and time
+    left (the rate is measured from the stage's first event); a bar's redraws would be noise in a log."""
+
+    def __init__(self, label: str, every: float = PROGRESS_LINE_EVERY, clock=time.monotonic):
+        self.label, self.every, self.clock = label, every, clock
+        self.stage, self.stage_start, self.first_done, self.last_line = "", 0.0, 0, -every
+        self.last: ProgressEvent | None = None
+        self.printed = False
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = self.clock()
+        if event.stage != self.stage:
+            self.stage, self.stage_start, self.first_done = event.stage, now, event.done
+        self.last, self.printed = event, False
+        if now - self.last_line >= self.every:
+            self.last_line, self.printed = now, True
+            print(self.line(event, now), file=sys.stderr, flush=True)
+
+    def line(self, event: ProgressEvent, now: float) -> str:
+        parts = [f"{self.label}: {event.stage}", f"{event.done:,}/{event.total:,}" if event.total else f"{event.done:,}"]
+        elapsed, done = now - self.stage_start, event.done - self.first_done
+        if elapsed > 0 and done > 0:
+            rate = done / elapsed
+            parts.append(f"{rate:,.1f}/s")
+            if event.total:
+                parts.append(f"about {_duration(max(event.total - event.done, 0) / rate)} left")
+        return " ".join(parts) + (f" ({event.detail})" if event.detail else "")
+
+    def finish(self) -> None:
+        """The last event, unless its line is already out: how the work ended."""
+        if self.last is not None and not self.printed:
+            print(self.line(self.last, self.clock()), file=sys.stderr, flush=True)
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[ProgressCallback]:
-    """A tqdm bar on stderr fed by core progress events (hidden when not a terminal)."""
+    """A tqdm bar on stderr fed by core progress events; when stderr is not a terminal, a line every
+    few seconds instead (`ProgressLines`)."""
+    if not sys.stderr.isatty():
+        lines = ProgressLines(label)
+        yield lines
+        lines.finish()
+        return
     with tqdm(total=1, unit="B", unit_scale=True, desc=label, disable=None, file=sys.stderr) as bar:
         def show(event: ProgressEvent) -> None:
             if event.total:

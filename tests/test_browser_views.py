@@ -1,0 +1,164 @@
+"""Waits you can see and links that are views, in the real app in headless Chromium.
+
+- Ask shows its spinner before the answer, timed in the page (MutationObserver, performance.now()).
+- A vector import goes on while the visitor is on another page; back on the Library it is finished.
+- A URL copied from one session (collection, query, map method and colouring) opens the same view
+  in a fresh browser session.
+"""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from browser_fixtures import app_tab, free_port, start_app, stop_app
+from core.config import DEFAULT_CHUNKING
+from core.pipeline import LoadOptions, ingest
+from core.samples import samples
+from core.stores import open_store
+
+pytestmark = pytest.mark.browser
+
+SPINNER = "Finding and reading the passages"
+# Records, in the page's own clock, when the question was sent, when the spinner first showed
+# and when the answer's first words did.
+WATCH = """() => {
+  window.__marks = {};
+  const mark = (name) => { if (!(name in window.__marks)) window.__marks[name] = performance.now(); };
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && e.target.matches('[data-testid="stChatInputTextArea"]')) mark('asked');
+  }, true);
+  new MutationObserver(() => {
+    if (!('asked' in window.__marks)) return;
+    if (document.body.innerText.includes('%s')) mark('spinner');
+    const bubbles = document.querySelectorAll('[data-testid="stChatMessage"]');
+    if (bubbles.length > 1 && /\\[\\d+\\]/.test(bubbles[1].innerText)) mark('answer');
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}""" % SPINNER
+
+
+def test_ask_shows_a_spinner_before_the_answer(browser_page, record_property):
+    tab = browser_page
+    tab.open("chat")
+    tab.page.evaluate(WATCH)
+    box = tab.page.locator('[data-testid="stChatInputTextArea"]')
+    box.fill("Who is Mr. Bingley?")
+    box.press("Enter")
+    tab.page.wait_for_function("() => 'answer' in window.__marks", timeout=120_000)
+    tab.settle()
+    marks = tab.page.evaluate("window.__marks")
+    assert "spinner" in marks, marks  # it showed at all
+    assert marks["asked"] <= marks["spinner"] < marks["answer"], marks
+    delay_ms = marks["spinner"] - marks["asked"]
+    record_property("spinner_delay_ms", round(delay_ms))
+    print(f"spinner {delay_ms:.0f} ms after asking, answer {marks['answer'] - marks['asked']:.0f} ms")
+    assert SPINNER not in tab.page.locator('[data-testid="stMainBlockContainer"]').inner_text()  # gone after
+    assert tab.exceptions() == []
+
+
+@pytest.fixture(scope="module")
+def linked_app(tmp_path_factory, minilm) -> Iterator[str]:
+    """An app of its own on a store with two collections ("alpha" and "beta", the opening of
+    Frankenstein), so a link that names one of them is tested against a default of the other."""
+    store = tmp_path_factory.mktemp("linked-store")
+    frankenstein = next(s for s in samples() if "frankenstein" in s.path.name)
+    for name in ("alpha", "beta"):
+        collection = open_store(str(store)).open_collection(name, minilm.info)
+        ingest([frankenstein.upload(30_000)], collection, minilm, DEFAULT_CHUNKING, LoadOptions(category=name))
+    port = free_port()
+    process = start_app(str(store), port, tmp_path_factory.mktemp("linked-streamlit") / "server.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_app(process)
+
+
+def pick(tab, label: str, option: str, sidebar: bool = False) -> None:
+    scope = '[data-testid="stSidebar"] ' if sidebar else ""
+    tab.page.locator(f'{scope}[data-testid="stSelectbox"]').filter(has_text=label).click()
+    tab.page.get_by_role("option").filter(has_text=re.compile(rf"^{re.escape(option)}")).first.click()
+    tab.settle()
+
+
+def chosen(tab, label: str, sidebar: bool = False) -> str:
+    """What a select box shows as chosen."""
+    scope = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMainBlockContainer"] '
+    return tab.page.locator(f'{scope}[data-testid="stSelectbox"]').filter(has_text=label).locator(
+        "input").first.input_value()
+
+
+def sidebar_collection(tab) -> str:
+    return chosen(tab, "Collection", sidebar=True)
+
+
+def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session(chromium, linked_app):
+    with app_tab(chromium, linked_app) as tab:
+        tab.open()
+        assert "alpha" in sidebar_collection(tab)  # the first by name is the default
+        pick(tab, "Collection", "beta", sidebar=True)
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+        tab.page.get_by_label("Query").fill("the sledge on the ice")
+        tab.page.get_by_label("Query").press("Enter")
+        tab.page.get_by_text(re.compile(r"^#1 · ")).first.wait_for()
+        tab.settle()
+        search_url = tab.page.url
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Embedding map").click()
+        tab.settle()
+        pick(tab, "Method", "t-SNE")
+        pick(tab, "Colour by", "source")
+        tab.page.locator(".js-plotly-plot").first.wait_for()
+        tab.settle()
+        map_url = tab.page.url
+    assert "collection=beta" in search_url and "q=the+sledge+on+the+ice" in search_url.replace("%20", "+")
+    assert "collection=beta" in map_url and "method=tsne" in map_url and "colour=source" in map_url
+
+    with app_tab(chromium, linked_app) as fresh:  # a colleague opens the links: a new browser session
+        fresh.page.goto(search_url)
+        fresh.settle()
+        fresh.page.get_by_text(re.compile(r"^#1 · ")).first.wait_for()
+        assert "beta" in sidebar_collection(fresh)
+        assert fresh.page.get_by_label("Query").input_value() == "the sledge on the ice"
+        fresh.page.goto(map_url)
+        fresh.settle()
+        fresh.page.locator(".js-plotly-plot").first.wait_for()
+        assert "beta" in sidebar_collection(fresh)
+        assert "t-SNE" in chosen(fresh, "Method") and chosen(fresh, "Colour by") == "source"
+        assert fresh.exceptions() == []
+
+
+def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app, tmp_path: Path):
+    """Started on the Library, left for the search page, back: the import finished without the page,
+    and the Library says so and opens the new collection."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 20_000  # a few seconds of work: long enough to leave the page in the middle of it
+    vectors = np.random.default_rng(0).normal(size=(rows, 32)).astype(np.float32)
+    table = pa.table({"id": [f"r{i}" for i in range(rows)], "body": [f"row {i}" for i in range(rows)],
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 32)})
+    path = tmp_path / "elsewhere.parquet"
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=1_000)
+    path.write_bytes(buffer.getvalue())
+    with app_tab(chromium, linked_app) as tab:
+        tab.open()
+        tab.page.get_by_role("tab", name="Collections & documents").click()
+        tab.page.locator('[data-testid="stFileUploader"]').filter(has_text="Vector file").locator(
+            'input[type="file"]').set_input_files(str(path))
+        tab.settle()
+        tab.page.get_by_label("Into collection").fill("elsewhere")
+        tab.page.get_by_label("Text column").last.fill("body")
+        tab.page.get_by_label("Text column").last.press("Enter")
+        tab.settle()
+        tab.page.get_by_role("button", name="Import").click()
+        tab.page.get_by_text(re.compile(r"Importing elsewhere\.parquet into 'elsewhere'")).first.wait_for()
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+        tab.settle()
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Library").click()
+        tab.settle()
+        tab.page.get_by_role("tab", name="Collections & documents").click()
+        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for(timeout=300_000)
+        assert "elsewhere" in sidebar_collection(tab)
+        assert tab.exceptions() == []
