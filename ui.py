@@ -6,18 +6,21 @@ from __future__ import annotations
 import html
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
-from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
+from core.embedders import EMBEDDERS, Embedder, EmbedderSpec, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError
 from core.highlight import Segment
 from core.llm import LLM
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
-from core.sharing import SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
+from core.scratch import prune, session_folder, touch
+from core.sharing import Limits, SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
 from core.stores import Store, open_store
 from core.stores.pg_table import TableColumns, VectorTable, table_url, vector_tables
 from core.stores.pgvector import with_index
@@ -38,6 +41,7 @@ NO_COLUMN = "(none)"
 # (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
+_ADMITTED = "_admitted_uploads"  # ids of the files (sweep corpora, CSVs, bundles) already charged to this session
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 _QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
@@ -182,6 +186,50 @@ def charge_uploads(sources: Sequence[Source]) -> Callable[[], None]:
     def charge() -> None:
         st.session_state[_UPLOADED] = st.session_state.get(_UPLOADED, 0) + sum(size for _, size in files)
     return charge
+
+
+def uploads_allowed() -> bool:
+    """Whether any uploader may be shown (none at all on a shared app with uploads = false)."""
+    return policy().uploads.allowed
+
+
+def admit_uploads(files: Sequence) -> None:
+    """Charge uploaded files (st.file_uploader's) that a page reads without ingesting them (a sweep's
+    corpus, a questions CSV, a session bundle) to this session's upload limits, once per file; NotAllowed
+    when over a limit or when uploads are off."""
+    admitted: set = st.session_state.setdefault(_ADMITTED, set())
+    new = [f for f in files if f.file_id not in admitted]
+    sizes = [(f.name, f.size) for f in new]
+    policy().uploads.check(sizes, st.session_state.get(_UPLOADED, 0))
+    st.session_state[_UPLOADED] = st.session_state.get(_UPLOADED, 0) + sum(size for _, size in sizes)
+    admitted.update(f.file_id for f in new)
+
+
+def limits() -> Limits:
+    """What one request may make the server compute (core/sharing.py Limits; none on one's own machine)."""
+    return policy().limits
+
+
+def embedder_choices() -> list[EmbedderSpec]:
+    """The embedders a page may offer: runnable here, and (on a shared app) offline or configured."""
+    return policy().embedders(available_embedders())
+
+
+def scratch_folder(root: Path) -> Path:
+    """Where this run may write scratch under `root`: `root` itself on one's own machine; on a shared app a
+    folder per browser session. Either way the folder is kept within the cache limit, oldest first."""
+    rules = policy()
+    folder = root
+    if rules.shared:
+        folder = session_folder(root, get_script_run_ctx().session_id)
+        prune(folder.parent, rules.limits.cache_bytes, keep=folder)
+    touch(folder)
+    return folder
+
+
+def bound_cache(folder: Path) -> None:
+    """Keep a cache folder within the limit (oldest entries go first)."""
+    prune(folder, limits().cache_bytes)
 
 
 def configured_llm() -> Callable[[], LLM | None]:

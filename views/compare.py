@@ -10,9 +10,9 @@ import streamlit as st
 import ui
 from core import compare
 from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
-from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.palette import category_colours
+from core.sharing import paid_embedder
 from core.workspace import Workspace
 
 COLOUR_BY = ("category", "neighbour overlap")
@@ -30,21 +30,49 @@ if workspace is None:
 def cached_comparison(version: tuple[str, str, str], model_b: str, k: int, max_chunks: int,
                       _workspace: Workspace) -> EmbedderComparison:
     with ui.progress_bar(f"Embedding with {model_b}") as progress:
-        return compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
-                                 compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
+        comparison = compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
+                                       compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
+    ui.bound_cache(compare.COMPARE_CACHE_DIR)
+    return comparison
+
+
+@st.cache_data(show_spinner="Counting what would be sent…", max_entries=8)
+def cached_request(version: tuple[str, str, str], model_b: str, max_chunks: int,
+                   _workspace: Workspace) -> tuple[int, int]:
+    """(chunks, estimated tokens) that comparing with a paid model would send."""
+    chunks, _ = compare.sample_chunks(_workspace.collection, max_chunks)
+    return len(chunks.texts), sum(ui.cached_embedder(model_b).count_tokens(chunks.texts))
+
+
+def paid_click(model_b: str, label: str, k: int, max_chunks: int) -> bool:
+    """A paid model runs only from a button that says what it sends; True once pressed for these inputs."""
+    inputs = (ui.collection_version(workspace), model_b, k, max_chunks)
+    chunks, tokens = cached_request(inputs[0], model_b, max_chunks, workspace)
+    if st.button(f"Embed {chunks:,} chunks with {label} (sends ~{tokens:,} tokens)", type="primary",
+                 key="compare_paid_run"):
+        st.session_state["compare_paid_inputs"] = inputs
+    if st.session_state.get("compare_paid_inputs") != inputs:
+        st.info(f"{label} is a paid service: nothing is sent until you press the button.")
+        return False
+    return True
 
 
 model_a = workspace.collection.embedder.name
-others = [spec for spec in available_embedders() if spec.available and spec.name != model_a]
+# Offline models first: the page opens on one, and a paid one runs only from its button.
+others = sorted((spec for spec in ui.embedder_choices() if spec.name != model_a), key=lambda s: paid_embedder(s.name))
 if not others:
     st.info("No second embedder can run here.")
     st.stop()
+limits = ui.limits()
 c1, c2, c3 = st.columns(3)
 spec = c1.selectbox("Compare with", others, format_func=lambda s: s.label, key="compare_model")
-k = int(c2.number_input("Neighbours (k)", 1, 100, 10, key="compare_k"))
-max_chunks = int(c3.number_input("At most this many chunks", 50, 20_000, DEFAULT_MAX_CHUNKS, step=500,
+k = int(c2.number_input("Neighbours (k)", 1, limits.bound("k", 100), 10, key="compare_k"))
+most = limits.bound("compare_chunks", 20_000)
+max_chunks = int(c3.number_input("At most this many chunks", 50, most, min(DEFAULT_MAX_CHUNKS, most), step=500,
                                  key="compare_max"))
 try:
+    if paid_embedder(spec.name) and not paid_click(spec.name, spec.label, k, max_chunks):
+        st.stop()
     result = cached_comparison(ui.collection_version(workspace), spec.name, k, max_chunks, workspace)
 except ExplorerError as exc:
     st.error(str(exc))
