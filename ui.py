@@ -14,7 +14,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
 from core.embedders import EMBEDDERS, Embedder, EmbedderSpec, available_embedders, get_embedder, known_embedder
-from core.errors import ExplorerError
+from core.errors import ExplorerError, NotAllowed
 from core.highlight import Segment
 from core.llm import LLM
 from core.pipeline import Source, Upload
@@ -208,6 +208,16 @@ def admit_uploads(files: Sequence) -> None:
 def limits() -> Limits:
     """What one request may make the server compute (core/sharing.py Limits; none on one's own machine)."""
     return policy().limits
+
+
+def within_limit(name: str, value: float, what: str) -> bool:
+    """Whether `value` is within the limit `name`; when not, the reason is shown in an error box."""
+    try:
+        limits().check(name, value, what)
+    except NotAllowed as exc:
+        st.error(str(exc))
+        return False
+    return True
 
 
 def embedder_choices() -> list[EmbedderSpec]:

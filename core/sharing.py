@@ -29,7 +29,7 @@ Configuration: EXPLORER_MODE=shared in the environment, or the [explorer] sectio
 
     # What one request may make the server compute, and the disk its caches may take (shared mode only;
     # defaults in SHARED_LIMITS): max_sweep_settings, max_sweep_chars, max_compare_chunks, max_map_points,
-    # max_similarity_texts, max_query_chars, max_k, max_cache_mb
+    # max_similarity_texts, max_query_chars, max_queries, max_k, max_cache_mb
 
     [[explorer.llms]]
     name = "Team vLLM"
@@ -148,6 +148,7 @@ class Limits:
     map_points: int | None = None  # points projected on the map
     similarity_texts: int | None = None  # texts compared at once on Similarity
     query_chars: int | None = None  # a query or question, in characters
+    queries: int | None = None  # queries run at once (the map's query set)
     k: int | None = None  # results asked for (k, top k, neighbours)
     cache_mb: float | None = None  # each scratch folder (sweeps, compare vectors): oldest entries go first
 
@@ -155,6 +156,11 @@ class Limits:
         """The largest value a widget for `name` may offer: its own maximum, or the limit if lower."""
         limit = getattr(self, name)
         return widget_max if limit is None else int(min(widget_max, limit))
+
+    def fit(self, name: str, widget_max: int, default: int) -> tuple[int, int]:
+        """A widget's (max_value, value) for `name`: its maximum within the limit, its default within that."""
+        most = self.bound(name, widget_max)
+        return most, min(default, most)
 
     def check(self, name: str, value: float, what: str) -> None:
         """NotAllowed when `value` is over the limit `name`; `what` says what was counted."""
@@ -169,7 +175,7 @@ class Limits:
 
 # Sensible for a small shared server (2 cores, a few GB): each bounds one request to well under a minute.
 SHARED_LIMITS = Limits(sweep_settings=6, sweep_chars=300_000, compare_chunks=2000, map_points=20_000,
-                       similarity_texts=50, query_chars=1000, k=50, cache_mb=1000)
+                       similarity_texts=50, query_chars=1000, queries=200, k=50, cache_mb=1000)
 LIMIT_KEYS = {f"max_{name}": name for name in Limits.__dataclass_fields__}
 
 

@@ -116,7 +116,7 @@ else:
     provider, model, base_url = provider_controls()
     make_answerer = lambda: make_llm(provider, model, base_url)  # noqa: E731
 k_column, mode_column, category_column, clear_column = st.columns([1, 2, 3, 1])
-k = int(k_column.number_input("Chunks (k)", 1, 20, DEFAULT_K, key="chat_k"))
+k = int(k_column.number_input("Chunks (k)", 1, *ui.limits().fit("k", 20, DEFAULT_K), key="chat_k"))
 mode = mode_column.radio("Retrieval", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="chat_mode")
 categories, _ = ui.facets(workspace)
 chosen = category_column.multiselect("Only these categories", categories, key="chat_categories")
@@ -145,7 +145,8 @@ if examples:
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"chat_example_{number}", on_click=ask_example, args=(text,), width="stretch")
 
-question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question") \
+question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
+                         max_chars=ui.limits().query_chars) \
     or st.session_state.pop("chat_example", None)
 if not question:
     if not history:

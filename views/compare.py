@@ -66,10 +66,9 @@ if not others:
 limits = ui.limits()
 c1, c2, c3 = st.columns(3)
 spec = c1.selectbox("Compare with", others, format_func=lambda s: s.label, key="compare_model")
-k = int(c2.number_input("Neighbours (k)", 1, limits.bound("k", 100), 10, key="compare_k"))
-most = limits.bound("compare_chunks", 20_000)
-max_chunks = int(c3.number_input("At most this many chunks", 50, most, min(DEFAULT_MAX_CHUNKS, most), step=500,
-                                 key="compare_max"))
+k = int(c2.number_input("Neighbours (k)", 1, *limits.fit("k", 100, 10), key="compare_k"))
+max_chunks = int(c3.number_input("At most this many chunks", 50,
+                                 *limits.fit("compare_chunks", 20_000, DEFAULT_MAX_CHUNKS), step=500, key="compare_max"))
 try:
     if paid_embedder(spec.name) and not paid_click(spec.name, spec.label, k, max_chunks):
         st.stop()

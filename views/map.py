@@ -82,7 +82,8 @@ def settings_controls() -> tuple[ProjectionSettings, int]:
     metric = metric_col.selectbox("Metric", METRICS, key="map_metric")
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, D.seed, key="map_seed", disabled=method != "umap",
                                 help="UMAP only: PCA and t-SNE (started from PCA) give the same map every time.")
-    cap = cap_col.number_input("Max points", 100, 200_000, DEFAULT_SAMPLE_CAP, step=1000, key="map_cap",
+    cap = cap_col.number_input("Max points", 100, *ui.limits().fit("map_points", 200_000, DEFAULT_SAMPLE_CAP),
+                               step=1000, key="map_cap",
                                help="Collections above this are mapped as a seeded random sample.")
     perplexity, n_neighbors, min_dist = D.perplexity, D.n_neighbors, D.min_dist
     if method == "tsne":
@@ -131,13 +132,17 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
 
 def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | None:
     st.subheader("Query set: hubs and never-retrieved chunks")
+    limits = ui.limits()
     text = st.text_area("Queries, one per line", key="map_query_set", height=120,
+                        max_chars=limits.query_chars and limits.query_chars * (limits.queries or 1),
                         help="Each query is run at k; the map can then be coloured by how often each chunk came back.")
     k_col, mode_col = st.columns(2)
-    k = k_col.slider("k per query", 1, 50, 10, key="map_query_set_k")
+    k = k_col.slider("k per query", 1, *ui.limits().fit("k", 50, 10), key="map_query_set_k")
     mode = mode_col.selectbox("Search mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_set_mode")
     queries = tuple(query_lines(text))
     if not queries:
+        return None
+    if not ui.within_limit("queries", len(queries), "queries in the set"):
         return None
     counts = cached_counts(ui.collection_version(workspace), queries, k, mode, workspace)
     never = counts.never_retrieved(view.ids)
@@ -176,9 +181,9 @@ def bundle_section(view: Bundle | None) -> None:
 
 def live_query(workspace: Workspace, points: MapPoints, projection: Projection) -> BundleQuery | None:
     query_col, k_col, mode_col = st.columns([4, 1, 1])
-    query = query_col.text_input("Drop a query onto the map", key="map_query",
+    query = query_col.text_input("Drop a query onto the map", key="map_query", max_chars=ui.limits().query_chars,
                                  placeholder="e.g. a question your documents should answer")
-    k = k_col.number_input("Top k", 1, 50, 10, key="map_query_k")
+    k = k_col.number_input("Top k", 1, *ui.limits().fit("k", 50, 10), key="map_query_k")
     mode = mode_col.selectbox("Mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
     if not query.strip():
         return None
@@ -297,6 +302,7 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
                        file_name="map-selection.csv", mime="text/csv", key="map_selection_csv")
     query_col, mode_col = st.columns([4, 1])
     query = query_col.text_input("Search within the selection", key="map_within_query",
+                                 max_chars=ui.limits().query_chars,
                                  placeholder="ranks only the selected chunks")
     mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_within_mode")
     if not query.strip():

@@ -102,9 +102,10 @@ examples = example_questions(workspace.collection.name)
 if examples:
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"search_example_{number}", on_click=use_example, args=(text,), width="stretch")
-query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
+query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?",
+                      max_chars=ui.limits().query_chars)
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
-k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
+k = k_column.number_input("Results (k)", 1, *ui.limits().fit("k", 100, 10), key="k")
 mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
 categories, sources = ui.facets(workspace)
 chosen_categories = category_column.multiselect("Categories", categories, key="categories")

@@ -31,8 +31,11 @@ def short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-texts = st.text_area("Texts, one per line", value=EXAMPLES, height=140, key="similarity_texts")
+limits = ui.limits()  # Streamlit cuts a value at max_chars on the server, whatever the browser sends
+texts = st.text_area("Texts, one per line", value=EXAMPLES, height=140, key="similarity_texts",
+                     max_chars=limits.query_chars and limits.query_chars * (limits.similarity_texts or 1))
 try:
+    limits.check("similarity_texts", len(texts.splitlines()), "texts compared at once")
     comparison = cached_comparison(embedder.name, tuple(texts.splitlines()))
 except ExplorerError as exc:
     st.error(str(exc))

@@ -141,7 +141,7 @@ c1, c2, c3 = st.columns(3)
 model = c1.selectbox("Embedder", models, models.index(default_model) if default_model in models else 0,
                      key="sweep_model")
 mode = c2.selectbox("Search", MODES, MODES.index(DEFAULT_MODE), key="sweep_mode")
-k = int(c3.number_input("Recall at k", 1, ui.limits().bound("k", 100), 10, key="sweep_k"))
+k = int(c3.number_input("Recall at k", 1, *ui.limits().fit("k", 100, 10), key="sweep_k"))
 st.caption(f"{corpus.documents} document(s), {len(questions.queries)} question(s), {len(settings)} setting(s): "
            + ", ".join(s.key() for s in settings))
 
