@@ -72,7 +72,8 @@ def current_workspace() -> Workspace | None:
     url = st.session_state.get(STORE_URL)
     name = st.session_state.get(COLLECTION)
     if not url or not name:
-        st.info("Pick or create a collection on the Library page first.")
+        st.info("Pick a collection in the sidebar first." if policy().shared else
+                "Pick or create a collection on the Library page first.")
         return None
     try:
         # get_embedder keeps one instance per model, so this reopens nothing heavy.
@@ -164,8 +165,25 @@ def policy() -> SharingPolicy:
 
 
 def can_write(workspace: Workspace) -> bool:
-    """Ingest into and delete from the workspace's collection."""
-    return policy().can_write(workspace.store.url, workspace.collection.name)
+    """Ingest into and delete from the workspace's collection: never someone else's data, and on a shared
+    app only a collection configured writable."""
+    return not workspace.collection.read_only and policy().can_write(workspace.store.url, workspace.collection.name)
+
+
+def can_manage(store: Store) -> bool:
+    """Create, import and delete collections in `store` (not on a shared app, not in someone else's store)."""
+    return policy().manage_collections and not store.read_only
+
+
+FOREIGN_STORE = ("This store is another program's data: collections are read here, never created, imported or "
+                 "deleted.")
+
+
+def read_only_reason(name: str, foreign: bool) -> str:
+    """Why `name` (a collection or a store) offers no write action, in the words of the mode."""
+    if foreign:
+        return f"'{name}' is another program's data: it is read here, never written to."
+    return f"'{name}' is read-only on this shared app."
 
 
 def can_upload(workspace: Workspace | None) -> bool:

@@ -139,10 +139,10 @@ def target_workspace(store: Store, workspace: Workspace | None) -> tuple[str, st
             st.session_state.pop(key, None)
     # A shared app writes only into collections configured writable, and makes none.
     options = ([workspace.collection.name] if workspace and ui.can_write(workspace) else []) + \
-        ([NEW_COLLECTION] if ui.policy().manage_collections else [])
+        ([NEW_COLLECTION] if ui.can_manage(store) else [])
     if not options:
-        st.caption(f"'{workspace.collection.name}' is read-only on this shared app." if workspace else
-                   "This shared app has no collection to ingest into.")
+        st.caption(ui.read_only_reason(workspace.collection.name, workspace.collection.read_only) if workspace
+                   else "There is no collection here to ingest into.")
         return "", None
     into_column, name_column, model_column = st.columns([2, 2, 2])
     into = into_column.selectbox("Ingest into", options, key="ingest_into")
@@ -224,11 +224,12 @@ def documents_section(workspace: Workspace) -> None:
     st.subheader(f"Documents in '{collection.name}'")
     sources = collection.sources()
     if not sources:
-        st.info("This collection is empty: add documents above.")
+        st.info("This collection is empty" + (": add documents above." if ui.can_write(workspace) else "."))
         return
     st.dataframe(pd.DataFrame([{"document": s.source, "category": s.category, "chunks": s.chunks}
                                for s in sources]), hide_index=True, width="stretch")
     if not ui.can_write(workspace):
+        st.caption(ui.read_only_reason(collection.name, collection.read_only))
         return
     doomed = st.selectbox("Document", [s.source for s in sources], key="doomed_document")
     if st.button("Delete document", key="delete_document"):
@@ -245,7 +246,9 @@ def collections_section(store: Store) -> None:
         st.dataframe(pd.DataFrame([{"collection": i.name, "embedder": i.embedder.name,
                                     "dimensions": i.embedder.dimension, "chunks": i.count} for i in infos]),
                      hide_index=True, width="stretch")
-    if not policy.manage_collections:
+    if not ui.can_manage(store):
+        if store.read_only:
+            st.caption(ui.FOREIGN_STORE)
         return
     new, remove = st.columns(2)
     with new:
@@ -317,7 +320,7 @@ with manage_tab:
             documents_section(workspace)
         if store is not None:
             collections_section(store)
-            if ui.policy().manage_collections:
+            if ui.can_manage(store):
                 import_section(store)
     except ExplorerError as exc:
         st.error(str(exc))

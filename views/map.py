@@ -166,11 +166,14 @@ def bundle_section(view: Bundle | None) -> None:
         if view is not None:
             st.download_button("Download session bundle", lambda: to_json(view), file_name="map-session.json",
                                mime="application/json", key="map_bundle_download")
+        if not ui.uploads_allowed():
+            return
         # A fresh key per closed bundle empties the uploader, so closing does not re-open the same file.
-        upload = st.file_uploader("Open a session bundle", type=["json"],
+        upload = st.file_uploader("Open a session bundle", type=["json"], max_upload_size=ui.upload_limit_mb(),
                                   key=f"map_bundle_upload_{st.session_state.get(UPLOADS_KEY, 0)}")
         if upload is not None and upload.file_id != st.session_state.get(BUNDLE_FILE_KEY):
             try:
+                ui.admit_uploads([upload])  # charged to this session's upload limits like every upload
                 st.session_state[BUNDLE_KEY] = from_json(upload.getvalue())
             except ExplorerError as exc:
                 st.error(str(exc))
