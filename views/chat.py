@@ -12,7 +12,6 @@ chunk is HTML-escaped piece by piece (ui.segments_html), only our marks are mark
 from __future__ import annotations
 
 import html
-import re
 
 import streamlit as st
 
@@ -20,6 +19,7 @@ import ui
 from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
+from core.markup import markdown_text
 from core.rag import CITATION, DEFAULT_K, EXTRACTIVE_READ, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
@@ -27,13 +27,11 @@ from core.types import Filter
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible endpoint
 COMPATIBLE = "openai-compatible"
-# Every ASCII character Markdown (or Streamlit's :directives:) could treat as markup.
-_MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$&:=^\"'])")
 
 
 def as_plain_markdown(text: str) -> str:
     """Markdown that renders exactly `text`: markup escaped, line breaks kept. Works delta by delta."""
-    return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")
+    return markdown_text(text).replace("\n", "  \n")
 
 
 def linked_markdown(text: str, turn: int) -> str:

@@ -1,8 +1,6 @@
 """Compare embedders: the current collection's chunks under its own model and a second one, side by side."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -11,6 +9,7 @@ import ui
 from core import compare
 from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
 from core.errors import ExplorerError
+from core.markup import plotly_text
 from core.palette import category_colours
 from core.sharing import paid_embedder
 from core.workspace import Workspace
@@ -87,13 +86,14 @@ m2.metric("By chance", f"{result.chance_jaccard:.3f}", help="expected overlap of
 m3.metric("Map disparity", f"{result.disparity:.3f}", help="Procrustes residual of the unit-size maps: 0 = same "
                                                            "picture, 2 = nothing in common")
 
+# Plotly reads a few HTML tags in legends and hover labels: escaped, every value shows as written.
 points = pd.DataFrame({
-    "category": [str(m.get("category", "")) for m in result.metadatas],
-    "source": [str(m.get("source", "")) for m in result.metadatas],
+    "category": [plotly_text(m.get("category", "")) for m in result.metadatas],
+    "source": [plotly_text(m.get("source", "")) for m in result.metadatas],
     "overlap": result.jaccard.round(3),
-    # Plotly reads a few HTML tags in hover labels: escaped, so a chunk's text shows as written.
-    "text": [html.escape(" ".join(t.split())[:160]) for t in result.texts],
+    "text": [plotly_text(" ".join(t.split())[:160]) for t in result.texts],
 })
+colours = {plotly_text(category): colour for category, colour in category_colours(ui.facets(workspace)[0]).items()}
 colour = st.radio("Colour by", COLOUR_BY, horizontal=True, key="compare_colour")
 left, right = st.columns(2)
 for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.model_b, result.b_xy)):
@@ -101,7 +101,7 @@ for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.mod
     figure = px.scatter(frame, x="x", y="y", render_mode="webgl", title=name,
                         color="category" if colour == COLOUR_BY[0] else "overlap",
                         color_continuous_scale="RdYlGn", range_color=[0, 1],
-                        color_discrete_map=category_colours(ui.facets(workspace)[0]),  # as on every page
+                        color_discrete_map=colours,  # as on every page
                         category_orders={"category": sorted(set(points["category"]))},
                         hover_data={"source": True, "overlap": True, "text": True, "x": False, "y": False})
     figure.update_traces(marker={"size": 5})
@@ -110,5 +110,8 @@ for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.mod
 
 st.subheader("Where the models disagree most")
 lowest = points.assign(chunk=result.ids).sort_values("overlap", kind="stable").head(20)
-lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]  # plain text, not escaped
+# A table shows plain text: the values as they are, not escaped.
+lowest["category"] = [str(result.metadatas[i].get("category", "")) for i in lowest.index]
+lowest["source"] = [str(result.metadatas[i].get("source", "")) for i in lowest.index]
+lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]
 st.dataframe(lowest[["overlap", "category", "source", "text"]], hide_index=True, width="stretch")

@@ -16,6 +16,7 @@ from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
+from core.markup import markdown_text
 from core.pipeline import LoadOptions, Source, Upload, ingest
 from core.samples import samples
 from core.stores import Store
@@ -221,7 +222,7 @@ def add_documents(workspace: Workspace | None) -> None:
 
 def documents_section(workspace: Workspace) -> None:
     collection = workspace.collection
-    st.subheader(f"Documents in '{collection.name}'")
+    st.subheader(f"Documents in '{markdown_text(collection.name)}'")
     sources = collection.sources()
     if not sources:
         st.info("This collection is empty" + (": add documents above." if ui.can_write(workspace) else "."))

@@ -19,6 +19,7 @@ from core.errors import ExplorerError
 from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
                               phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
+from core.markup import markdown_text
 from core.palette import category_colours
 from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
                              Projection, ProjectionSettings, cached_points, place_queries, project)
@@ -252,9 +253,9 @@ def vector_downloads(workspace: Workspace) -> None:
 
 
 def imported_page(view: Bundle) -> None:
-    st.info(f"Showing an imported session bundle: collection '{view.collection}', {view.embedder.name}, "
-            f"{len(view.ids):,} points, made {view.created or 'at an unknown time'}. "
-            f"Chunking: {', '.join(view.chunking) or 'not recorded'}.")
+    st.info(markdown_text(f"Showing an imported session bundle: collection '{view.collection}', {view.embedder.name}, "
+                          f"{len(view.ids):,} points, made {view.created or 'at an unknown time'}. "
+                          f"Chunking: {', '.join(view.chunking) or 'not recorded'}."))
     if st.button("Close the imported view", key="map_close_bundle"):
         del st.session_state[BUNDLE_KEY]
         st.session_state.pop(BUNDLE_FILE_KEY, None)
@@ -265,8 +266,8 @@ def imported_page(view: Bundle) -> None:
     st.plotly_chart(fig, width="stretch", key="map_chart_imported")
     downloads(view, fig, view.texts)
     for query in view.queries:
-        st.caption(f"Query “{query.text}” ({query.mode}, top {query.k}): "
-                   f"{len(query.result_ids)} chunks highlighted.")
+        st.caption(markdown_text(f"Query “{query.text}” ({query.mode}, top {query.k}): "
+                                 f"{len(query.result_ids)} chunks highlighted."))
 
 
 def point_details(points: MapPoints, projection: Projection, row: int, names: list[str] | None) -> tuple[int, ...]:
@@ -279,7 +280,7 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     metadata = chunks.metadatas[row]
     text_col, meta_col = st.columns([3, 2])
     with text_col:
-        st.caption(f"{metadata.get('source', '')} · {metadata.get('category') or 'no category'}")
+        st.caption(markdown_text(f"{metadata.get('source', '')} · {metadata.get('category') or 'no category'}"))
         st.text(chunks.texts[row])
     meta_col.json({"id": chunks.ids[row], **metadata})
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "

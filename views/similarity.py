@@ -10,6 +10,7 @@ import ui
 from core.config import DEFAULT_EMBEDDER
 from core.embedders import known_embedder
 from core.errors import ExplorerError
+from core.markup import plotly_text
 from core.similarity import Comparison, compare
 
 EXAMPLES = "Java virtual threads\nJava lightweight concurrency\nPython web scraping"
@@ -45,9 +46,10 @@ if len(comparison.texts) < 2:
     st.stop()
 
 labels = [f"{n + 1}. {short(t)}" for n, t in enumerate(comparison.texts)]
+axis_labels = [plotly_text(label) for label in labels]  # Plotly reads tags in tick labels: shown as written
 matrix_column, pairs_column = st.columns([3, 2])
 with matrix_column:
-    figure = px.imshow(comparison.matrix, x=labels, y=labels, zmin=-1, zmax=1, text_auto=".2f",
+    figure = px.imshow(comparison.matrix, x=axis_labels, y=axis_labels, zmin=-1, zmax=1, text_auto=".2f",
                        color_continuous_scale="RdBu_r", title=f"Cosine similarity ({embedder.name})")
     st.plotly_chart(figure, width="stretch")
 with pairs_column:
