@@ -535,10 +535,12 @@ def sidebar(rules: SharingPolicy) -> None:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it
             # (pick_collection), and it survives runs where the sidebar is not re-sent.
-            wanted = st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+            wanted = (st.session_state.pop(_PICK, None) or st.session_state.get("sidebar_collection")
+                      or st.session_state.get(_CHOSEN))
             if wanted not in infos:
                 wanted = SAMPLE_COLLECTION if SAMPLE_COLLECTION in infos else names[0]
-            chosen = st.selectbox("Collection", names, index=names.index(wanted),
+            st.session_state["sidebar_collection"] = wanted
+            chosen = st.selectbox("Collection", names, key="sidebar_collection",
                                   format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
             _foreign_notes(url, infos[chosen])

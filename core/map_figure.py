@@ -122,7 +122,9 @@ def _query_traces(view: Bundle, query: BundleQuery, hover: np.ndarray) -> list[d
                               line=dict(color=HIGHLIGHT, width=2)))
     point = dict(x=[position[0]], y=[position[1]], **({"z": [position[2]]} if dims == 3 else {}))
     traces.append(dict(**point, mode="markers", name=f"query: {plotly_text(query.text[:40])}",
-                       marker=dict(symbol="star", size=22, color="#ffd400", line=dict(color=HIGHLIGHT, width=2)),
+                       # Scatter3d has no star symbol: an x there (a star raised an error on every 3-D query)
+                       marker=dict(symbol="star" if dims == 2 else "x", size=22, color="#ffd400",
+                                   line=dict(color=HIGHLIGHT, width=2)),
                        hovertext=[plotly_text(query.text)], hovertemplate="%{hovertext}<extra>query</extra>"))
     return traces
 

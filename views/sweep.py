@@ -91,7 +91,7 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
         table = pd.DataFrame(columns=list(QUESTION_COLUMNS))
     else:
         chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster; the default holds "
-                                "every sample question's passage)", 0, 10_000_000, SWEEP_CHARS,
+                                "every sample question's passage)", 0, *ui.limits().fit("sweep_chars", 10_000_000, SWEEP_CHARS),
                                 step=10_000, key="sweep_chars")
         sources = [s.upload(chars or None) for s in samples()]
         table = sample_questions()
@@ -129,6 +129,7 @@ def chosen_grid() -> list[ChunkSettings]:
 
 try:
     corpus, questions, on_samples = documents_and_questions()
+    ui.limits().check("queries", len(questions.queries), "questions in one sweep")
     settings = chosen_grid()
 except ExplorerError as exc:
     st.error(str(exc))
