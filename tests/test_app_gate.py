@@ -121,11 +121,3 @@ def test_shared_limits_bound_the_widgets_and_refuse_bigger_requests(app_env, scr
     assert at.text_input(key="query").max_chars == 40 and at.text_input(key="query").value == ("Elizabeth " * 5)[:40]
     assert not at.exception
 
-
-def test_uploads_off_hides_every_uploader(app_env, scratch, tmp_path, monkeypatch):
-    shared_secrets(tmp_path, monkeypatch, app_env, "uploads = false\n")
-    at = open_page()
-    for page in ("views/library.py", "views/sweep.py", "views/map.py"):
-        at.switch_page(page).run()
-        assert not at.exception
-        assert not [e for e in at._tree.children.values() if "file_uploader" in str(getattr(e, "proto", ""))]
