@@ -9,6 +9,7 @@ import pytest
 
 from app_pages import open_page, texts
 from fake_openai import FakeOpenAI
+from test_chroma_foreign import foreign_folder  # noqa: F401 (a fixture)
 
 KEY = "sk-test-gate-2c71"
 
@@ -121,3 +122,18 @@ def test_shared_limits_bound_the_widgets_and_refuse_bigger_requests(app_env, scr
     assert at.text_input(key="query").max_chars == 40 and at.text_input(key="query").value == ("Elizabeth " * 5)[:40]
     assert not at.exception
 
+
+
+def test_another_programs_folder_offers_no_write_action_and_says_why(foreign_folder, monkeypatch):
+    """Local mode, where everything else is open: someone else's Chroma folder is read, never written."""
+    monkeypatch.setenv("EXPLORER_STORE", str(foreign_folder))
+    at = open_page()
+    at.radio(key="source_kind").set_value("Built-in sample").run()
+    assert not at.exception
+    keys = {w.key for w in [*at.button, *at.selectbox, *at.text_input, *at.checkbox]}
+    assert not keys & {"ingest", "ingest_into", "delete_document", "create_collection", "new_collection",
+                       "delete_collection", "doomed_collection", "import_vectors", "import_collection"}
+    shown = texts(at.caption)
+    assert any("is another program's data: it is read here, never written to." in c for c in shown), shown
+    assert "This store is another program's data: collections are read here, never created, imported or deleted." \
+        in shown
