@@ -493,8 +493,8 @@ def _foreign_notes(url: str, info: CollectionInfo) -> None:
     if known_embedder(info.embedder.name) or store is None:
         return
     chosen: dict = st.session_state.setdefault(_QUERY_MODELS, {})
-    options = [VECTORS_ONLY] + [spec.name for spec in available_embedders()
-                                if spec.available and spec.dimension in (0, info.embedder.dimension)]
+    options = [VECTORS_ONLY] + [spec.name for spec in embedder_choices()  # a shared app: no paid one unless configured
+                                if spec.dimension in (0, info.embedder.dimension)]
     current = chosen.get((url, info.name), VECTORS_ONLY)
     pick = st.selectbox("Embed queries with", options, index=options.index(current) if current in options else 0,
                         key=f"query_model_{info.name}",

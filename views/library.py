@@ -229,8 +229,7 @@ def documents_section(workspace: Workspace) -> None:
         return
     st.dataframe(pd.DataFrame([{"document": s.source, "category": s.category, "chunks": s.chunks}
                                for s in sources]), hide_index=True, width="stretch")
-    if not ui.can_write(workspace):
-        st.caption(ui.read_only_reason(collection.name, collection.read_only))
+    if not ui.can_write(workspace):  # the Add documents tab says why
         return
     doomed = st.selectbox("Document", [s.source for s in sources], key="doomed_document")
     if st.button("Delete document", key="delete_document"):
