@@ -6,20 +6,23 @@ from __future__ import annotations
 import html
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
 from core.documents import DocumentKey, label, shown_sources
-from core.embedders import EMBEDDERS, Embedder, available_embedders, get_embedder, known_embedder
-from core.errors import ExplorerError
+from core.embedders import EMBEDDERS, Embedder, EmbedderSpec, available_embedders, get_embedder, known_embedder
+from core.errors import ExplorerError, NotAllowed
 from core.highlight import Segment
 from core.jobs import Job, Task, start_job
 from core.llm import LLM
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
-from core.sharing import SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
+from core.scratch import prune, session_folder, touch
+from core.sharing import Limits, SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
 from core.stores import Store, open_store
 from core.stores.pg_table import TableColumns, VectorTable, table_url, vector_tables
 from core.stores.pgvector import with_index
@@ -41,6 +44,7 @@ NO_COLUMN = "(none)"
 STORE_URL, COLLECTION = "store_url", "collection"
 _JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
+_ADMITTED = "_admitted_uploads"  # ids of the files (sweep corpora, CSVs, bundles) already charged to this session
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
 _CHOSEN = "_collection_chosen"  # the sidebar's last choice
 _QUERY_MODELS = "_query_models"  # (store URL, collection) -> the model shown to embed its queries
@@ -73,7 +77,8 @@ def current_workspace() -> Workspace | None:
     url = st.session_state.get(STORE_URL)
     name = st.session_state.get(COLLECTION)
     if not url or not name:
-        st.info("Pick or create a collection on the Library page first.")
+        st.info("Pick a collection in the sidebar first." if policy().shared else
+                "Pick or create a collection on the Library page first.")
         return None
     try:
         # get_embedder keeps one instance per model, so this reopens nothing heavy.
@@ -237,8 +242,25 @@ def policy() -> SharingPolicy:
 
 
 def can_write(workspace: Workspace) -> bool:
-    """Ingest into and delete from the workspace's collection."""
-    return policy().can_write(workspace.store.url, workspace.collection.name)
+    """Ingest into and delete from the workspace's collection: never someone else's data, and on a shared
+    app only a collection configured writable."""
+    return not workspace.collection.read_only and policy().can_write(workspace.store.url, workspace.collection.name)
+
+
+def can_manage(store: Store) -> bool:
+    """Create, import and delete collections in `store` (not on a shared app, not in someone else's store)."""
+    return policy().manage_collections and not store.read_only
+
+
+FOREIGN_STORE = ("This store is another program's data: collections are read here, never created, imported or "
+                 "deleted.")
+
+
+def read_only_reason(name: str, foreign: bool) -> str:
+    """Why `name` (a collection or a store) offers no write action, in the words of the mode."""
+    if foreign:
+        return f"'{name}' is another program's data: it is read here, never written to."
+    return f"'{name}' is read-only on this shared app."
 
 
 def can_upload(workspace: Workspace | None) -> bool:
@@ -259,6 +281,60 @@ def charge_uploads(sources: Sequence[Source]) -> Callable[[], None]:
     def charge() -> None:
         st.session_state[_UPLOADED] = st.session_state.get(_UPLOADED, 0) + sum(size for _, size in files)
     return charge
+
+
+def uploads_allowed() -> bool:
+    """Whether any uploader may be shown (none at all on a shared app with uploads = false)."""
+    return policy().uploads.allowed
+
+
+def admit_uploads(files: Sequence) -> None:
+    """Charge uploaded files (st.file_uploader's) that a page reads without ingesting them (a sweep's
+    corpus, a questions CSV, a session bundle) to this session's upload limits, once per file; NotAllowed
+    when over a limit or when uploads are off."""
+    admitted: set = st.session_state.setdefault(_ADMITTED, set())
+    new = [f for f in files if f.file_id not in admitted]
+    sizes = [(f.name, f.size) for f in new]
+    policy().uploads.check(sizes, st.session_state.get(_UPLOADED, 0))
+    st.session_state[_UPLOADED] = st.session_state.get(_UPLOADED, 0) + sum(size for _, size in sizes)
+    admitted.update(f.file_id for f in new)
+
+
+def limits() -> Limits:
+    """What one request may make the server compute (core/sharing.py Limits; none on one's own machine)."""
+    return policy().limits
+
+
+def within_limit(name: str, value: float, what: str) -> bool:
+    """Whether `value` is within the limit `name`; when not, the reason is shown in an error box."""
+    try:
+        limits().check(name, value, what)
+    except NotAllowed as exc:
+        st.error(str(exc))
+        return False
+    return True
+
+
+def embedder_choices() -> list[EmbedderSpec]:
+    """The embedders a page may offer: runnable here, and (on a shared app) offline or configured."""
+    return policy().embedders(available_embedders())
+
+
+def scratch_folder(root: Path) -> Path:
+    """Where this run may write scratch under `root`: `root` itself on one's own machine; on a shared app a
+    folder per browser session. Either way the folder is kept within the cache limit, oldest first."""
+    rules = policy()
+    folder = root
+    if rules.shared:
+        folder = session_folder(root, get_script_run_ctx().session_id)
+        prune(folder.parent, rules.limits.cache_bytes, keep=folder)
+    touch(folder)
+    return folder
+
+
+def bound_cache(folder: Path) -> None:
+    """Keep a cache folder within the limit (oldest entries go first)."""
+    prune(folder, limits().cache_bytes)
 
 
 def configured_llm() -> Callable[[], LLM | None]:
@@ -497,8 +573,8 @@ def _foreign_notes(url: str, info: CollectionInfo) -> None:
     if known_embedder(info.embedder.name) or store is None:
         return
     chosen: dict = st.session_state.setdefault(_QUERY_MODELS, {})
-    options = [VECTORS_ONLY] + [spec.name for spec in available_embedders()
-                                if spec.available and spec.dimension in (0, info.embedder.dimension)]
+    options = [VECTORS_ONLY] + [spec.name for spec in embedder_choices()  # a shared app: no paid one unless configured
+                                if spec.dimension in (0, info.embedder.dimension)]
     current = chosen.get((url, info.name), VECTORS_ONLY)
     pick = st.selectbox("Embed queries with", options, index=options.index(current) if current in options else 0,
                         key=f"query_model_{info.name}",
@@ -539,11 +615,13 @@ def sidebar(rules: SharingPolicy) -> None:
             names = sorted(infos)
             # The choice lives in a plain session key, not the widget's: a page can set it
             # (pick_collection), and it survives runs where the sidebar is not re-sent.
-            wanted = (st.session_state.pop(_PICK, None) or st.session_state.get(_CHOSEN)
+            wanted = (st.session_state.pop(_PICK, None) or st.session_state.get("sidebar_collection")
+                      or st.session_state.get(_CHOSEN)
                       or url_param(URL_COLLECTION))  # a fresh session opened from a copied link
             if wanted not in infos:
                 wanted = SAMPLE_COLLECTION if SAMPLE_COLLECTION in infos else names[0]
-            chosen = st.selectbox("Collection", names, index=names.index(wanted),
+            st.session_state["sidebar_collection"] = wanted
+            chosen = st.selectbox("Collection", names, key="sidebar_collection",
                                   format_func=_collection_label(infos, url, rules))
             st.session_state[_CHOSEN] = st.session_state[COLLECTION] = chosen
             set_url_param(URL_COLLECTION, chosen)

@@ -9,7 +9,6 @@ clicked point and its neighbours in the full space (rings), the phrase-filter hi
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ import plotly.graph_objects as go
 
 from .bundle import Bundle, BundleQuery
 from .map_explore import ClusterCentre, hover_texts
+from .markup import plotly_text
 from .palette import HIGHLIGHT, MUTED, category_colours
 
 MAX_LEGEND_GROUPS = 20  # more groups than this: the rest are drawn as one "other" group
@@ -100,7 +100,9 @@ def _base_traces(view: Bundle, colouring: Colouring, hover: np.ndarray, dim: boo
     traces = []
     for group in sorted(set(shown), key=lambda g: (g in ("other", "(none)", "outliers"), g)):
         rows = np.flatnonzero(shown == group)
-        traces.append(_points(view, rows, hover, group or "(none)", color=colours.get(group, MUTED), opacity=fade))
+        # A group is a category or source from the data: escaped, a legend entry never becomes a link.
+        traces.append(_points(view, rows, hover, plotly_text(group or "(none)"), color=colours.get(group, MUTED),
+                              opacity=fade))
     return traces
 
 
@@ -119,16 +121,19 @@ def _query_traces(view: Bundle, query: BundleQuery, hover: np.ndarray) -> list[d
         traces.append(_points(view, hits, hover, "retrieved", size=12, color="rgba(0,0,0,0)",
                               line=dict(color=HIGHLIGHT, width=2)))
     point = dict(x=[position[0]], y=[position[1]], **({"z": [position[2]]} if dims == 3 else {}))
-    traces.append(dict(**point, mode="markers", name=f"query: {query.text[:40]}",
-                       marker=dict(symbol="star", size=22, color="#ffd400", line=dict(color=HIGHLIGHT, width=2)),
-                       hovertext=[html.escape(query.text, quote=False)], hovertemplate="%{hovertext}<extra>query</extra>"))
+    traces.append(dict(**point, mode="markers", name=f"query: {plotly_text(query.text[:40])}",
+                       # Scatter3d has no star symbol: an x there (a star raised an error on every 3-D query)
+                       marker=dict(symbol="star" if dims == 2 else "x", size=22, color="#ffd400",
+                                   line=dict(color=HIGHLIGHT, width=2)),
+                       hovertext=[plotly_text(query.text)], hovertemplate="%{hovertext}<extra>query</extra>"))
     return traces
 
 
 def _highlight_traces(view: Bundle, marks: Highlights, hover: np.ndarray) -> list[dict]:
     traces = []
     if marks.matches:
-        traces.append(_points(view, np.array(marks.matches), hover, marks.match_label or "text matches", size=8,
+        traces.append(_points(view, np.array(marks.matches), hover, plotly_text(marks.match_label or "text matches"),
+                              size=8,
                               color=HIGHLIGHT, opacity=0.9))
     if marks.neighbours:
         traces.append(_points(view, np.array(marks.neighbours), hover, "nearest in the full space", size=13,
@@ -155,10 +160,10 @@ def map_figure(view: Bundle, colouring: Colouring, queries: tuple[BundleQuery, .
         dims = view.projection.dims
         centres = np.array([c.position for c, _ in marks.labels])
         label_trace = dict(x=centres[:, 0], y=centres[:, 1], **({"z": centres[:, 2]} if dims == 3 else {}),
-                           mode="text", text=[html.escape(text, quote=False) for _, text in marks.labels],
+                           mode="text", text=[plotly_text(text) for _, text in marks.labels],
                            textfont=dict(size=13, color=HIGHLIGHT), hoverinfo="skip", name="cluster labels")
         # Text traces in WebGL are not drawn over the markers everywhere; SVG text is, and is few points.
         fig.add_trace((go.Scatter if dims == 2 else go.Scatter3d)(**label_trace))
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), legend=dict(itemsizing="constant"),
-                      title=view.projection.describe())
+                      title=plotly_text(view.projection.describe()))
     return fig

@@ -24,6 +24,13 @@ Configuration: EXPLORER_MODE=shared in the environment, or the [explorer] sectio
     collections = ["handbook", "notes"]  # default: every collection in the store
     writable = ["notes"]                 # default: none (read-only)
 
+    [[explorer.embedders]]              # paid embedders visitors may use (default: none, offline models only)
+    name = "endpoint:team-tei"           # a configured [embedding_endpoints.*], or openai-small / openai-large
+
+    # What one request may make the server compute, and the disk its caches may take (shared mode only;
+    # defaults in SHARED_LIMITS): max_sweep_settings, max_sweep_chars, max_compare_chunks, max_map_points,
+    # max_similarity_texts, max_query_chars, max_queries, max_k, max_cache_mb
+
     [[explorer.llms]]
     name = "Team vLLM"
     provider = "openai-compatible"       # openai | anthropic | openai-compatible
@@ -42,6 +49,8 @@ from typing import Literal, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .config import default_store_url, get_secret, read_secrets
+from .embedders import EMBEDDERS, EmbedderSpec
+from .embedding_endpoints import PREFIX as ENDPOINT_PREFIX
 from .errors import ConfigError, NotAllowed, ProviderError
 from .llm import KEYLESS, LLM, PROVIDERS, make_llm
 
@@ -129,6 +138,53 @@ class UploadLimits:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much one request may make the server compute, and how much disk its caches may take;
+    None: no limit (an analyst's own machine)."""
+
+    sweep_settings: int | None = None  # chunk settings in one sweep (each is a collection to embed)
+    sweep_chars: int | None = None  # characters of the sweep's corpus (each setting embeds all of them)
+    compare_chunks: int | None = None  # chunks a second model embeds on Compare embedders
+    map_points: int | None = None  # points projected on the map
+    similarity_texts: int | None = None  # texts compared at once on Similarity
+    query_chars: int | None = None  # a query or question, in characters
+    queries: int | None = None  # queries run at once (the map's query set)
+    k: int | None = None  # results asked for (k, top k, neighbours)
+    cache_mb: float | None = None  # each scratch folder (sweeps, compare vectors): oldest entries go first
+
+    def bound(self, name: str, widget_max: int) -> int:
+        """The largest value a widget for `name` may offer: its own maximum, or the limit if lower."""
+        limit = getattr(self, name)
+        return widget_max if limit is None else int(min(widget_max, limit))
+
+    def fit(self, name: str, widget_max: int, default: int) -> tuple[int, int]:
+        """A widget's (max_value, value) for `name`: its maximum within the limit, its default within that."""
+        most = self.bound(name, widget_max)
+        return most, min(default, most)
+
+    def check(self, name: str, value: float, what: str) -> None:
+        """NotAllowed when `value` is over the limit `name`; `what` says what was counted."""
+        limit = getattr(self, name)
+        if limit is not None and value > limit:
+            raise NotAllowed(f"{what}: {value:,} is over this shared app's limit of {limit:,}")
+
+    @property
+    def cache_bytes(self) -> int | None:
+        return None if self.cache_mb is None else int(self.cache_mb * MB)
+
+
+# Sensible for a small shared server (2 cores, a few GB): each bounds one request to well under a minute.
+SHARED_LIMITS = Limits(sweep_settings=6, sweep_chars=300_000, compare_chunks=2000, map_points=20_000,
+                       similarity_texts=50, query_chars=1000, queries=200, k=50, cache_mb=1000)
+LIMIT_KEYS = {f"max_{name}": name for name in Limits.__dataclass_fields__}
+
+
+def paid_embedder(name: str) -> bool:
+    """Whether embedding with `name` sends text to a server that may bill for it (an API or an endpoint)."""
+    return name.startswith(ENDPOINT_PREFIX) or (name in EMBEDDERS and EMBEDDERS[name].needs is not None)
+
+
+@dataclass(frozen=True)
 class SharingPolicy:
     mode: str = "local"
     stores: tuple[StoreEntry, ...] = ()  # shared mode: the only stores that can be opened
@@ -136,6 +192,8 @@ class SharingPolicy:
     endpoints: tuple[Endpoint, ...] = ()  # shared mode: the only language models offered
     user_keys: bool = False
     require_sign_in: bool = False
+    limits: Limits = Limits()
+    paid_embedders: tuple[str, ...] = ()  # shared mode: the only paid embedders offered
 
     @property
     def shared(self) -> bool:
@@ -160,6 +218,19 @@ class SharingPolicy:
     def typed_base_urls(self) -> bool:
         """A base URL typed in the page (the OpenAI-compatible provider on the chat page)."""
         return not self.shared
+
+    def offers_embedder(self, name: str) -> bool:
+        """Whether a page may embed with `name`: offline models always; a paid one on a shared app only
+        when configured ([[explorer.embedders]]), since the server's key pays for it."""
+        return not (self.shared and paid_embedder(name)) or name in self.paid_embedders
+
+    def embedders(self, specs: Sequence[EmbedderSpec]) -> list[EmbedderSpec]:
+        """The embedders a page may offer: those that can run here and the policy allows."""
+        return [spec for spec in specs if spec.available and self.offers_embedder(spec.name)]
+
+    def check_embedder(self, name: str) -> None:
+        if not self.offers_embedder(name):
+            raise NotAllowed(f"embedding with {name} is not offered on this shared app")
 
     def store_entry(self, url: str) -> StoreEntry | None:
         return next((entry for entry in self.stores if entry.url == url), None)
@@ -259,6 +330,34 @@ def _megabytes(section: Mapping, name: str, default: float) -> float:
     return float(value)
 
 
+def _limits(section: Mapping) -> Limits:
+    unknown = sorted(key for key in section if key.startswith("max_") and key not in LIMIT_KEYS
+                     and key not in ("max_upload_mb", "max_session_upload_mb"))
+    if unknown:
+        raise ConfigError(f"[explorer] {unknown[0]} is not a limit (limits: {', '.join(LIMIT_KEYS)})")
+    values = {}
+    for key, name in LIMIT_KEYS.items():
+        value = section.get(key, getattr(SHARED_LIMITS, name))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"[explorer] {key} must be a positive number")
+        values[name] = value if name == "cache_mb" else int(value)
+    return Limits(**values)
+
+
+def _paid_embedders(raw: object) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        raise ConfigError("explorer.embedders must be a list of [[explorer.embedders]] entries, each with a name")
+    names = []
+    for n, entry in enumerate(raw):
+        name = str(entry.get("name") or "").strip()
+        if not paid_embedder(name):
+            raise ConfigError(f"[[explorer.embedders]] number {n + 1}: '{name}' is not a paid embedder (give "
+                              f"endpoint:NAME of an [embedding_endpoints] entry, or openai-small / openai-large; "
+                              "the offline models are always offered)")
+        names.append(name)
+    return tuple(names)
+
+
 def load_policy(environ: Mapping[str, str] | None = None, secrets: Mapping | None = None) -> SharingPolicy:
     """The policy from EXPLORER_MODE and the [explorer] section of the secrets file; ConfigError
     (saying what to fix) for a configuration that would otherwise be half applied."""
@@ -284,7 +383,7 @@ def load_policy(environ: Mapping[str, str] | None = None, secrets: Mapping | Non
     uploads = UploadLimits(_flag(section, "uploads", False), _megabytes(section, "max_upload_mb", 10),
                            _megabytes(section, "max_session_upload_mb", 50))
     return SharingPolicy("shared", stores, uploads, (EXTRACTIVE, *(configured or _default_endpoints(user_keys))),
-                         user_keys, require_sign_in)
+                         user_keys, require_sign_in, _limits(section), _paid_embedders(section.get("embedders", [])))
 
 
 def configured_database_urls() -> dict[str, str]:

@@ -6,7 +6,8 @@ import pytest
 
 from core.errors import ConfigError, NotAllowed, ProviderError
 from core.llm import OpenAILLM
-from core.sharing import EXTRACTIVE, MB, Endpoint, SharingPolicy, UploadLimits, load_policy, masked_url
+from core.sharing import (EXTRACTIVE, MB, SHARED_LIMITS, Endpoint, Limits, SharingPolicy, UploadLimits, load_policy,
+                          masked_url, paid_embedder)
 
 PG = "postgresql://team:pw-in-url@db.internal:5432/explorer"
 
@@ -183,3 +184,34 @@ def test_a_broken_secrets_file_is_an_error_not_no_configuration(tmp_path, monkey
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_policy({})  # a shared server must not silently fall back to local mode
     assert get_secret("OPENAI_COMPATIBLE_API_KEY_UNSET") is None
+
+
+def test_limits_are_off_locally_and_default_or_configured_when_shared():
+    assert load_policy({}, {}).limits == Limits()  # one's own machine: no limit
+    assert shared().limits == SHARED_LIMITS
+    limits = shared(max_k=7, max_cache_mb=0.5).limits
+    assert (limits.k, limits.cache_mb, limits.map_points) == (7, 0.5, SHARED_LIMITS.map_points)
+    assert limits.fit("k", 100, 10) == (7, 7) and limits.fit("map_points", 200_000, 100) == (20_000, 100)
+    with pytest.raises(NotAllowed, match="settings in one sweep: 9 is over this shared app's limit of 6"):
+        shared().limits.check("sweep_settings", 9, "settings in one sweep")
+    Limits().check("sweep_settings", 10**9, "anything")  # no limit, no refusal
+    with pytest.raises(ConfigError, match="max_k must be a positive number"):
+        shared(max_k=0)
+    with pytest.raises(ConfigError, match="max_points is not a limit"):
+        shared(max_points=10)
+
+
+def test_paid_embedders_only_when_configured_on_a_shared_app():
+    assert paid_embedder("openai-small") and paid_embedder("endpoint:team") and not paid_embedder("minilm")
+    local = load_policy({}, {})
+    assert local.offers_embedder("openai-large")  # one's own key, one's own machine
+    policy = shared()
+    assert not policy.offers_embedder("openai-small") and policy.offers_embedder("bow-hash")
+    with pytest.raises(NotAllowed, match="openai-small is not offered"):
+        policy.check_embedder("openai-small")
+    policy = shared(embedders=[{"name": "endpoint:team"}, {"name": "openai-small"}])
+    assert policy.paid_embedders == ("endpoint:team", "openai-small") and not policy.offers_embedder("openai-large")
+    with pytest.raises(ConfigError, match="'minilm' is not a paid embedder"):
+        shared(embedders=[{"name": "minilm"}])
+    with pytest.raises(ConfigError, match="list of \\[\\[explorer.embedders\\]\\]"):
+        shared(embedders=["openai-small"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import re
 
 import streamlit as st
 
@@ -21,6 +20,7 @@ import ui
 from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
+from core.markup import markdown_text
 from core.rag import CITATION, DEFAULT_K, EXTRACTIVE_READ, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
@@ -28,13 +28,11 @@ from core.types import Filter
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible endpoint
 COMPATIBLE = "openai-compatible"
-# Every ASCII character Markdown (or Streamlit's :directives:) could treat as markup.
-_MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$&:=^\"'])")
 
 
 def as_plain_markdown(text: str) -> str:
     """Markdown that renders exactly `text`: markup escaped, line breaks kept. Works delta by delta."""
-    return _MARKUP.sub(r"\\\1", text).replace("\n", "  \n")
+    return markdown_text(text).replace("\n", "  \n")
 
 
 def linked_markdown(text: str, turn: int) -> str:
@@ -119,7 +117,7 @@ else:
     provider, model, base_url = provider_controls()
     make_answerer = lambda: make_llm(provider, model, base_url)  # noqa: E731
 k_column, mode_column, category_column, clear_column = st.columns([1, 2, 3, 1])
-k = int(k_column.number_input("Chunks (k)", 1, 20, DEFAULT_K, key="chat_k"))
+k = int(k_column.number_input("Chunks (k)", 1, *ui.limits().fit("k", 20, DEFAULT_K), key="chat_k"))
 mode = mode_column.radio("Retrieval", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="chat_mode")
 categories, _ = ui.facets(workspace)
 chosen = category_column.multiselect("Only these categories", categories, key="chat_categories")
@@ -148,7 +146,8 @@ if examples:
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"chat_example_{number}", on_click=ask_example, args=(text,), width="stretch")
 
-question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question") \
+question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
+                         max_chars=ui.limits().query_chars) \
     or st.session_state.pop("chat_example", None)
 if not question:
     if not history:

@@ -1,8 +1,6 @@
 """Compare embedders: the current collection's chunks under its own model and a second one, side by side."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -10,10 +8,11 @@ import streamlit as st
 import ui
 from core import compare
 from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
-from core.embedders import available_embedders
 from core.documents import DocumentKey
 from core.errors import ExplorerError
+from core.markup import plotly_text
 from core.palette import category_colours
+from core.sharing import paid_embedder
 from core.workspace import Workspace
 
 COLOUR_BY = ("category", "neighbour overlap")
@@ -31,21 +30,48 @@ if workspace is None:
 def cached_comparison(version: tuple[str, str, str], model_b: str, k: int, max_chunks: int,
                       _workspace: Workspace) -> EmbedderComparison:
     with ui.progress_bar(f"Embedding with {model_b}") as progress:
-        return compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
-                                 compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
+        comparison = compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
+                                       compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
+    ui.bound_cache(compare.COMPARE_CACHE_DIR)
+    return comparison
+
+
+@st.cache_data(show_spinner="Counting what would be sent…", max_entries=8)
+def cached_request(version: tuple[str, str, str], model_b: str, max_chunks: int,
+                   _workspace: Workspace) -> tuple[int, int]:
+    """(chunks, estimated tokens) that comparing with a paid model would send."""
+    chunks, _ = compare.sample_chunks(_workspace.collection, max_chunks)
+    return len(chunks.texts), sum(ui.cached_embedder(model_b).count_tokens(chunks.texts))
+
+
+def paid_click(model_b: str, label: str, k: int, max_chunks: int) -> bool:
+    """A paid model runs only from a button that says what it sends; True once pressed for these inputs."""
+    inputs = (ui.collection_version(workspace), model_b, k, max_chunks)
+    chunks, tokens = cached_request(inputs[0], model_b, max_chunks, workspace)
+    if st.button(f"Embed {chunks:,} chunks with {label} (sends ~{tokens:,} tokens)", type="primary",
+                 key="compare_paid_run"):
+        st.session_state["compare_paid_inputs"] = inputs
+    if st.session_state.get("compare_paid_inputs") != inputs:
+        st.info(f"{label} is a paid service: nothing is sent until you press the button.")
+        return False
+    return True
 
 
 model_a = workspace.collection.embedder.name
-others = [spec for spec in available_embedders() if spec.available and spec.name != model_a]
+# Offline models first: the page opens on one, and a paid one runs only from its button.
+others = sorted((spec for spec in ui.embedder_choices() if spec.name != model_a), key=lambda s: paid_embedder(s.name))
 if not others:
     st.info("No second embedder can run here.")
     st.stop()
+limits = ui.limits()
 c1, c2, c3 = st.columns(3)
 spec = c1.selectbox("Compare with", others, format_func=lambda s: s.label, key="compare_model")
-k = int(c2.number_input("Neighbours (k)", 1, 100, 10, key="compare_k"))
-max_chunks = int(c3.number_input("At most this many chunks", 50, 20_000, DEFAULT_MAX_CHUNKS, step=500,
-                                 key="compare_max"))
+k = int(c2.number_input("Neighbours (k)", 1, *limits.fit("k", 100, 10), key="compare_k"))
+max_chunks = int(c3.number_input("At most this many chunks", 50,
+                                 *limits.fit("compare_chunks", 20_000, DEFAULT_MAX_CHUNKS), step=500, key="compare_max"))
 try:
+    if paid_embedder(spec.name) and not paid_click(spec.name, spec.label, k, max_chunks):
+        st.stop()
     result = cached_comparison(ui.collection_version(workspace), spec.name, k, max_chunks, workspace)
 except ExplorerError as exc:
     st.error(str(exc))
@@ -61,13 +87,14 @@ m2.metric("By chance", f"{result.chance_jaccard:.3f}", help="expected overlap of
 m3.metric("Map disparity", f"{result.disparity:.3f}", help="Procrustes residual of the unit-size maps: 0 = same "
                                                            "picture, 2 = nothing in common")
 
+# Plotly reads a few HTML tags in legends and hover labels: escaped, every value shows as written.
 points = pd.DataFrame({
-    "category": [str(m.get("category", "")) for m in result.metadatas],
-    "source": [ui.document_names(workspace)(DocumentKey.of(m)) for m in result.metadatas],
+    "category": [plotly_text(m.get("category", "")) for m in result.metadatas],
+    "source": [plotly_text(ui.document_names(workspace)(DocumentKey.of(m))) for m in result.metadatas],
     "overlap": result.jaccard.round(3),
-    # Plotly reads a few HTML tags in hover labels: escaped, so a chunk's text shows as written.
-    "text": [html.escape(" ".join(t.split())[:160]) for t in result.texts],
+    "text": [plotly_text(" ".join(t.split())[:160]) for t in result.texts],
 })
+colours = {plotly_text(category): colour for category, colour in category_colours(ui.facets(workspace)[0]).items()}
 colour = st.radio("Colour by", COLOUR_BY, horizontal=True, key="compare_colour")
 left, right = st.columns(2)
 for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.model_b, result.b_xy)):
@@ -75,7 +102,7 @@ for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.mod
     figure = px.scatter(frame, x="x", y="y", render_mode="webgl", title=name,
                         color="category" if colour == COLOUR_BY[0] else "overlap",
                         color_continuous_scale="RdYlGn", range_color=[0, 1],
-                        color_discrete_map=category_colours(ui.facets(workspace)[0]),  # as on every page
+                        color_discrete_map=colours,  # as on every page
                         category_orders={"category": sorted(set(points["category"]))},
                         hover_data={"source": True, "overlap": True, "text": True, "x": False, "y": False})
     figure.update_traces(marker={"size": 5})
@@ -84,5 +111,8 @@ for column, name, xy in ((left, result.model_a, result.a_xy), (right, result.mod
 
 st.subheader("Where the models disagree most")
 lowest = points.assign(chunk=result.ids).sort_values("overlap", kind="stable").head(20)
-lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]  # plain text, not escaped
+# A table shows plain text: the values as they are, not escaped.
+lowest["category"] = [str(result.metadatas[i].get("category", "")) for i in lowest.index]
+lowest["source"] = [str(result.metadatas[i].get("source", "")) for i in lowest.index]
+lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]
 st.dataframe(lowest[["overlap", "category", "source", "text"]], hide_index=True, width="stretch")

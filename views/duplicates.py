@@ -8,6 +8,7 @@ import ui
 from core.duplicates import DuplicateReport, find_duplicates, word_diff
 from core.errors import ExplorerError
 from core.highlight import Segment
+from core.markup import markdown_text
 from core.types import Filter
 from core.workspace import Workspace
 
@@ -48,9 +49,9 @@ def short(text: str, width: int = 90) -> str:
 categories, _ = ui.facets(workspace)
 left, middle, right = st.columns(3)
 threshold = left.slider("Cosine threshold", LOWEST, HIGHEST, DEFAULT, 0.01, key="dup_threshold")
-neighbours = middle.number_input("Neighbours per chunk (k)", 1, 50, 5, key="dup_k")
+neighbours = middle.number_input("Neighbours per chunk (k)", 1, *ui.limits().fit("k", 50, 5), key="dup_k")
 chosen = right.multiselect("Only these categories", categories, key="dup_categories")
-st.caption(f"{workspace.collection.count()} chunks in '{workspace.collection.name}'; each keeps its "
+st.caption(f"{workspace.collection.count()} chunks in '{markdown_text(workspace.collection.name)}'; each keeps its "
            f"{int(neighbours)} most similar partners (identical copies aside).")
 
 try:

@@ -17,6 +17,7 @@ from core.errors import ExplorerError
 from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
 from core.documents import DocumentInfo, DocumentKey, delete_document, list_documents
+from core.markup import markdown_text
 from core.pipeline import LoadOptions, LocalFile, Source, Upload, distinct_sources, ingest, local_files
 from core.samples import samples
 from core.stores import Store
@@ -144,10 +145,10 @@ def target_workspace(store: Store, workspace: Workspace | None) -> tuple[str, st
             st.session_state.pop(key, None)
     # A shared app writes only into collections configured writable, and makes none.
     options = ([workspace.collection.name] if workspace and ui.can_write(workspace) else []) + \
-        ([NEW_COLLECTION] if ui.policy().manage_collections else [])
+        ([NEW_COLLECTION] if ui.can_manage(store) else [])
     if not options:
-        st.caption(f"'{workspace.collection.name}' is read-only on this shared app." if workspace else
-                   "This shared app has no collection to ingest into.")
+        st.caption(ui.read_only_reason(workspace.collection.name, workspace.collection.read_only) if workspace
+                   else "There is no collection here to ingest into.")
         return "", None
     into_column, name_column, model_column = st.columns([2, 2, 2])
     into = into_column.selectbox("Ingest into", options, key="ingest_into")
@@ -248,15 +249,15 @@ def deletable(documents: list[DocumentInfo]) -> dict[DocumentKey, tuple[int, int
 
 def documents_section(workspace: Workspace) -> None:
     collection = workspace.collection
-    st.subheader(f"Documents in '{collection.name}'")
+    st.subheader(f"Documents in '{markdown_text(collection.name)}'")
     documents = list_documents(collection)
     if not documents:
-        st.info("This collection is empty: add documents above.")
+        st.info("This collection is empty" + (": add documents above." if ui.can_write(workspace) else "."))
         return
     name = ui.document_names(workspace)  # file › row id; files relative to the folder they share
     st.dataframe(pd.DataFrame([{"document": name(d.key), "category": d.category, "chunks": d.chunks}
                                for d in documents]), hide_index=True, width="stretch")
-    if not ui.can_write(workspace):
+    if not ui.can_write(workspace):  # the Add documents tab says why
         return
     choices = deletable(documents)
     doomed = st.selectbox("Document", list(choices), key="doomed_document", format_func=lambda k: (
@@ -279,7 +280,9 @@ def collections_section(store: Store) -> None:
         st.dataframe(pd.DataFrame([{"collection": i.name, "embedder": i.embedder.name,
                                     "dimensions": i.embedder.dimension, "chunks": i.count} for i in infos]),
                      hide_index=True, width="stretch")
-    if not policy.manage_collections:
+    if not ui.can_manage(store):
+        if store.read_only:
+            st.caption(ui.FOREIGN_STORE)
         return
     new, remove = st.columns(2)
     with new:
@@ -358,7 +361,7 @@ with manage_tab:
             documents_section(workspace)
         if store is not None:
             collections_section(store)
-            if ui.policy().manage_collections:
+            if ui.can_manage(store):
                 import_section(store)
     except ExplorerError as exc:
         st.error(str(exc))

@@ -20,6 +20,7 @@ from core.errors import ExplorerError
 from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
                               phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
+from core.markup import markdown_text
 from core.palette import category_colours
 from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
                              Projection, ProjectionSettings, cached_points, place_queries, project)
@@ -84,7 +85,8 @@ def settings_controls() -> tuple[ProjectionSettings, int]:
     metric = metric_col.selectbox("Metric", METRICS, key="map_metric")
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, D.seed, key="map_seed", disabled=method != "umap",
                                 help="UMAP only: PCA and t-SNE (started from PCA) give the same map every time.")
-    cap = cap_col.number_input("Max points", 100, 200_000, DEFAULT_SAMPLE_CAP, step=1000, key="map_cap",
+    cap = cap_col.number_input("Max points", 100, *ui.limits().fit("map_points", 200_000, DEFAULT_SAMPLE_CAP),
+                               step=1000, key="map_cap",
                                help="Collections above this are mapped as a seeded random sample.")
     perplexity, n_neighbors, min_dist = D.perplexity, D.n_neighbors, D.min_dist
     if method == "tsne":
@@ -133,13 +135,17 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
 
 def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | None:
     st.subheader("Query set: hubs and never-retrieved chunks")
+    limits = ui.limits()
     text = st.text_area("Queries, one per line", key="map_query_set", height=120,
+                        max_chars=limits.query_chars and limits.query_chars * (limits.queries or 1),
                         help="Each query is run at k; the map can then be coloured by how often each chunk came back.")
     k_col, mode_col = st.columns(2)
-    k = k_col.slider("k per query", 1, 50, 10, key="map_query_set_k")
+    k = k_col.slider("k per query", 1, *ui.limits().fit("k", 50, 10), key="map_query_set_k")
     mode = mode_col.selectbox("Search mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_set_mode")
     queries = tuple(query_lines(text))
     if not queries:
+        return None
+    if not ui.within_limit("queries", len(queries), "queries in the set"):
         return None
     counts = cached_counts(ui.collection_version(workspace), queries, k, mode, workspace)
     never = counts.never_retrieved(view.ids)
@@ -163,11 +169,14 @@ def bundle_section(view: Bundle | None) -> None:
         if view is not None:
             st.download_button("Download session bundle", lambda: to_json(view), file_name="map-session.json",
                                mime="application/json", key="map_bundle_download")
+        if not ui.uploads_allowed():
+            return
         # A fresh key per closed bundle empties the uploader, so closing does not re-open the same file.
-        upload = st.file_uploader("Open a session bundle", type=["json"],
+        upload = st.file_uploader("Open a session bundle", type=["json"], max_upload_size=ui.upload_limit_mb(),
                                   key=f"map_bundle_upload_{st.session_state.get(UPLOADS_KEY, 0)}")
         if upload is not None and upload.file_id != st.session_state.get(BUNDLE_FILE_KEY):
             try:
+                ui.admit_uploads([upload])  # charged to this session's upload limits like every upload
                 st.session_state[BUNDLE_KEY] = from_json(upload.getvalue())
             except ExplorerError as exc:
                 st.error(str(exc))
@@ -178,9 +187,9 @@ def bundle_section(view: Bundle | None) -> None:
 
 def live_query(workspace: Workspace, points: MapPoints, projection: Projection) -> BundleQuery | None:
     query_col, k_col, mode_col = st.columns([4, 1, 1])
-    query = query_col.text_input("Drop a query onto the map", key="map_query",
+    query = query_col.text_input("Drop a query onto the map", key="map_query", max_chars=ui.limits().query_chars,
                                  placeholder="e.g. a question your documents should answer")
-    k = k_col.number_input("Top k", 1, 50, 10, key="map_query_k")
+    k = k_col.number_input("Top k", 1, *ui.limits().fit("k", 50, 10), key="map_query_k")
     mode = mode_col.selectbox("Mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
     if not query.strip():
         return None
@@ -248,9 +257,9 @@ def vector_downloads(workspace: Workspace) -> None:
 
 
 def imported_page(view: Bundle) -> None:
-    st.info(f"Showing an imported session bundle: collection '{view.collection}', {view.embedder.name}, "
-            f"{len(view.ids):,} points, made {view.created or 'at an unknown time'}. "
-            f"Chunking: {', '.join(view.chunking) or 'not recorded'}.")
+    st.info(markdown_text(f"Showing an imported session bundle: collection '{view.collection}', {view.embedder.name}, "
+                          f"{len(view.ids):,} points, made {view.created or 'at an unknown time'}. "
+                          f"Chunking: {', '.join(view.chunking) or 'not recorded'}."))
     if st.button("Close the imported view", key="map_close_bundle"):
         del st.session_state[BUNDLE_KEY]
         st.session_state.pop(BUNDLE_FILE_KEY, None)
@@ -261,8 +270,8 @@ def imported_page(view: Bundle) -> None:
     st.plotly_chart(fig, width="stretch", key="map_chart_imported")
     downloads(view, fig, view.texts)
     for query in view.queries:
-        st.caption(f"Query “{query.text}” ({query.mode}, top {query.k}): "
-                   f"{len(query.result_ids)} chunks highlighted.")
+        st.caption(markdown_text(f"Query “{query.text}” ({query.mode}, top {query.k}): "
+                                 f"{len(query.result_ids)} chunks highlighted."))
 
 
 def point_details(points: MapPoints, projection: Projection, row: int, names: list[str] | None) -> tuple[int, ...]:
@@ -276,7 +285,7 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     text_col, meta_col = st.columns([3, 2])
     with text_col:
         name = document_label(DocumentKey.of(metadata), shown_sources(str(m.get("source", "")) for m in chunks.metadatas))
-        st.caption(f"{name} · {metadata.get('category') or 'no category'}")
+        st.caption(markdown_text(f"{name} · {metadata.get('category') or 'no category'}"))
         st.text(chunks.texts[row])
     meta_col.json({"id": chunks.ids[row], **metadata})
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
@@ -302,6 +311,7 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
                        file_name="map-selection.csv", mime="text/csv", key="map_selection_csv")
     query_col, mode_col = st.columns([4, 1])
     query = query_col.text_input("Search within the selection", key="map_within_query",
+                                 max_chars=ui.limits().query_chars,
                                  placeholder="ranks only the selected chunks")
     mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_within_mode")
     if not query.strip():

@@ -108,10 +108,11 @@ if examples:
         column.button(text, key=f"search_example_{number}", on_click=use_example, args=(text,), width="stretch")
 if "query" not in st.session_state:  # a copied link carries its query
     st.session_state["query"] = ui.url_param("q")
-query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?")
+query = st.text_input("Query", key="query", placeholder="What does Victor Frankenstein create?",
+                      max_chars=ui.limits().query_chars)
 ui.set_url_param("q", query.strip())
 k_column, mode_column, category_column, source_column = st.columns([1, 2, 2, 3])
-k = k_column.number_input("Results (k)", 1, 100, 10, key="k")
+k = k_column.number_input("Results (k)", 1, *ui.limits().fit("k", 100, 10), key="k")
 mode = mode_column.radio("Mode", MODES, index=MODES.index(DEFAULT_MODE), horizontal=True, key="mode")
 categories, sources = ui.facets(workspace)
 chosen_categories = category_column.multiselect("Categories", categories, key="categories")

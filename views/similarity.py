@@ -11,6 +11,7 @@ from core.config import DEFAULT_EMBEDDER
 from core.embedders import known_embedder
 from core.documents import DocumentKey
 from core.errors import ExplorerError
+from core.markup import plotly_text
 from core.similarity import Comparison, compare
 
 EXAMPLES = "Java virtual threads\nJava lightweight concurrency\nPython web scraping"
@@ -32,8 +33,11 @@ def short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-texts = st.text_area("Texts, one per line", value=EXAMPLES, height=140, key="similarity_texts")
+limits = ui.limits()  # Streamlit cuts a value at max_chars on the server, whatever the browser sends
+texts = st.text_area("Texts, one per line", value=EXAMPLES, height=140, key="similarity_texts",
+                     max_chars=limits.query_chars and limits.query_chars * (limits.similarity_texts or 1))
 try:
+    limits.check("similarity_texts", len(texts.splitlines()), "texts compared at once")
     comparison = cached_comparison(embedder.name, tuple(texts.splitlines()))
 except ExplorerError as exc:
     st.error(str(exc))
@@ -43,9 +47,10 @@ if len(comparison.texts) < 2:
     st.stop()
 
 labels = [f"{n + 1}. {short(t)}" for n, t in enumerate(comparison.texts)]
+axis_labels = [plotly_text(label) for label in labels]  # Plotly reads tags in tick labels: shown as written
 matrix_column, pairs_column = st.columns([3, 2])
 with matrix_column:
-    figure = px.imshow(comparison.matrix, x=labels, y=labels, zmin=-1, zmax=1, text_auto=".2f",
+    figure = px.imshow(comparison.matrix, x=axis_labels, y=axis_labels, zmin=-1, zmax=1, text_auto=".2f",
                        color_continuous_scale="RdBu_r", title=f"Cosine similarity ({embedder.name})")
     st.plotly_chart(figure, width="stretch")
 with pairs_column:

@@ -10,11 +10,11 @@ import streamlit as st
 import ui
 from core.chunking import METHODS
 from core.config import DEFAULT_CHUNKING, DEFAULT_EMBEDDER
-from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.pipeline import Upload
 from core.samples import SWEEP_CHARS, SWEEP_QUESTIONS, samples, with_shipped_vectors
 from core.search import DEFAULT_MODE, MODES
+from core.sharing import paid_embedder
 from core.stores import open_store
 from core.sweep import (PASSAGE_COLUMN, QUESTION_COLUMNS, SWEEP_STORE_DIR, SettingScores, SweepCorpus, QuestionSet,
                         beir_corpus, beir_questions, beir_subset, corpus_tokens, csv_questions, embedding_speed,
@@ -55,14 +55,15 @@ def cached_beir(folder: str, split: str, max_queries: int, max_docs: int) -> tup
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_sweep(corpus_key: str, questions_key: str, settings: tuple[ChunkSettings, ...], embedder: str,
-                 mode: str, k: int, _corpus: SweepCorpus, _questions: QuestionSet) -> list[SettingScores]:
-    """Keyed by the fingerprints of corpus and questions; on disk, the collections and scores stay too."""
+def cached_sweep(scratch: str, corpus_key: str, questions_key: str, settings: tuple[ChunkSettings, ...],
+                 embedder: str, mode: str, k: int, _corpus: SweepCorpus, _questions: QuestionSet) -> list[SettingScores]:
+    """Keyed by the scratch folder and the fingerprints of corpus and questions; on disk, the collections and
+    scores stay too (within the cache limit)."""
     with ui.progress_bar("Sweeping") as progress:
         # The samples' shipped vectors serve the settings that cut them as the app does.
-        return run_sweep(open_store(str(SWEEP_STORE_DIR)), _corpus, _questions,
+        return run_sweep(open_store(scratch), _corpus, _questions,
                          with_shipped_vectors(ui.cached_embedder(embedder)),
-                         settings, mode, k, progress, results_dir=SWEEP_STORE_DIR / "results")  # type: ignore[arg-type]
+                         settings, mode, k, progress, results_dir=Path(scratch) / "results")  # type: ignore[arg-type]
 
 
 def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
@@ -83,24 +84,27 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
         return *cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs)), False
     uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
                                key="sweep_uploads", max_upload_size=ui.upload_limit_mb()
-                               ) if policy.uploads.allowed else None
+                               ) if ui.uploads_allowed() else None
     if uploads:
+        ui.admit_uploads(uploads)  # charged once per file, NotAllowed over the per-file or per-session limit
         sources = [Upload(f.name, f.getvalue()) for f in uploads]
-        ui.charge_uploads(sources)  # NotAllowed over the per-file limit (checked each run, so not charged)
         table = pd.DataFrame(columns=list(QUESTION_COLUMNS))
     else:
         chars = st.number_input("Characters read from each sample (0 = all; fewer sweep faster; the default holds "
-                                "every sample question's passage)", 0, 10_000_000, SWEEP_CHARS,
+                                "every sample question's passage)", 0, *ui.limits().fit("sweep_chars", 10_000_000, SWEEP_CHARS),
                                 step=10_000, key="sweep_chars")
         sources = [s.upload(chars or None) for s in samples()]
         table = sample_questions()
+    ui.limits().check("sweep_chars", sum(len(s.data) for s in sources), "characters to sweep")
     corpus = files_corpus(sources)
     names = [s.name for s in sources]
     st.caption("One question per row; expected_source is the document that answers it (several: separate "
                f"with ';'); {PASSAGE_COLUMN} (optional) the words that answer it, quoted from that document. "
                "Edit the table or upload a CSV with these columns.")
-    upload = st.file_uploader("Questions CSV", type=["csv"], key="sweep_questions_csv")
+    upload = st.file_uploader("Questions CSV", type=["csv"], key="sweep_questions_csv",
+                              max_upload_size=ui.upload_limit_mb()) if ui.uploads_allowed() else None
     if upload is not None:
+        ui.admit_uploads([upload])
         return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names), not uploads
     edited = st.data_editor(table, num_rows="dynamic", width="stretch", key="sweep_table",
                             column_config={"question": st.column_config.TextColumn(width="large"),
@@ -118,24 +122,27 @@ def chosen_grid() -> list[ChunkSettings]:
     overlaps = c4.multiselect("Overlaps", [0, 16, 32, 64, 128, 200], [0], key="sweep_overlaps")
     whole = st.checkbox("Also one chunk per whole document (holds every passage of its document, so passage "
                         "judgments cannot fault it)", False, key="sweep_whole")
-    return grid(methods, sizes, overlaps, unit, whole)
+    settings = grid(methods, sizes, overlaps, unit, whole)
+    ui.limits().check("sweep_settings", len(settings), "settings in one sweep")
+    return settings
 
 
 try:
     corpus, questions, on_samples = documents_and_questions()
+    ui.limits().check("queries", len(questions.queries), "questions in one sweep")
     settings = chosen_grid()
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()
 
 workspace = ui.current_workspace() if st.session_state.get(ui.COLLECTION) else None
-models = [spec.name for spec in available_embedders() if spec.available]
+models = [spec.name for spec in ui.embedder_choices()]
 default_model = workspace.embedder.name if workspace else DEFAULT_EMBEDDER
 c1, c2, c3 = st.columns(3)
 model = c1.selectbox("Embedder", models, models.index(default_model) if default_model in models else 0,
                      key="sweep_model")
 mode = c2.selectbox("Search", MODES, MODES.index(DEFAULT_MODE), key="sweep_mode")
-k = int(c3.number_input("Recall at k", 1, 100, 10, key="sweep_k"))
+k = int(c3.number_input("Recall at k", 1, *ui.limits().fit("k", 100, 10), key="sweep_k"))
 st.caption(f"{corpus.documents} document(s), {len(questions.queries)} question(s), {len(settings)} setting(s): "
            + ", ".join(s.key() for s in settings))
 
@@ -143,23 +150,30 @@ unanswerable = missing_passages(corpus, questions) if questions.passages else []
 if unanswerable:
     st.warning(f"{len(unanswerable)} question(s) have a passage no document holds (they score 0 in every "
                f"setting; read more characters?): " + "; ".join(unanswerable[:5]))
-estimate = estimate_seconds(open_store(str(SWEEP_STORE_DIR)), corpus, ui.cached_embedder(model), settings,
-                            cached_tokens(corpus.fingerprint, model, corpus), measured_speed(model),
+scratch = str(ui.scratch_folder(SWEEP_STORE_DIR))  # a shared app: this session's own, within the cache limit
+paid = paid_embedder(model)  # timing it would send text before any click: a paid model is not timed
+estimate = estimate_seconds(open_store(scratch), corpus, ui.cached_embedder(model), settings,
+                            cached_tokens(corpus.fingerprint, model, corpus), 1.0 if paid else measured_speed(model),
                             at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
-tell = st.warning if estimate.seconds > LONG_RUN_S else st.caption
-tell(f"Estimated time: about {max(estimate.seconds, 1):.0f} s to embed {estimate.tokens:,} tokens for "
-     f"{estimate.new_settings} new setting(s) on this machine"
-     + (" (settings already swept come back at once)" if estimate.new_settings < len(settings) else "") + ".")
+if paid:
+    st.caption(f"{model} is a paid service: Run sweep sends about {estimate.tokens:,} tokens for "
+               f"{estimate.new_settings} new setting(s); nothing is sent before.")
+else:
+    tell = st.warning if estimate.seconds > LONG_RUN_S else st.caption
+    tell(f"Estimated time: about {max(estimate.seconds, 1):.0f} s to embed {estimate.tokens:,} tokens for "
+         f"{estimate.new_settings} new setting(s) on this machine"
+         + (" (settings already swept come back at once)" if estimate.new_settings < len(settings) else "") + ".")
 
 inputs = (corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k)
-if st.button("Run sweep", type="primary", key="sweep_run"):
+if st.button(f"Run sweep (sends ~{estimate.tokens:,} tokens to {model})" if paid else "Run sweep",
+             type="primary", key="sweep_run"):
     st.session_state["sweep_inputs"] = inputs
 if st.session_state.get("sweep_inputs") != inputs:
     st.info("Pick the grid and press **Run sweep**. A new setting takes as long as ingesting the documents once; "
             "settings already swept come back at once.")
     st.stop()
 try:
-    rows = cached_sweep(corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k,
+    rows = cached_sweep(scratch, corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k,
                         corpus, questions)
 except ExplorerError as exc:
     st.error(str(exc))

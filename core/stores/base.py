@@ -184,6 +184,7 @@ class Store(Protocol):
     """A place collections live: a folder, a Chroma server, a PostgreSQL database."""
 
     url: str
+    read_only: bool  # someone else's store: no collection is created in it, imported into it or deleted from it
 
     def list_collections(self) -> list[CollectionInfo]: ...
 

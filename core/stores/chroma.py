@@ -860,13 +860,18 @@ class ChromaStore:
         return self.client.exists()
 
     @property
-    def notice(self) -> str | None:
-        """What a user should know before using this store, in words; None for a store of ours."""
+    def read_only(self) -> bool:
+        """Another program's folder (read from a copy): nothing is created in it or deleted from it."""
         if not self.exists():
-            return None
+            return False
         with self.access():  # opening tells whether the folder is ours
             pass
-        if not self.client.read_only:
+        return self.client.read_only
+
+    @property
+    def notice(self) -> str | None:
+        """What a user should know before using this store, in words; None for a store of ours."""
+        if not self.read_only:
             return None
         return (f"{self.url} was made by another program{' with an older chromadb' if self.client.older else ''}: "
                 "it is read from a copy in data/cache/foreign"

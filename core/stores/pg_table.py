@@ -329,6 +329,8 @@ class PgTableCollection:
 class PgTableStore:
     """A store of exactly one collection: the table the URL names."""
 
+    read_only = True  # another application's table
+
     def __init__(self, url: str):
         self.url = url
         self.shown = _shown(url)

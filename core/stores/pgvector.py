@@ -634,6 +634,7 @@ def log_progress(event: ProgressEvent) -> None:
 
 
 class PgVectorStore:
+    read_only = False  # this tool's own tables
     """Collections in one PostgreSQL database (with the pgvector extension)."""
 
     def __init__(self, url: str, index: VectorIndex | None = None):
