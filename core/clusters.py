@@ -244,14 +244,18 @@ def _regions(coords: np.ndarray, k: int, seed: int) -> np.ndarray:
 def map_labels(coords: np.ndarray, texts: Sequence[str], levels: Sequence[int] = LABEL_LEVELS,
                n_terms: int = LABEL_TERMS, seed: int = 0, progress: ProgressCallback = no_progress) -> list[MapLabel]:
     """Labels naming the regions of a 2-D map at each level of detail, coarsest first, largest first within a level.
-    A level is skipped when its regions would average fewer than LABEL_MIN_POINTS points."""
+    A level is cut to regions of LABEL_MIN_POINTS points on average, and skipped when that leaves it no finer
+    than the level before."""
     coords = np.asarray(coords, dtype=np.float32)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ExplorerError(f"map labels are for 2-D maps; these positions have shape {coords.shape}")
     if len(coords) != len(texts):
         raise ExplorerError(f"{len(coords)} map positions but {len(texts)} texts")
-    counts = [min(k, len(coords) // LABEL_MIN_POINTS) for k in levels]
-    counts = [k for k in counts if k >= 1]
+    counts: list[int] = []
+    for k in levels:  # each level finer than the last, else it would only repeat it
+        k = min(k, len(coords) // LABEL_MIN_POINTS)
+        if k >= 1 and (not counts or k > counts[-1]):
+            counts.append(k)
     read = np.random.default_rng(seed).choice(len(texts), min(len(texts), TERMS_TEXTS * 10), replace=False)
     skip = words_to_skip([texts[i] for i in read])
     labels: list[MapLabel] = []

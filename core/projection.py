@@ -65,10 +65,9 @@ PLACE_K = 10  # sampled neighbours whose positions place a point
 PLACE_BATCH = 50_000  # points placed between two progress reports
 DEFAULT_CACHE_DIR = DATA_DIR / "cache" / "projections"
 POINTS_CACHE_DIR = DATA_DIR / "cache" / "map-points"
-# 100,000 points: read once (about a minute on 2 cores), then PCA in a second; t-SNE and UMAP
-# at that size take many minutes (bench/results/projection.md), so the page warns before them.
+# 100,000 points: read once (about a minute on 2 cores), then PCA in a second; UMAP and t-SNE take
+# minutes (fitted on FIT_SAMPLE of them), computed in the background while PCA is shown (core.layout_jobs).
 DEFAULT_SAMPLE_CAP = 100_000
-SLOW_METHOD_POINTS = 20_000
 # Below this many points t-SNE runs on one thread: its OpenMP threads cost more than they save on small
 # maps, and on a busy machine they spin-wait (142 points: 0.4 s on one thread, 31 s on two under load).
 TSNE_SINGLE_THREAD_BELOW = 5_000
