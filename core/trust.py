@@ -63,7 +63,7 @@ class Trust:
                    else "points drawn close together here are often not close for the model: "
                         "click a point to see its true neighbours")
         sample = "" if self.measured == n else f" (measured on {self.measured:,} random chunks)"
-        chance = self.k * self.k / max(n - 1, 1)
+        chance = self.k * min(1.0, self.k / max(n - 1, 1))  # expected share kept by chance, as a count
         return (f"Of the {self.k} chunks the model finds closest to a chunk, on average {self.mean * self.k:.1f} are "
                 f"also among the {self.k} drawn closest to it on this map{sample}; a random layout would keep "
                 f"{chance:.2g}. So {verdict}.")

@@ -78,7 +78,7 @@ def test_the_figure_in_words():
     words = trust.explanation()
     assert words.startswith("Of the 10 chunks the model finds closest to a chunk, on average 3.0 are also among "
                             "the 10 drawn closest to it on this map (measured on 3 random chunks)")
-    assert "a random layout would keep 33" in words  # 10 of 3 others: every point is a neighbour of every other
+    assert "a random layout would keep 10" in words  # 4 points: every other point is among the 10 nearest
     assert "rough guide" in words
     assert "a good guide" in Trust(np.full(50, 0.7), 10).explanation()
     assert "often not close" in Trust(np.full(50, 0.1), 10).explanation()
