@@ -88,9 +88,10 @@ def agreement_words(agreement: float, k: int = DEFAULT_K) -> str:
 
 
 def suggestion(trust: Trust, method: str, computing: str | None = None) -> str | None:
-    """What to do about a poor figure, as the page says it under the figure; None when the figure is not poor.
-    `method` is the map on screen, `computing` a method being computed in the background to replace it."""
-    if trust.mean >= POOR:
+    """What to do about a poor figure, as the page says it under the figure; None when there is nothing better to do.
+    `method` is the map on screen, `computing` a method being computed in the background to replace it. A PCA
+    map short of a good guide points to UMAP; a neighbourhood-keeping map only when its figure is poor."""
+    if trust.mean >= (GOOD if method == "pca" else POOR):
         return None
     if method == "pca" and computing in ("umap", "tsne"):
         name = "UMAP" if computing == "umap" else "t-SNE"

@@ -55,16 +55,16 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert max(len(html.unescape(h)) for h in hovers) <= 100  # a short preview, not the wrapped full text
     assert "Of the 10 chunks the model finds closest to a chunk" in " ".join(c.value for c in at.caption)
 
-    at.selectbox(key="map_method").set_value("pca").run()
-    assert not at.exception, at.exception
-    assert chart(at)["layout"]["title"]["text"].startswith("PCA 2-D")
-    assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
-
     at.text_input(key="map_query").input("Mr. Darcy asks Elizabeth to marry him").run()
     assert not at.exception, at.exception
     names = [t.get("name") or "" for t in chart(at)["data"]]
     assert "retrieved" in names and any(n.startswith("query: Mr. Darcy") for n in names)
     assert any("weighted mean" in c.value for c in at.caption)
+
+    at.selectbox(key="map_method").set_value("pca").run()
+    assert not at.exception, at.exception
+    assert chart(at)["layout"]["title"]["text"].startswith("PCA 2-D")
+    assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
 
     at.text_area(key="map_query_set").input("Who is Mr. Darcy?\nthe creature\nlink reference definitions")
     at.selectbox(key="map_colour").set_value("retrieval count").run()

@@ -86,9 +86,9 @@ def test_the_figure_in_words():
 
 
 def test_a_poor_figure_suggests_the_neighbourhood_keeping_method():
-    poor, fine = Trust(np.full(20, 0.05), 10), Trust(np.full(20, 0.5), 10)
-    assert suggestion(fine, "pca") is None
-    assert "Choose UMAP" in suggestion(poor, "pca")
+    poor, rough, good = Trust(np.full(20, 0.05), 10), Trust(np.full(20, 0.4), 10), Trust(np.full(20, 0.7), 10)
+    assert suggestion(good, "pca") is None and suggestion(rough, "umap") is None
+    assert "Choose UMAP" in suggestion(poor, "pca") and "Choose UMAP" in suggestion(rough, "pca")
     assert "replaces this one when ready" in suggestion(poor, "pca", computing="umap")
     assert "click a point" in suggestion(poor, "umap") and "Choose UMAP" not in suggestion(poor, "umap")
 
