@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -257,9 +258,26 @@ def prepared_vectors(embeddings: np.ndarray, metric: Metric) -> np.ndarray:
     return normalise(vectors) if metric == "cosine" else vectors
 
 
-def _fit(vectors: np.ndarray, settings: ProjectionSettings,
+class _EpochReport(io.TextIOBase):
+    """A file for tqdm, through which UMAP reports its optimisation epochs: each "n/total" it writes
+    becomes `stage` again with "epoch n of total" as its detail."""
+
+    def __init__(self, stage: ProgressEvent, progress: ProgressCallback) -> None:
+        super().__init__()
+        self.stage, self.progress = stage, progress
+
+    def write(self, text: str) -> int:
+        found = re.search(r"(\d+)/(\d+)", text)
+        if found:
+            self.progress(replace(self.stage, detail=f"epoch {found[1]} of {found[2]}"))
+        return len(text)
+
+
+def _fit(vectors: np.ndarray, settings: ProjectionSettings, stage: ProgressEvent, progress: ProgressCallback,
          knn: tuple[np.ndarray, np.ndarray, object] | None = None) -> Projection:
-    """Fit one method on all of `vectors` (already prepared). `knn`: UMAP's neighbour graph, when found already."""
+    """Fit one method on all of `vectors` (already prepared), reported as `stage` (UMAP: with its epochs).
+    `knn`: UMAP's neighbour graph, when found already."""
+    progress(stage)
     if settings.method == "pca":
         from sklearn.decomposition import PCA
 
@@ -280,7 +298,9 @@ def _fit(vectors: np.ndarray, settings: ProjectionSettings,
 
     reducer = umap.UMAP(n_components=settings.dims, n_neighbors=settings.n_neighbors, min_dist=settings.min_dist,
                         metric=settings.metric, random_state=settings.seed, precomputed_knn=knn or (None, None, None),
-                        n_jobs=1)  # a seed makes UMAP single-threaded anyway; saying so silences its warning
+                        n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
+                        tqdm_kwds={"disable": False, "file": _EpochReport(stage, progress), "mininterval": 1.0,
+                                   "bar_format": "{n_fmt}/{total_fmt}"})
     return Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), settings)
 
 
@@ -313,8 +333,9 @@ def _fit_and_place(vectors: np.ndarray, settings: ProjectionSettings, progress: 
                       random_state=settings.seed, low_memory=True)
     graph = index.neighbor_graph
     knn = (graph[0][:, :settings.n_neighbors], graph[1][:, :settings.n_neighbors], index)
-    progress(ProgressEvent(f"fitting {name} on {fitted:,} sampled points", 2, stages))
-    sample_coords = _fit(vectors[sampled], settings, knn if settings.method == "umap" else None).coords
+    sample_coords = _fit(vectors[sampled], settings, ProgressEvent(f"fitting {name} on {fitted:,} sampled points", 2,
+                                                                   stages), progress,
+                         knn if settings.method == "umap" else None).coords
     coords = np.zeros((n, settings.dims), dtype=np.float32)
     coords[sampled] = sample_coords
     index.prepare()
@@ -334,8 +355,8 @@ def _compute(embeddings: np.ndarray, settings: ProjectionSettings, progress: Pro
     if settings.fit_sample is not None:
         result = _fit_and_place(vectors, settings, progress)
     else:
-        progress(ProgressEvent(f"fitting {METHOD_LABELS[settings.method]}", 1, 3, f"{len(vectors):,} points"))
-        result = _fit(vectors, settings)
+        result = _fit(vectors, settings, ProgressEvent(f"fitting {METHOD_LABELS[settings.method]} on "
+                                                       f"{len(vectors):,} points", 1, 3), progress)
     progress(ProgressEvent("done", 3, 3))
     return result
 

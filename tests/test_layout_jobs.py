@@ -31,7 +31,7 @@ def test_pca_at_once_then_umap_from_a_background_job(sample_points, tmp_path):
         assert 0.0 <= status.fraction <= 1.0 and "Computing the UMAP map in the background" in status.describe()
         time.sleep(0.2)
     assert status.state == "done", status
-    assert seen & {"starting", "preparing vectors", "fitting UMAP"}
+    assert any(stage.startswith(("starting", "preparing vectors", "fitting UMAP")) for stage in seen), seen
     done = current_layout(vectors, UMAP, data_key=key, cache_dir=tmp_path)
     assert done.final and done.projection.settings.method == "umap"
     # The job computed what computing here computes (UMAP is seeded), and left no input file behind.
