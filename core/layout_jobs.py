@@ -28,8 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-from .projection import (DEFAULT_CACHE_DIR, METHOD_LABELS, Projection, ProjectionSettings, cache_path, project,
-                         read_cached, write_cache_file)
+from .projection import (DEFAULT_CACHE_DIR, DEFAULT_METHOD, METHOD_LABELS, Projection, ProjectionSettings, cache_path,
+                         preferred_method, project, read_cached, write_cache_file)
 from .types import ProgressEvent
 
 JobState = Literal["absent", "running", "done", "failed"]
@@ -134,14 +134,17 @@ def start_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_k
         if status.state == "running" or status.state == "done" or (status.state == "failed" and not retry):
             return status
         vectors = path.with_suffix(".input.npy")
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(vectors, np.asarray(embeddings, dtype=np.float32))
-        log = path.with_suffix(".log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.layout_jobs", str(vectors), json.dumps(asdict(settings)), data_key,
-             str(cache_dir)], cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            np.save(vectors, np.asarray(embeddings, dtype=np.float32))
+            with path.with_suffix(".log").open("wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "core.layout_jobs", str(vectors), json.dumps(asdict(settings)), data_key,
+                     str(cache_dir)], cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, start_new_session=True)
+        except OSError as exc:  # a full or read-only disk: the page keeps PCA and says why
+            vectors.unlink(missing_ok=True)
+            return JobStatus("failed", settings.method, error=f"cannot start it in {cache_dir}: {exc.strerror or exc}")
         _started[str(path)] = process
         status = JobStatus("running", settings.method, "starting", 0, 1, started=time.time(), pid=process.pid)
         _write_status(path, status)
@@ -150,9 +153,12 @@ def start_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_k
 
 def current_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_key: str,
                    cache_dir: Path = DEFAULT_CACHE_DIR) -> Layout:
-    """The layout to draw now. PCA is computed here (a second, cached); any other method is read from the
-    cache when there, else its background job is started (once) and PCA stands in until it is done."""
+    """The layout to draw now. PCA is computed here (a second, cached), and is the default (UMAP) where that
+    cannot run; any other method is read from the cache when there, else its background job is started
+    (once) and PCA stands in until it is done."""
     settings.check()
+    if preferred_method(len(embeddings)) == "pca" and settings.method == DEFAULT_METHOD:
+        settings = replace(settings, method="pca")  # too few points for UMAP, or umap missing: PCA is the default
     if settings.method == "pca":
         projection = project(embeddings, settings, data_key=data_key, cache_dir=cache_dir)
         return Layout(projection, settings, JobStatus("done", "pca"))

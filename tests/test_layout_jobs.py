@@ -74,3 +74,13 @@ def test_a_write_to_the_collection_gives_a_new_layout_key(sample_points, store_d
     assert len(list(tmp_path.glob("*.npz"))) == 1
     current_layout(after.chunks.embeddings, pca, data_key=after.fingerprint, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 2  # a new entry for the new version's points
+
+
+def test_too_few_points_for_umap_get_pca_and_an_unwritable_cache_keeps_pca(sample_points, tmp_path):
+    vectors, key = sample_points.chunks.embeddings, sample_points.fingerprint
+    tiny = current_layout(vectors[:6], UMAP, data_key="six", cache_dir=tmp_path)
+    assert tiny.final and tiny.projection.settings.method == "pca" and tiny.status.state == "done"
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    status = start_layout(vectors, UMAP, data_key=key, cache_dir=blocked / "maps")
+    assert status.state == "failed" and "cannot start it in" in status.describe()
