@@ -16,6 +16,7 @@ write bumps the collection's version) and the settings, like `project`'s cache i
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -143,7 +144,8 @@ def start_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_k
                      str(cache_dir)], cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
                     stdout=log, stderr=log, start_new_session=True)
         except OSError as exc:  # a full or read-only disk: the page keeps PCA and says why
-            vectors.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a half-written input file, if any
+                vectors.unlink()
             return JobStatus("failed", settings.method, error=f"cannot start it in {cache_dir}: {exc.strerror or exc}")
         _started[str(path)] = process
         status = JobStatus("running", settings.method, "starting", 0, 1, started=time.time(), pid=process.pid)
