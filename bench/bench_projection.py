@@ -16,6 +16,18 @@ neighbourhood preservation (k=10) on the PCA map.
 
     .venv/bin/python bench/bench_projection.py            # 2k, 10k, 50k (the lead runs this)
     .venv/bin/python bench/bench_projection.py --quick    # 500, 1k, 2k: checks the bench works
+
+--points N measures the default layout at scale instead: the real sample chunks (two novels and
+the CommonMark spec, 2,411 MiniLM vectors as shipped, one category per document) are mapped by PCA
+and by the default (UMAP), then a SYNTHETIC collection of N points is made from them the way
+bench/bench_map.py makes its collection (each real vector repeated under a new id with gaussian
+noise sigma 0.02, re-normalised; category and original chunk kept), held in memory (the bench times
+the layout, not the store: bench_import.py times a 1M-point store), and mapped by PCA and by the
+default, which fits UMAP on FIT_SAMPLE points and places the rest. Printed per map: wall and CPU
+seconds, the trust figure the app shows (10 nearest neighbours kept), and of each point's 10 nearest
+map neighbours the share in its category and the share that are copies of its own chunk.
+
+    .venv/bin/python bench/bench_projection.py --points 1000000
 """
 from __future__ import annotations
 
@@ -36,7 +48,7 @@ from bench_query import embed_cached  # noqa: E402
 from common import LONG_DOCS, SCIFACT, machine_line  # noqa: E402
 from core.embedders import get_embedder, normalise  # noqa: E402
 from core.projection import METHOD_LABELS, METHODS, ProjectionSettings, project  # noqa: E402
-from core.trust import neighbourhood_preservation  # noqa: E402
+from core.trust import nearest_others, neighbourhood_preservation  # noqa: E402
 
 NOISE_SIGMA = 0.02
 
@@ -78,8 +90,84 @@ def predicted(sizes: list[int], seconds: list[float], n: int) -> float | None:
     return seconds[-1] * (n / sizes[-1]) ** exponent
 
 
+def sample_chunks() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped sample chunks' vectors and categories, read from a sample store made in a temporary folder."""
+    import tempfile
+
+    from core.projection import load_points
+    from core.samples import ensure_samples
+    from core.stores import open_store
+    from core.workspace import open_workspace
+
+    with tempfile.TemporaryDirectory() as folder:
+        ensure_samples(open_store(folder), get_embedder("minilm"))
+        points = load_points(open_workspace(folder, "samples").collection)
+    categories = np.array([str(m.get("category") or "") for m in points.chunks.metadatas])
+    return points.chunks.embeddings, categories
+
+
+def measure_layout(name: str, vectors: np.ndarray, groups: dict[str, np.ndarray], method: str) -> dict[str, str]:
+    """One default-settings map of `vectors`: seconds, trust, and agreement of map neighbours with each grouping."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    last = [0.0]
+
+    def report(event) -> None:  # progress as the page shows it, at most every 5 s
+        if time.perf_counter() - last[0] > 5 or event.stage == "done":
+            last[0] = time.perf_counter()
+            print(f"  {name} {method}: {event.stage} {event.done}/{event.total} {event.detail} "
+                  f"({last[0] - started:.0f} s)", file=sys.stderr)
+
+    result = project(vectors, ProjectionSettings(method=method), report, cache_dir=None)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    rows = np.sort(np.random.default_rng(1).choice(len(vectors), min(2_000, len(vectors)), replace=False))
+    trust = neighbourhood_preservation(vectors, result.coords)
+    nearest = nearest_others(result.coords, 10, rows)
+    row = {"data": name, "method": result.settings.describe(), "wall s": f"{wall:,.1f}", "CPU s": f"{cpu:,.1f}",
+           "trust (of 10 nearest kept)": f"{trust.mean:.3f}"}
+    for label, group in groups.items():
+        row[f"10 map neighbours: same {label}"] = f"{(group[nearest] == group[rows, None]).mean():.3f}"
+    return row
+
+
+def scale_mode(points: int) -> None:
+    """The default layout vs PCA on the real samples, then on a synthetic collection of `points`."""
+    print(machine_line())
+    real, categories = sample_chunks()
+    for method in ("pca", "umap"):  # untimed: imports and numba compilation are not layout time
+        project(real[:500], ProjectionSettings(method=method), cache_dir=None)
+    load_before = os.getloadavg()[0]
+    rows = [measure_layout(f"samples ({len(real):,} real chunks)", real, {"category": categories}, method)
+            for method in ("pca", "umap")]
+    rng = np.random.default_rng(0)
+    origin = np.arange(points) % len(real)
+    vectors = np.empty((points, real.shape[1]), dtype=np.float32)
+    for lo in range(0, points, 100_000):  # in slices: the noise for a million rows at once is 3 GB of float64
+        rows_ = origin[lo:lo + 100_000]
+        vectors[lo:lo + len(rows_)] = normalise(
+            real[rows_] + rng.normal(0.0, NOISE_SIGMA, (len(rows_), real.shape[1])).astype(np.float32))
+    synthetic = f"SYNTHETIC {points:,}"
+    for method in ("pca", "umap"):
+        rows.append(measure_layout(synthetic, vectors, {"category": categories[origin], "chunk": origin}, method))
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    print("\n| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(row.get(c, "") for c in columns) + " |")
+    print(f"\nload average (1 min) before {load_before:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. "
+          "The synthetic points' 10 nearest full-space neighbours are noisy copies of the same chunk, picked by the "
+          "noise, which no 2-D map can keep: there the same-chunk share says whether a chunk's copies stay together.")
+    pca, umap_row = rows[2], rows[3]
+    print(f"projection: points={points} umap_s={umap_row['wall s'].replace(',', '')} "
+          f"pca_s={pca['wall s'].replace(',', '')} trust_umap={umap_row['trust (of 10 nearest kept)']} "
+          f"trust_pca={pca['trust (of 10 nearest kept)']} "
+          f"category_umap={umap_row['10 map neighbours: same category']} "
+          f"category_pca={pca['10 map neighbours: same category']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=None,
+                        help="measure the default layout (UMAP, sample + place) against PCA at this many points")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 10_000, 50_000])
     parser.add_argument("--quick", action="store_true", help="sizes 500, 1000, 2000 (all real text)")
     parser.add_argument("--real", type=int, default=10_000, help="real texts to embed (default 10,000)")
@@ -87,6 +175,9 @@ def main() -> None:
     parser.add_argument("--time-cap", type=float, default=1800.0,
                         help="skip a run predicted to take longer than this many seconds (default 1800)")
     args = parser.parse_args()
+    if args.points:
+        scale_mode(args.points)
+        return
     sizes = [500, 1_000, 2_000] if args.quick else sorted(args.sizes)
     real_count = min(args.real, max(sizes))
 

@@ -1,4 +1,18 @@
-"""2-D / 3-D maps of an embedding space: PCA, t-SNE or UMAP, cached on disk.
+"""2-D / 3-D maps of an embedding space: UMAP (the default), PCA or t-SNE, cached on disk.
+
+UMAP is the default wherever it can run: it keeps each point's neighbourhood, which is
+what an analyst reads off a map (on the samples it keeps 6x more of each chunk's 10
+nearest neighbours than PCA). PCA is linear and takes a second, so the map page draws
+it at once while UMAP computes in the background (core.layout_jobs).
+
+Above FIT_SAMPLE points UMAP and t-SNE are fitted on a seeded random sample and every
+other point is placed at the similarity-weighted mean of the map positions of its
+nearest sampled points in the full space, found through the NN-descent index built for
+the fit (pynndescent, which UMAP itself uses). This, not UMAP's `transform`, because
+`transform` searches the same index and then runs extra optimisation epochs over the
+new points: minutes more at a million points for a position that stays among the same
+neighbours, and t-SNE has no transform at all. A placed point sits among its full-space
+neighbours by construction, which is what the trust figure measures.
 
 A map is a function of the vectors and the settings only, so the disk cache
 is content-addressed: the key hashes the embedding matrix itself and the
@@ -22,6 +36,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,12 +55,20 @@ Metric = Literal["cosine", "euclidean"]
 METHODS: tuple[Method, ...] = ("pca", "tsne", "umap")
 METRICS: tuple[Metric, ...] = ("cosine", "euclidean")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+DEFAULT_METHOD: Method = "umap"
+# Fewer points than this: PCA. UMAP's spectral start needs a few more points than dimensions,
+# and a map of a handful of chunks has no neighbourhoods worth keeping.
+UMAP_MIN_POINTS = 10
+# Above this many points UMAP and t-SNE fit on a sample of this size and place the rest by nearest
+# neighbours: UMAP grows about linearly (127 s at 50,000 points on 2 cores), placement costs ~0.1 ms a point.
+FIT_SAMPLE = 50_000
+PLACE_K = 10  # sampled neighbours whose positions place a point
+PLACE_BATCH = 50_000  # points placed between two progress reports
 DEFAULT_CACHE_DIR = DATA_DIR / "cache" / "projections"
 POINTS_CACHE_DIR = DATA_DIR / "cache" / "map-points"
-# 100,000 points: read once (about a minute on 2 cores), then PCA in a second; t-SNE and UMAP
-# at that size take many minutes (bench/results/projection.md), so the page warns before them.
+# 100,000 points: read once (about a minute on 2 cores), then PCA in a second; UMAP and t-SNE take
+# minutes (fitted on FIT_SAMPLE of them), computed in the background while PCA is shown (core.layout_jobs).
 DEFAULT_SAMPLE_CAP = 100_000
-SLOW_METHOD_POINTS = 20_000
 # Below this many points t-SNE runs on one thread: its OpenMP threads cost more than they save on small
 # maps, and on a busy machine they spin-wait (142 points: 0.4 s on one thread, 31 s on two under load).
 TSNE_SINGLE_THREAD_BELOW = 5_000
@@ -61,13 +84,14 @@ class ProjectionSettings:
     (perplexity for t-SNE, n_neighbors and min_dist for UMAP); `key` leaves the
     others out so changing an unused slider does not invalidate the cache."""
 
-    method: Method = "pca"
+    method: Method = DEFAULT_METHOD
     dims: int = 2
     perplexity: float = 30.0
     n_neighbors: int = 15
     min_dist: float = 0.1
     metric: Metric = "cosine"
     seed: int = 42
+    fit_sample: int | None = None  # set by for_points: UMAP/t-SNE fitted on this many points, the rest placed
 
     def check(self) -> None:
         if self.method not in METHODS:
@@ -84,11 +108,13 @@ class ProjectionSettings:
         (each point's neighbourhood must fit in the data), UMAP n_neighbors below n."""
         if n < self.dims + 2:
             raise ProjectionError(f"a {self.dims}-D map needs at least {self.dims + 2} chunks; this has {n}")
+        if self.method == "pca":
+            return self
+        fitted = min(n, FIT_SAMPLE)
+        sample = fitted if fitted < n else None
         if self.method == "tsne":
-            return replace(self, perplexity=min(self.perplexity, max(1.0, (n - 1) / 3)))
-        if self.method == "umap":
-            return replace(self, n_neighbors=min(self.n_neighbors, n - 1))
-        return self
+            return replace(self, perplexity=min(self.perplexity, max(1.0, (fitted - 1) / 3)), fit_sample=sample)
+        return replace(self, n_neighbors=min(self.n_neighbors, fitted - 1), fit_sample=sample)
 
     def key(self) -> str:
         used = {"pca": (), "tsne": ("perplexity",), "umap": ("n_neighbors", "min_dist")}[self.method]
@@ -96,12 +122,24 @@ class ProjectionSettings:
         parts = [self.method, f"{self.dims}d", self.metric, *(f"{name}={fields[name]}" for name in used)]
         if self.method == "umap":  # PCA and t-SNE (initialised by PCA) have no randomness
             parts.append(f"seed={self.seed}")
+        if self.fit_sample is not None:
+            parts.append(f"fit={self.fit_sample}")
         return "-".join(parts)
 
     def describe(self) -> str:
         extra = {"pca": "", "tsne": f", perplexity {self.perplexity:g}",
                  "umap": f", n_neighbors {self.n_neighbors}, min_dist {self.min_dist:g}"}[self.method]
-        return f"{METHOD_LABELS[self.method]} {self.dims}-D, {self.metric}{extra}"
+        fitted = f", fitted on {self.fit_sample:,} sampled points, the rest placed by nearest neighbours" \
+            if self.fit_sample is not None else ""
+        return f"{METHOD_LABELS[self.method]} {self.dims}-D, {self.metric}{extra}{fitted}"
+
+
+def preferred_method(n: int) -> Method:
+    """The default method for n points: UMAP wherever it can be computed (installed, enough points), else PCA.
+    Checks for umap without importing it (the import compiles numba code for seconds)."""
+    import importlib.util
+
+    return DEFAULT_METHOD if n >= UMAP_MIN_POINTS and importlib.util.find_spec("umap") else "pca"
 
 
 @dataclass(frozen=True)
@@ -220,20 +258,33 @@ def prepared_vectors(embeddings: np.ndarray, metric: Metric) -> np.ndarray:
     return normalise(vectors) if metric == "cosine" else vectors
 
 
-def _compute(embeddings: np.ndarray, settings: ProjectionSettings, progress: ProgressCallback) -> Projection:
-    """The actual fit (no cache). Stages: prepare, fit, done."""
-    stages = 3
-    progress(ProgressEvent("preparing vectors", 0, stages, settings.describe()))
-    vectors = prepared_vectors(embeddings, settings.metric)
-    progress(ProgressEvent(f"fitting {METHOD_LABELS[settings.method]}", 1, stages, f"{len(vectors):,} points"))
+class _EpochReport(io.TextIOBase):
+    """A file for tqdm, through which UMAP reports its optimisation epochs: each "n/total" it writes
+    becomes `stage` again with "epoch n of total" as its detail."""
+
+    def __init__(self, stage: ProgressEvent, progress: ProgressCallback) -> None:
+        super().__init__()
+        self.stage, self.progress = stage, progress
+
+    def write(self, text: str) -> int:
+        found = re.search(r"(\d+)/(\d+)", text)
+        if found:
+            self.progress(replace(self.stage, detail=f"epoch {found[1]} of {found[2]}"))
+        return len(text)
+
+
+def _fit(vectors: np.ndarray, settings: ProjectionSettings, stage: ProgressEvent, progress: ProgressCallback,
+         knn: tuple[np.ndarray, np.ndarray, object] | None = None) -> Projection:
+    """Fit one method on all of `vectors` (already prepared), reported as `stage` (UMAP: with its epochs).
+    `knn`: UMAP's neighbour graph, when found already."""
+    progress(stage)
     if settings.method == "pca":
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=settings.dims, svd_solver="covariance_eigh").fit(vectors)
-        coords = pca.transform(vectors)
-        result = Projection(coords.astype(np.float32), settings, pca.mean_.astype(np.float32),
-                            pca.components_.astype(np.float32))
-    elif settings.method == "tsne":
+        return Projection(pca.transform(vectors).astype(np.float32), settings, pca.mean_.astype(np.float32),
+                          pca.components_.astype(np.float32))
+    if settings.method == "tsne":
         from sklearn.manifold import TSNE
         from threadpoolctl import threadpool_limits
 
@@ -242,20 +293,84 @@ def _compute(embeddings: np.ndarray, settings: ProjectionSettings, progress: Pro
         tsne = TSNE(n_components=settings.dims, perplexity=settings.perplexity, metric=settings.metric,
                     init="pca", random_state=0, method="barnes_hut")
         with threadpool_limits(1 if len(vectors) < TSNE_SINGLE_THREAD_BELOW else None):
-            result = Projection(tsne.fit_transform(vectors).astype(np.float32), settings)
-    else:
-        import umap
+            return Projection(tsne.fit_transform(vectors).astype(np.float32), settings)
+    import umap
 
-        reducer = umap.UMAP(n_components=settings.dims, n_neighbors=settings.n_neighbors,
-                            min_dist=settings.min_dist, metric=settings.metric, random_state=settings.seed,
-                            n_jobs=1)  # a seed makes UMAP single-threaded anyway; saying so silences its warning
-        result = Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), settings)
-    progress(ProgressEvent("done", stages, stages))
+    reducer = umap.UMAP(n_components=settings.dims, n_neighbors=settings.n_neighbors, min_dist=settings.min_dist,
+                        metric=settings.metric, random_state=settings.seed, precomputed_knn=knn or (None, None, None),
+                        n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so silences its warning
+                        tqdm_kwds={"disable": False, "file": _EpochReport(stage, progress), "mininterval": 1.0,
+                                   "bar_format": "{n_fmt}/{total_fmt}"})
+    return Projection(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), settings)
+
+
+def weighted_positions(closeness: np.ndarray, neighbour_coords: np.ndarray) -> np.ndarray:
+    """Each row's position: the mean of its neighbours' map positions (m, k, dims), weighted by closeness (m, k)."""
+    weights = np.clip(closeness, 1e-6, None)
+    return (np.einsum("mk,mkd->md", weights, neighbour_coords) / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def closeness_of(distances: np.ndarray, metric: Metric) -> np.ndarray:
+    """Cosine similarity from cosine distance, inverse distance for euclidean: higher is closer."""
+    return 1.0 - distances if metric == "cosine" else 1.0 / (1e-6 + distances)
+
+
+def _fit_and_place(vectors: np.ndarray, settings: ProjectionSettings, progress: ProgressCallback) -> Projection:
+    """Fit on a seeded sample of `settings.fit_sample` points, place the others by their nearest sampled points."""
+    from pynndescent import NNDescent
+
+    assert settings.fit_sample is not None
+    n, fitted = len(vectors), settings.fit_sample
+    sampled = np.zeros(n, dtype=bool)
+    sampled[np.random.default_rng(settings.seed).choice(n, fitted, replace=False)] = True
+    rest = np.flatnonzero(~sampled)
+    batches = range(0, len(rest), PLACE_BATCH)
+    stages = 3 + len(batches)
+    name = METHOD_LABELS[settings.method]
+    progress(ProgressEvent(f"finding the neighbours of {fitted:,} sampled points", 1, stages,
+                           f"{n:,} points in all"))
+    index = NNDescent(vectors[sampled], metric=settings.metric, n_neighbors=max(settings.n_neighbors, PLACE_K),
+                      random_state=settings.seed, low_memory=True)
+    graph = index.neighbor_graph
+    knn = (graph[0][:, :settings.n_neighbors], graph[1][:, :settings.n_neighbors], index)
+    sample_coords = _fit(vectors[sampled], settings, ProgressEvent(f"fitting {name} on {fitted:,} sampled points", 2,
+                                                                   stages), progress,
+                         knn if settings.method == "umap" else None).coords
+    coords = np.zeros((n, settings.dims), dtype=np.float32)
+    coords[sampled] = sample_coords
+    index.prepare()
+    for step, start in enumerate(batches):
+        progress(ProgressEvent(f"placing the other {len(rest):,} points by their nearest sampled points",
+                               3 + step, stages, f"{start:,} placed"))
+        rows = rest[start:start + PLACE_BATCH]
+        neighbours, distances = index.query(vectors[rows], k=PLACE_K)
+        coords[rows] = weighted_positions(closeness_of(distances, settings.metric), sample_coords[neighbours])
+    return Projection(coords, settings)
+
+
+def _compute(embeddings: np.ndarray, settings: ProjectionSettings, progress: ProgressCallback) -> Projection:
+    """The actual fit (no cache). Stages: prepare, fit, done; fitting on a sample adds neighbours and placing."""
+    progress(ProgressEvent("preparing vectors", 0, 3, settings.describe()))
+    vectors = prepared_vectors(embeddings, settings.metric)
+    if settings.fit_sample is not None:
+        result = _fit_and_place(vectors, settings, progress)
+    else:
+        result = _fit(vectors, settings, ProgressEvent(f"fitting {METHOD_LABELS[settings.method]} on "
+                                                       f"{len(vectors):,} points", 1, 3), progress)
+    progress(ProgressEvent("done", 3, 3))
     return result
 
 
-def _cache_path(cache_dir: Path, data_key: str, settings: ProjectionSettings) -> Path:
+def cache_path(cache_dir: Path, data_key: str, settings: ProjectionSettings) -> Path:
     return cache_dir / f"{content_hash(data_key, settings.key())[:32]}.npz"
+
+
+def read_cached(n: int, settings: ProjectionSettings, *, data_key: str,
+                cache_dir: Path = DEFAULT_CACHE_DIR) -> Projection | None:
+    """The cached layout of `n` points named by `data_key` under `settings`, or None when not computed yet."""
+    settings = settings.for_points(n)
+    cached = _read_cache(cache_path(cache_dir, data_key, settings), settings)
+    return cached if cached is not None and cached.coords.shape == (n, settings.dims) else None
 
 
 def _read_cache(path: Path, settings: ProjectionSettings) -> Projection | None:
@@ -292,9 +407,10 @@ def project(embeddings: np.ndarray, settings: ProjectionSettings = ProjectionSet
     settings = settings.for_points(len(embeddings))
     path = None
     if cache_dir is not None:
-        path = _cache_path(cache_dir, data_key or fingerprint([], embeddings), settings)
-        cached = _read_cache(path, settings)
-        if cached is not None and cached.coords.shape == (len(embeddings), settings.dims):
+        data_key = data_key or fingerprint([], embeddings)
+        path = cache_path(cache_dir, data_key, settings)
+        cached = read_cached(len(embeddings), settings, data_key=data_key, cache_dir=cache_dir)
+        if cached is not None:
             progress(ProgressEvent("read from cache", 1, 1))
             return cached
     result = _compute(embeddings, settings, progress)
@@ -317,13 +433,9 @@ def place_queries(query_embeddings: np.ndarray, embeddings: np.ndarray, projecti
         return (queries - projection.mean) @ projection.components.T
     points = prepared_vectors(embeddings, settings.metric)
     k = max(1, min(k, len(points)))
-    out = np.zeros((len(queries), projection.coords.shape[1]), dtype=np.float32)
-    for row, query in enumerate(queries):
-        if settings.metric == "cosine":
-            closeness = points @ query
-        else:
-            closeness = 1.0 / (1e-6 + np.linalg.norm(points - query, axis=1))
-        nearest = np.argsort(-closeness)[:k]
-        weights = np.clip(closeness[nearest], 1e-6, None)
-        out[row] = weights @ projection.coords[nearest] / weights.sum()
-    return out
+    if settings.metric == "cosine":
+        closeness = queries @ points.T
+    else:
+        closeness = closeness_of(np.linalg.norm(points[None, :, :] - queries[:, None, :], axis=2), "euclidean")
+    nearest = np.argsort(-closeness, axis=1)[:, :k]
+    return weighted_positions(np.take_along_axis(closeness, nearest, axis=1), projection.coords[nearest])

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT
 from core.bundle import BundleQuery, map_bundle
 from core.config import SAMPLE_COLLECTION
+from core.layout_jobs import wait_for_layout
 from core.projection import ProjectionSettings, project
 from core.types import EmbedderInfo
 from map_fixtures import sample_points  # noqa: F401  (fixture)
@@ -40,24 +41,30 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     at = map_page()
     assert at.session_state["collection"] == SAMPLE_COLLECTION
     spec = chart(at)
-    assert spec["data"][0]["type"] == "scattergl" and spec["layout"]["title"]["text"].startswith("PCA 2-D")
+    # UMAP by default: PCA meanwhile while its background job runs (unless an earlier run cached it).
+    assert spec["data"][0]["type"] == "scattergl" and spec["layout"]["title"]["text"][:8] in ("PCA 2-D,", "UMAP 2-D")
+    umap = wait_for_layout(sample_points.chunks.embeddings, ProjectionSettings(), data_key=sample_points.fingerprint)
+    assert umap.final, umap.status
+    at.run()
+    assert chart(at)["layout"]["title"]["text"].startswith("UMAP 2-D")
     assert metric(at, "Neighbourhood preserved").endswith("%")
     # Chunk text is escaped: the CommonMark spec's raw HTML never reaches the hover as markup.
     hovers = [h for trace in spec["data"] for h in trace.get("hovertext", [])]
     assert any("&lt;" in h for h in hovers)
     assert not any("<" in h for h in hovers)
     assert max(len(html.unescape(h)) for h in hovers) <= 100  # a short preview, not the wrapped full text
-    assert "Of each chunk's 10 nearest neighbours" in " ".join(c.value for c in at.caption)
-
-    at.selectbox(key="map_method").set_value("tsne").run()
-    assert not at.exception, at.exception
-    assert chart(at)["layout"]["title"]["text"].startswith("t-SNE 2-D")
+    assert "Of the 10 chunks the model finds closest to a chunk" in " ".join(c.value for c in at.caption)
 
     at.text_input(key="map_query").input("Mr. Darcy asks Elizabeth to marry him").run()
     assert not at.exception, at.exception
     names = [t.get("name") or "" for t in chart(at)["data"]]
     assert "retrieved" in names and any(n.startswith("query: Mr. Darcy") for n in names)
     assert any("weighted mean" in c.value for c in at.caption)
+
+    at.selectbox(key="map_method").set_value("pca").run()
+    assert not at.exception, at.exception
+    assert chart(at)["layout"]["title"]["text"].startswith("PCA 2-D")
+    assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
 
     at.text_area(key="map_query_set").input("Who is Mr. Darcy?\nthe creature\nlink reference definitions")
     at.selectbox(key="map_colour").set_value("retrieval count").run()

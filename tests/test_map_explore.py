@@ -40,7 +40,7 @@ def test_chart_pick_reads_rows_from_customdata():
 
 def test_neighbours_are_the_full_space_ones_with_their_map_rank(sample_points):
     vectors = sample_points.chunks.embeddings
-    coords = project(vectors, ProjectionSettings(), cache_dir=None).coords
+    coords = project(vectors, ProjectionSettings(method="pca"), cache_dir=None).coords
     row = 17
     found = nearest_neighbours(vectors, coords, row, k=10)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -137,7 +137,7 @@ def test_palette_is_stable_distinct_and_keeps_black_for_highlights():
 
 
 def test_figure_carries_rows_highlights_labels_and_the_query(sample_points):
-    projection = project(sample_points.chunks.embeddings, ProjectionSettings(), cache_dir=None)
+    projection = project(sample_points.chunks.embeddings, ProjectionSettings(method="pca"), cache_dir=None)
     ids = sample_points.chunks.ids
     query = BundleQuery("q", "hybrid", 2, (0.0, 0.0), (ids[0], ids[1]))
     view = map_bundle("samples", EmbedderInfo("minilm", 384), sample_points, projection, (query,))
@@ -188,7 +188,7 @@ def test_points_cache_follows_the_collection_version(store_dir, minilm, tmp_path
 
 def test_sampled_trust_estimates_the_full_mean(sample_points):
     vectors = sample_points.chunks.embeddings
-    coords = project(vectors, ProjectionSettings(), cache_dir=None).coords
+    coords = project(vectors, ProjectionSettings(method="pca"), cache_dir=None).coords
     full = neighbourhood_preservation(vectors, coords, sample=None)
     sampled = neighbourhood_preservation(vectors, coords, sample=len(vectors) // 3)
     assert sampled.measured == len(vectors) // 3 and np.isnan(sampled.per_point).sum() == len(vectors) - sampled.measured
@@ -199,7 +199,7 @@ def test_sampled_trust_estimates_the_full_mean(sample_points):
 
 
 def test_map_csv_has_coordinates_labels_cluster_and_full_text(sample_points):
-    projection = project(sample_points.chunks.embeddings, ProjectionSettings(), cache_dir=None)
+    projection = project(sample_points.chunks.embeddings, ProjectionSettings(method="pca"), cache_dir=None)
     view = map_bundle("samples", EmbedderInfo("minilm", 384), sample_points, projection)
     names = [f"cluster {i % 3}" for i in range(len(view.ids))]
     back = pd.read_csv(pd.io.common.BytesIO(frame_csv(map_frame(view, sample_points.chunks.texts, names))),
@@ -218,5 +218,5 @@ def test_an_unwritable_cache_only_costs_speed(sample_store, tmp_path):
     collection = open_workspace(sample_store, SAMPLE_COLLECTION).collection
     points = cached_points(collection, sample_store, cache_dir=blocked / "points")
     assert len(points.chunks.ids) == collection.count()
-    coords = project(points.chunks.embeddings, ProjectionSettings(), cache_dir=blocked / "maps").coords
+    coords = project(points.chunks.embeddings, ProjectionSettings(method="pca"), cache_dir=blocked / "maps").coords
     assert coords.shape == (len(points.chunks.ids), 2)

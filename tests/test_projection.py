@@ -3,6 +3,7 @@ query placement, and `python -m core project` as a user runs it."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,10 @@ import pytest
 import core.projection as projection_module
 from conftest import ROOT
 from core.config import SAMPLE_COLLECTION
-from core.projection import ProjectionError, ProjectionSettings, load_points, place_queries, project
+from core.embedders import normalise
+from core.projection import (UMAP_MIN_POINTS, ProjectionError, ProjectionSettings, load_points, place_queries,
+                             preferred_method, project)
+from core.trust import nearest_others, neighbourhood_preservation
 from core.workspace import open_workspace
 from map_fixtures import sample_points  # noqa: F401  (fixture)
 
@@ -55,7 +59,7 @@ def test_second_call_reads_the_disk_cache(sample_points, tmp_path, monkeypatch):
 
 def test_progress_reports_stages(sample_points):
     events = []
-    project(sample_points.chunks.embeddings, ProjectionSettings(), events.append, cache_dir=None)
+    project(sample_points.chunks.embeddings, ProjectionSettings(method="pca"), events.append, cache_dir=None)
     assert [e.done for e in events] == [0, 1, 3] and events[-1].done == events[-1].total
 
 
@@ -71,7 +75,7 @@ def test_small_collections_clamp_or_refuse(sample_points):
 
 def test_pca_places_a_query_exactly(sample_points):
     vectors = sample_points.chunks.embeddings
-    pca = project(vectors, ProjectionSettings(), cache_dir=None)
+    pca = project(vectors, ProjectionSettings(method="pca"), cache_dir=None)
     np.testing.assert_allclose(place_queries(vectors[:5], vectors, pca), pca.coords[:5], atol=1e-4)
 
 
@@ -130,3 +134,52 @@ def test_an_empty_collection_is_a_clear_error(store_dir, minilm):
     empty = open_store(str(store_dir)).open_collection("empty", minilm.info)
     with pytest.raises(ProjectionError, match="'empty' is empty"):
         load_points(empty)
+
+
+def test_umap_is_the_default_wherever_it_can_run():
+    assert ProjectionSettings().method == "umap"
+    assert preferred_method(1_000) == "umap"
+    assert preferred_method(UMAP_MIN_POINTS - 1) == "pca"  # too few points for neighbourhoods
+
+
+def copies(vectors: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n noisy copies of real vectors (as bench/bench_map.py makes its collections) and each one's original row."""
+    origin = np.arange(n) % len(vectors)
+    noise = np.random.default_rng(seed).normal(0.0, 0.02, (n, vectors.shape[1])).astype(np.float32)
+    return normalise(vectors[origin] + noise), origin
+
+
+def test_above_the_fit_sample_umap_fits_a_sample_and_places_the_rest(sample_points, monkeypatch):
+    monkeypatch.setattr(projection_module, "FIT_SAMPLE", 2_000)
+    vectors, origin = copies(sample_points.chunks.embeddings, 20_000)
+    categories = np.array([m["category"] for m in sample_points.chunks.metadatas])[origin]
+    events = []
+    result = project(vectors, ProjectionSettings(), events.append, cache_dir=None)
+    assert result.settings.fit_sample == 2_000 and "fit=2000" in result.settings.key()
+    assert "fitted on 2,000 sampled points" in result.settings.describe()
+    assert result.coords.shape == (20_000, 2) and np.isfinite(result.coords).all()
+    stages = [e.stage for e in events]
+    assert stages[-1] == "done" and any(s.startswith("placing the other 18,000 points") for s in stages)
+    # The placed points land among their own kind: 10 nearest map neighbours in the same category, as the
+    # fitted ones are (a placement that ignored the full space would mix the three documents).
+    rows = np.random.default_rng(1).choice(20_000, 1_000, replace=False)
+    nearest = nearest_others(result.coords, 10, np.sort(rows))
+    agreement = (categories[nearest] == categories[np.sort(rows), None]).mean()
+    assert agreement > 0.9
+    pca = project(vectors, ProjectionSettings(method="pca"), cache_dir=None)
+    assert neighbourhood_preservation(vectors, result.coords).mean > neighbourhood_preservation(vectors, pca.coords).mean
+
+
+def test_cli_project_without_method_uses_the_default(sample_store, sample_points, tmp_path):
+    out, labels = tmp_path / "map.csv", tmp_path / "labels.json"
+    proc = cli("--store", sample_store, "--collection", SAMPLE_COLLECTION, "--out", str(out),
+               "--labels-out", str(labels))
+    assert proc.returncode == 0, proc.stderr
+    assert "UMAP 2-D" in proc.stdout
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == len(sample_points.chunks.ids)
+    written = json.loads(labels.read_text(encoding="utf-8"))
+    assert written and set(written[0]) == {"x", "y", "text", "size", "level"}
+    assert f"wrote {len(written)} labels" in proc.stdout
+    bad = cli("--store", sample_store, "--collection", SAMPLE_COLLECTION, "--out", str(out),
+              "--labels-out", str(tmp_path / "labels.txt"))
+    assert bad.returncode == 1 and bad.stderr.startswith("error:") and ".csv or .json" in bad.stderr

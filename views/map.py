@@ -22,11 +22,12 @@ from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame,
 from core.map_figure import Colouring, Highlights, map_figure
 from core.markup import markdown_text
 from core.palette import category_colours
-from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
-                             Projection, ProjectionSettings, cached_points, place_queries, project)
+from core.layout_jobs import current_layout, job_status
+from core.projection import (DEFAULT_METHOD, DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, MapPoints,
+                             Projection, ProjectionSettings, cached_points, place_queries)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
-from core.trust import DEFAULT_K, Trust, cached_preservation
+from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
 from core.vectorfiles import export_bytes
 from core.types import content_hash
 from core.workspace import Workspace
@@ -48,10 +49,26 @@ def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
         return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_projection(fingerprint: str, settings: ProjectionSettings, _points: MapPoints) -> Projection:
-    with ui.progress_bar(f"Computing the {METHOD_LABELS[settings.method]} map") as progress:
-        return project(_points.chunks.embeddings, settings, progress, data_key=fingerprint)
+def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
+    """The layout to draw and the method computing in the background to replace it (None: final). Until the
+    wanted layout is computed (by a background job every session shares) PCA is drawn with the job's progress,
+    and the page reruns when it is done."""
+    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
+    if layout.final:
+        return layout.projection, None
+    layout_progress(len(points.chunks.ids), settings, points.fingerprint)
+    return layout.projection, None if layout.status.state == "failed" else settings.method
+
+
+@st.fragment(run_every=2.0)
+def layout_progress(n: int, settings: ProjectionSettings, data_key: str) -> None:
+    status = job_status(n, settings, data_key=data_key)
+    if status.state == "done":
+        st.rerun()
+    elif status.state == "failed":
+        st.warning(f"{status.describe()} The PCA map is shown instead.")
+    else:
+        st.progress(status.fraction, text=f"{status.describe()} The PCA map is shown meanwhile.")
 
 
 @st.cache_data(show_spinner="Measuring neighbourhood preservation…", max_entries=16)
@@ -78,9 +95,11 @@ def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
 def settings_controls() -> tuple[ProjectionSettings, int]:
     method_col, dims_col, metric_col, seed_col, cap_col = st.columns(5)
     ui.url_linked("map_method", "method", METHODS)
+    st.session_state.setdefault("map_method", DEFAULT_METHOD)
     method = method_col.selectbox("Method", METHODS, format_func=METHOD_LABELS.get, key="map_method",
-                                  help="PCA: fast, linear, keeps global layout. t-SNE and UMAP: keep local "
-                                       "neighbourhoods, distances between far clusters mean little.")
+                                  help="UMAP (default) and t-SNE keep local neighbourhoods, distances between far "
+                                       "clusters mean little; computed in the background, PCA shown meanwhile. "
+                                       "PCA: instant, linear, keeps global layout.")
     dims = dims_col.radio("Dimensions", (2, 3), horizontal=True, key="map_dims")
     metric = metric_col.selectbox("Metric", METRICS, key="map_metric")
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, D.seed, key="map_seed", disabled=method != "umap",
@@ -337,18 +356,14 @@ def live_page(workspace: Workspace) -> Bundle | None:
                                "nearest on the map. retrieval count: needs queries in the query-set box below.")
     try:
         points = points_of(ui.collection_version(workspace), cap, workspace)
-        if settings.method != "pca" and len(points.chunks.ids) > SLOW_METHOD_POINTS:
-            st.warning(f"{METHOD_LABELS[settings.method]} on {len(points.chunks.ids):,} points takes many minutes "
-                       f"on a small machine (PCA: about a second). Lower 'Max points' to "
-                       f"{SLOW_METHOD_POINTS:,} for a map in well under a minute.")
-        projection = cached_projection(points.fingerprint, settings, points)
+        projection, computing = shown_layout(points, settings)
     except ExplorerError as exc:
         st.error(str(exc))
         return None
     if points.sampled:
         st.caption(f"Showing a random sample of {len(points.chunks.ids):,} of {points.total:,} chunks "
                    "(raise 'Max points' to map more).")
-    if projection.settings != settings:
+    if projection.settings != settings and not computing:
         st.caption(f"Adjusted to {len(points.chunks.ids):,} points: {projection.settings.describe()}.")
     trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
     query = live_query(workspace, points, projection)
@@ -357,7 +372,8 @@ def live_page(workspace: Workspace) -> Bundle | None:
     metric_col.metric(f"Neighbourhood preserved (k={trust.k})", f"{trust.mean:.0%}",
                       help="Mean share of each chunk's nearest neighbours in the full space that are also its "
                            "nearest on the map.")
-    words_col.caption(trust.explanation())
+    words_col.caption(" ".join(filter(None, [trust.explanation(),
+                                             suggestion(trust, projection.settings.method, computing)])))
     view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection)
     queries = (query,) if query else ()
     chart, details, counts_holder = st.container(), st.container(), st.container()
