@@ -30,6 +30,7 @@ navigation = st.navigation({
         st.Page("views/sweep.py", title="Chunking sweep", icon=":material/tune:"),
         st.Page("views/duplicates.py", title="Near-duplicates", icon=":material/content_copy:"),
         st.Page("views/compare.py", title="Compare embedders", icon=":material/balance:"),
+        st.Page("views/labels.py", title="Labels & clusters", icon=":material/label:"),
     ],
 })
 ui.sidebar(policy)

@@ -43,6 +43,7 @@ class Highlights:
     matches: tuple[int, ...] = ()  # rows whose text contains the filter phrase
     match_label: str = ""
     labels: tuple[tuple[ClusterCentre, str], ...] = ()  # cluster label text at each centre
+    rings: tuple[tuple[str, tuple[int, ...], str], ...] = ()  # (legend name, rows, ring colour): e.g. suspect labels
 
 
 def _axes(view: Bundle, rows: np.ndarray) -> dict:
@@ -130,7 +131,8 @@ def _query_traces(view: Bundle, query: BundleQuery, hover: np.ndarray) -> list[d
 
 
 def _highlight_traces(view: Bundle, marks: Highlights, hover: np.ndarray) -> list[dict]:
-    traces = []
+    traces = [_points(view, np.array(rows), hover, name, size=12, color="rgba(0,0,0,0)", line=dict(color=colour, width=2))
+              for name, rows, colour in marks.rings if rows]
     if marks.matches:
         traces.append(_points(view, np.array(marks.matches), hover, plotly_text(marks.match_label or "text matches"),
                               size=8,

@@ -24,7 +24,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = 60  # seconds for the server to answer its health check
 # Served pages by URL path (st.navigation names them after their files; the default is "/").
-PAGE_PATHS = ("", "similarity", "search", "map", "chat", "sweep", "duplicates", "compare")
+PAGE_PATHS = ("", "similarity", "search", "map", "chat", "sweep", "duplicates", "compare", "labels")
 
 
 def free_port() -> int:

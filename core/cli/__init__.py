@@ -11,11 +11,11 @@ import os
 import sys
 
 from ..errors import ExplorerError
-from . import (ask_cmd, check_cmd, collections_cmd, copy_cmd, eval_cmd, ingest, project_cmd, repair_cmd, samples_cmd,
-               search, sweep_cmd, vectors_cmd)
+from . import (ask_cmd, check_cmd, collections_cmd, copy_cmd, eval_cmd, ingest, labels_cmd, project_cmd, repair_cmd,
+               samples_cmd, search, sweep_cmd, vectors_cmd)
 
 COMMANDS = [ingest, search, ask_cmd, collections_cmd, samples_cmd, copy_cmd, eval_cmd, sweep_cmd, project_cmd,
-            vectors_cmd, check_cmd, repair_cmd]
+            vectors_cmd, check_cmd, repair_cmd, labels_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
