@@ -228,10 +228,6 @@ class SharingPolicy:
         """The embedders a page may offer: those that can run here and the policy allows."""
         return [spec for spec in specs if spec.available and self.offers_embedder(spec.name)]
 
-    def check_embedder(self, name: str) -> None:
-        if not self.offers_embedder(name):
-            raise NotAllowed(f"embedding with {name} is not offered on this shared app")
-
     def store_entry(self, url: str) -> StoreEntry | None:
         return next((entry for entry in self.stores if entry.url == url), None)
 

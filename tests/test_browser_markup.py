@@ -89,6 +89,7 @@ def test_markup_in_data_is_shown_as_text_on_every_page(chromium, markup_server):
                 legend.wait_for(state="attached")
                 assert "CLICK</a>" in legend.text_content(), path
                 assert live_markup(tab.page) == [], path
+                seen_as_text.append(path)
             if path == "map":
                 colour = tab.page.locator('[data-testid="stSelectbox"]').filter(has_text="Colour by")
                 colour.click()
