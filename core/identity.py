@@ -38,7 +38,6 @@ from .embedding_cache import EmbeddingCache, text_hash
 from .stores.base import Collection
 from .types import Chunk, Filter, Metadata, ProgressCallback, ProgressEvent, no_progress
 
-
 OLD_CHUNK_ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{8}-\d{6}$")
 SECOND_SCHEME_ID = re.compile(r"^v2-[0-9a-f]{32}-\d{6}$")
 # Metadata of a chunk moved from the first scheme: its source is still the bare file name the first

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .documents import DocumentKey
+from .documents import DocumentKey, label, shown_sources
 from .embedders import Embedder
 from .errors import ProviderError
 from .keyword import WORD, Analyzer, BM25Settings
@@ -106,8 +106,11 @@ def retrieve(question: str, workspace: Workspace, k: int = DEFAULT_K, mode: Mode
 
 
 def context_block(context: Sequence[Citation]) -> str:
-    """The documents, delimited and escaped: nothing inside a document can end it."""
-    docs = [f'<doc n="{c.n}" source="{html.escape(c.source)}" category="{html.escape(c.category)}">\n'
+    """The documents, delimited and escaped: nothing inside a document can end it. Each is named as
+    the pages name it (file › row id, local files relative to the folder they share): where files sit
+    on the server is not sent to a model provider."""
+    shown = shown_sources(c.source for c in context)
+    docs = [f'<doc n="{c.n}" source="{html.escape(label(c.document, shown))}" category="{html.escape(c.category)}">\n'
             f"{html.escape(c.text, quote=False)}\n</doc>" for c in context]
     return "<context>\n" + "\n".join(docs) + "\n</context>"
 

@@ -263,3 +263,15 @@ def test_near_duplicates_across_rows_of_one_file_count_as_across_documents(news)
     assert not at.exception
     assert next(m.value for m in at.metric if m.label == "Across documents") == "1"
     assert any("news.jsonl › a1" in str(v) for v in at.dataframe[0].value["documents"])
+
+
+def test_two_uploads_with_one_name_under_one_label_are_refused_before_the_button(library):
+    at = library
+    at.file_uploader(key="uploads").set_value([
+        ("notes.txt", b"Wrens sing loudly for such small birds.\n", "text/plain"),
+        ("notes.txt", b"Robins follow gardeners for worms.\n", "text/plain")])
+    at.text_input(key="upload_folder").input("garden").run()
+    assert not at.exception
+    assert any("would both be the document 'garden/notes.txt'" in e for e in texts(at.error))
+    assert not [b for b in at.button if b.key == "ingest"]  # nothing to press: nothing is written
+    assert set(at.dataframe[0].value["document"]) == {"owls.md"}

@@ -191,3 +191,11 @@ def test_ask_command_prints_the_answer_and_its_sources(sample_store, capsys):
     assert re.search(r"^\[\d\] pg1342_pride_and_prejudice\.txt \(romance novel\)$", out, re.M)
     assert main(["ask", "Who?", "--store", sample_store, "--collection", "samples", "--provider", "openai"]) == 1
     assert "OpenAI needs OPENAI_API_KEY" in capsys.readouterr().err
+
+
+def test_the_prompt_names_documents_as_the_pages_do_never_by_server_path():
+    from core.rag import Citation, context_block
+
+    block = context_block([Citation(1, "a", "/srv/private/data/a.txt", "", "Alpha."),
+                           Citation(2, "b", "/srv/private/data/sub/news.jsonl", "", "Beta.", row="7")])
+    assert 'source="a.txt"' in block and 'source="sub/news.jsonl › 7"' in block and "/srv" not in block
