@@ -203,6 +203,7 @@ def _run(vectors_path: Path, settings: ProjectionSettings, data_key: str, cache_
     finally:
         vectors_path.unlink(missing_ok=True)
     _write_status(path, JobStatus("done", settings.method, "done", 1, 1, started=started, pid=os.getpid()))
+    path.with_suffix(".log").unlink(missing_ok=True)  # kept only when something went wrong
     return 0
 
 

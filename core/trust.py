@@ -101,8 +101,8 @@ def suggestion(trust: Trust, method: str, computing: str | None = None) -> str |
         return ("PCA flattens the space along its two widest directions and tears most neighbourhoods apart. "
                 "Choose UMAP as the method: it keeps several times more of each chunk's neighbours "
                 "(computed in the background; this map stays until it is ready).")
-    return ("Even a neighbourhood-keeping map cannot keep most of a high-dimensional neighbourhood: read closeness "
-            "here as \"similar kind\", not \"most similar\", and click a point to see its true neighbours.")
+    return ("No flat map keeps most of a high-dimensional neighbourhood, even one built for it: read closeness "
+            "here as \"similar kind\", not \"most similar\".")
 
 
 def nearest_others(points: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:

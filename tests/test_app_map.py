@@ -47,7 +47,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert umap.final, umap.status
     at.run()
     assert chart(at)["layout"]["title"]["text"].startswith("UMAP 2-D")
-    assert metric(at, "Neighbourhood preserved").endswith("%")
+    assert metric(at, "True neighbours kept on the map").endswith(" of 10")
     # Chunk text is escaped: the CommonMark spec's raw HTML never reaches the hover as markup.
     hovers = [h for trace in spec["data"] for h in trace.get("hovertext", [])]
     assert any("&lt;" in h for h in hovers)

@@ -34,9 +34,9 @@ def test_pca_at_once_then_umap_from_a_background_job(sample_points, tmp_path):
     assert any(stage.startswith(("starting", "preparing vectors", "fitting UMAP")) for stage in seen), seen
     done = current_layout(vectors, UMAP, data_key=key, cache_dir=tmp_path)
     assert done.final and done.projection.settings.method == "umap"
-    # The job computed what computing here computes (UMAP is seeded), and left no input file behind.
+    # The job computed what computing here computes (UMAP is seeded), and left no input file or log behind.
     np.testing.assert_allclose(done.projection.coords, project(vectors, UMAP, cache_dir=None).coords, atol=1e-4)
-    assert not list(tmp_path.glob("*.input.npy"))
+    assert not list(tmp_path.glob("*.input.npy")) and not list(tmp_path.glob("*.log"))
 
 
 def test_a_job_whose_process_dies_is_failed_keeps_pca_and_restarts_only_on_retry(sample_points, tmp_path):

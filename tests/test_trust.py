@@ -90,7 +90,7 @@ def test_a_poor_figure_suggests_the_neighbourhood_keeping_method():
     assert suggestion(good, "pca") is None and suggestion(rough, "umap") is None
     assert "Choose UMAP" in suggestion(poor, "pca") and "Choose UMAP" in suggestion(rough, "pca")
     assert "replaces this one when ready" in suggestion(poor, "pca", computing="umap")
-    assert "click a point" in suggestion(poor, "umap") and "Choose UMAP" not in suggestion(poor, "umap")
+    assert "similar kind" in suggestion(poor, "umap") and "Choose UMAP" not in suggestion(poor, "umap")
 
 
 def test_category_agreement_hand_case():

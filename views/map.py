@@ -17,12 +17,12 @@ from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
 from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
+from core.layout_jobs import current_layout, job_status
 from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
                               phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
 from core.markup import markdown_text
 from core.palette import category_colours
-from core.layout_jobs import current_layout, job_status
 from core.projection import (DEFAULT_METHOD, DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, MapPoints,
                              Projection, ProjectionSettings, cached_points, place_queries)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
@@ -369,9 +369,9 @@ def live_page(workspace: Workspace) -> Bundle | None:
     query = live_query(workspace, points, projection)
     phrase = st.text_input("Highlight chunks containing", key="map_phrase", placeholder="a word or phrase")
     metric_col, words_col = st.columns([1, 3])
-    metric_col.metric(f"Neighbourhood preserved (k={trust.k})", f"{trust.mean:.0%}",
-                      help="Mean share of each chunk's nearest neighbours in the full space that are also its "
-                           "nearest on the map.")
+    metric_col.metric("True neighbours kept on the map", trust.headline(),
+                      help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are also "
+                           f"among its {trust.k} nearest on this map (on average).")
     words_col.caption(" ".join(filter(None, [trust.explanation(),
                                              suggestion(trust, projection.settings.method, computing)])))
     view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection)
