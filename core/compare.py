@@ -19,6 +19,7 @@ import numpy as np
 from .config import DATA_DIR
 from .embedders import Embedder
 from .errors import ExplorerError
+from .labels import LabelReport, check_labels, document_names, label_values
 from .stores.base import Collection, StoredChunks
 from .types import Metadata, ProgressCallback, ProgressEvent, content_hash, no_progress
 
@@ -143,3 +144,16 @@ def compare_embedders(collection: Collection, model_b: Embedder, cache_dir: Path
     return EmbedderComparison(model_a=collection.embedder.name, model_b=model_b.name, ids=chunks.ids, texts=chunks.texts,
                       metadatas=chunks.metadatas, a_xy=a_xy, b_xy=b_xy, jaccard=jaccard_at(chunks.embeddings, b, k),
                       k=k, total_chunks=total, disparity=disparity)
+
+
+def label_separation(collection: Collection, model_b: Embedder, cache_dir: Path, field: str = "category",
+                     max_chunks: int = DEFAULT_MAX_CHUNKS) -> tuple[LabelReport, LabelReport]:
+    """The label check (core/labels.py) of the same chunks under the collection's model and under `model_b`:
+    which of the two keeps each label's neighbours together, and how many documents each makes look
+    mislabelled. B's vectors come from the same disk cache as `compare_embedders`'."""
+    chunks, _ = sample_chunks(collection, max_chunks)
+    assert chunks.embeddings is not None
+    values, documents = label_values(chunks.metadatas, field), document_names(chunks.metadatas)
+    b = embed_cached(model_b, chunks.ids, chunks.texts, cache_dir)
+    return (check_labels(chunks.embeddings, values, documents, field=field),
+            check_labels(b, values, documents, field=field))

@@ -81,6 +81,7 @@ def test_compare_page_against_bag_of_words(app_env, scratch):
     chance = float(next(m.value for m in at.metric if m.label == "By chance"))
     assert chance < overlap <= 1
     assert len(at.get("plotly_chart")) == 2
+    assert sum(m.label.startswith("Suspect documents: ") for m in at.metric) == 2  # the label check, both models
     lowest = at.dataframe[0].value
     assert len(lowest) == 20 and lowest["overlap"].is_monotonic_increasing
     at.radio(key="compare_colour").set_value("neighbour overlap")

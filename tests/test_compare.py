@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from core.compare import aligned_maps, compare_embedders, jaccard_at
+from core.compare import aligned_maps, compare_embedders, jaccard_at, label_separation
 from core.embedders import EMBEDDERS, get_embedder
 from core.errors import ExplorerError
 from core.stores import open_store
+from label_fixtures import labelled_store  # noqa: F401  (fixture)
+from map_fixtures import sample_points  # noqa: F401  (fixture)
 
 
 def test_bow_hash_is_deterministic_offline_and_counts_shared_words():
@@ -65,3 +67,14 @@ def test_minilm_against_bag_of_words_on_the_sample_collection(sample_store, tmp_
 
     with pytest.raises(ExplorerError, match="different model"):
         compare_embedders(collection, get_embedder("minilm"), tmp_path)
+
+
+def test_label_separation_under_both_models(labelled_store, tmp_path):
+    collection = open_store(labelled_store.store).open_collection(labelled_store.noisy, get_embedder("minilm").info,
+                                                                  create=False)
+    minilm, bow = label_separation(collection, get_embedder("bow-hash"), tmp_path)
+    assert minilm.labels == bow.labels and len(minilm.labels) == 3
+    assert [s.chunks for s in minilm.stats] == [s.chunks for s in bow.stats]
+    assert set(labelled_store.flipped) <= {s.document for s in minilm.flagged}
+    # MiniLM keeps each label's neighbours together better than a bag of hashed words.
+    assert np.mean([s.agreement for s in minilm.stats]) > np.mean([s.agreement for s in bow.stats])

@@ -7,9 +7,10 @@ import streamlit as st
 
 import ui
 from core import compare
-from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders
+from core.compare import DEFAULT_MAX_CHUNKS, EmbedderComparison, compare_embedders, label_separation
 from core.documents import DocumentKey
 from core.errors import ExplorerError
+from core.labels import LabelReport
 from core.markup import plotly_text
 from core.palette import category_colours
 from core.sharing import paid_embedder
@@ -116,3 +117,30 @@ lowest["category"] = [str(result.metadatas[i].get("category", "")) for i in lowe
 lowest["source"] = [str(result.metadatas[i].get("source", "")) for i in lowest.index]
 lowest["text"] = [" ".join(result.texts[i].split())[:300] for i in lowest.index]
 st.dataframe(lowest[["overlap", "category", "source", "text"]], hide_index=True, width="stretch")
+
+# -- Which model separates your labels (the label check of core/labels.py under each model) --------------------
+
+
+@st.cache_data(show_spinner="Checking labels under both models…", max_entries=8)
+def cached_separation(version: tuple[str, str, str], model_b: str, field: str, max_chunks: int,
+                      _workspace: Workspace) -> tuple[LabelReport, LabelReport]:
+    return label_separation(_workspace.collection, ui.cached_embedder(model_b), compare.COMPARE_CACHE_DIR, field,
+                            max_chunks)
+
+
+st.subheader("Which model separates your labels")
+st.caption("Per label, the share of each chunk's nearest neighbours carrying the same label under each model, and "
+           "how many documents each model makes look mislabelled (Labels & clusters has the details).")
+try:
+    label_a, label_b = cached_separation(ui.collection_version(workspace), spec.name, "category", max_chunks, workspace)
+except ExplorerError as exc:
+    st.caption(f"No label check: {exc}")
+    st.stop()
+s1, s2 = st.columns(2)
+s1.metric(f"Suspect documents: {result.model_a}", len(label_a.flagged))
+s2.metric(f"Suspect documents: {result.model_b}", len(label_b.flagged))
+st.dataframe(pd.DataFrame([{"label": a.label, "chunks": a.chunks, f"agreement {result.model_a}": a.agreement,
+                            f"agreement {result.model_b}": b.agreement, f"silhouette {result.model_a}": a.silhouette,
+                            f"silhouette {result.model_b}": b.silhouette}
+                           for a, b in zip(label_a.stats, label_b.stats)]),
+             hide_index=True, width="stretch", key="compare_labels")
