@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -39,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-# Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe).
-PROGRESS_LINE_EVERY = 5.0
+# Seconds between progress lines when stderr is not a terminal (a log file, CI, a pipe). Work that ends
+# sooner prints none, so a quick command's stderr stays its one `error:` line (docs/reliability.md).
+PROGRESS_LINE_EVERY = float(os.environ.get("EXPLORER_PROGRESS_SECONDS", "5"))
 
 
 def _duration(seconds: float) -> str:
@@ -50,14 +52,15 @@ def _duration(seconds: float) -> str:
 
 
 class ProgressLines:
-    """Progress as a line on stderr every PROGRESS_LINE_EVERY seconds: stage, done/total, rate and time
-    left (the rate is measured from the stage's first event); a bar's redraws would be noise in a log."""
+    """Progress as a line on stderr every PROGRESS_LINE_EVERY seconds from the start: stage, done/total,
+    rate and time left (the rate is measured from the stage's first event); a bar's redraws would be
+    noise in a log."""
 
     def __init__(self, label: str, every: float = PROGRESS_LINE_EVERY, clock=time.monotonic):
         self.label, self.every, self.clock = label, every, clock
-        self.stage, self.stage_start, self.first_done, self.last_line = "", 0.0, 0, -every
+        self.stage, self.stage_start, self.first_done, self.last_line = "", 0.0, 0, clock()
         self.last: ProgressEvent | None = None
-        self.printed = False
+        self.printed, self.lines = False, 0
 
     def __call__(self, event: ProgressEvent) -> None:
         now = self.clock()
@@ -65,7 +68,7 @@ class ProgressLines:
             self.stage, self.stage_start, self.first_done = event.stage, now, event.done
         self.last, self.printed = event, False
         if now - self.last_line >= self.every:
-            self.last_line, self.printed = now, True
+            self.last_line, self.printed, self.lines = now, True, self.lines + 1
             print(self.line(event, now), file=sys.stderr, flush=True)
 
     def line(self, event: ProgressEvent, now: float) -> str:
@@ -79,8 +82,8 @@ class ProgressLines:
         return " ".join(parts) + (f" ({event.detail})" if event.detail else "")
 
     def finish(self) -> None:
-        """The last event, unless its line is already out: how the work ended."""
-        if self.last is not None and not self.printed:
+        """How work that printed progress ended (its last event), unless that line is already out."""
+        if self.lines and self.last is not None and not self.printed:
             print(self.line(self.last, self.clock()), file=sys.stderr, flush=True)
 
 
