@@ -120,7 +120,9 @@ def _query_traces(view: Bundle, query: BundleQuery, hover: np.ndarray) -> list[d
                               line=dict(color=HIGHLIGHT, width=2)))
     point = dict(x=[position[0]], y=[position[1]], **({"z": [position[2]]} if dims == 3 else {}))
     traces.append(dict(**point, mode="markers", name=f"query: {query.text[:40]}",
-                       marker=dict(symbol="star", size=22, color="#ffd400", line=dict(color=HIGHLIGHT, width=2)),
+                       # Plotly's 3-D markers have no star.
+                       marker=dict(symbol="star" if dims == 2 else "diamond", size=22, color="#ffd400",
+                                   line=dict(color=HIGHLIGHT, width=2)),
                        hovertext=[html.escape(query.text, quote=False)], hovertemplate="%{hovertext}<extra>query</extra>"))
     return traces
 

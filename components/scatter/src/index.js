@@ -16,7 +16,8 @@ const STYLE = `
   font-weight: 600; color: #1f2430; background: rgba(255,255,255,0.72); border-radius: 4px; padding: 0 4px;
   text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; line-height: 1.25; }
 .emap .emap-label.fine { font-weight: 500; color: #30364a; background: rgba(255,255,255,0.6); }
-.emap .emap-toolbar { position: absolute; left: 8px; top: 8px; display: flex; gap: 4px; z-index: 3; }
+.emap .emap-toolbar { display: flex; gap: 4px; height: 30px; align-items: center; }
+.emap .emap-stage { position: relative; overflow: hidden; border: 1px solid #eceef2; border-radius: 6px; }
 .emap button { font: inherit; font-size: 12px; padding: 3px 8px; border: 1px solid #c8ccd4; border-radius: 4px;
   background: rgba(255,255,255,0.92); color: #1f2430; cursor: pointer; }
 .emap button.on { background: #1f2430; color: #fff; border-color: #1f2430; }
@@ -137,17 +138,18 @@ class MapView {
     this.root.mapView = this; // for tests and benches: screen positions of points, the current zoom
     const style = el('style', null, this.root);
     style.textContent = STYLE;
-    this.densityCanvas = el('canvas', 'emap-density', this.root);
-    this.canvas = el('canvas', 'emap-points', this.root);
-    this.marksCanvas = el('canvas', 'emap-marks', this.root);
-    this.marksCanvas.style.pointerEvents = 'none';
-    this.labelsLayer = el('div', 'emap-labels', this.root);
     this.toolbar = el('div', 'emap-toolbar', this.root);
-    this.legend = el('div', 'emap-legend', this.root);
-    this.tip = el('div', 'emap-tip', this.root);
+    this.stage = el('div', 'emap-stage', this.root);
+    this.densityCanvas = el('canvas', 'emap-density', this.stage);
+    this.canvas = el('canvas', 'emap-points', this.stage);
+    this.marksCanvas = el('canvas', 'emap-marks', this.stage);
+    this.marksCanvas.style.pointerEvents = 'none';
+    this.labelsLayer = el('div', 'emap-labels', this.stage);
+    this.legend = el('div', 'emap-legend', this.stage);
+    this.tip = el('div', 'emap-tip', this.stage);
     this.tip.style.display = 'none';
-    this.status = el('div', 'emap-status', this.root);
-    this.footer = el('div', 'emap-footer', this.root);
+    this.status = el('div', 'emap-status', this.stage);
+    this.footer = el('div', 'emap-footer', this.stage);
     this.hidden = new Set();
     this.hoverBlocks = new Map();
     this.pointsKey = null;
@@ -194,7 +196,7 @@ class MapView {
   }
 
   size() {
-    const width = Math.max(200, Math.floor(this.root.clientWidth || this.root.parentNode?.clientWidth || 800));
+    const width = Math.max(200, Math.floor((this.root.clientWidth || this.root.parentNode?.clientWidth || 802) - 2));
     return [width, this.height];
   }
 
@@ -220,8 +222,8 @@ class MapView {
 
   async update(data) {
     this.data = data;
-    this.height = data.height || 640;
-    this.root.style.height = `${this.height}px`;
+    this.height = (data.height || 640) - 32; // the toolbar takes the rest
+    this.stage.style.height = `${this.height}px`;
     this.footer.textContent = data.footer || '';
     if (data.points.key !== this.pointsKey) {
       this.pointsKey = data.points.key;
@@ -282,7 +284,8 @@ class MapView {
       actionKeyMap: { shift: 'merge' },
     });
     scatterplot.subscribe('view', () => this.scheduleOverlays());
-    scatterplot.subscribe('lassoEnd', () => { this.lassoEnded = true; });
+    // The library publishes 'select' before 'lassoEnd': mark a lasso (or box) when it starts.
+    scatterplot.subscribe('lassoStart', () => { this.lassoing = true; });
     scatterplot.subscribe('select', ({ points }) => this.picked(points));
     scatterplot.subscribe('pointOver', (index) => this.hoverPoint(index));
     scatterplot.subscribe('pointOut', () => { this.tip.style.display = 'none'; this.hovered = null; });
@@ -376,10 +379,11 @@ class MapView {
 
   picked(indices) {
     this.tip.style.display = 'none';
-    const lasso = this.lassoEnded;
-    this.lassoEnded = false;
+    const lasso = this.lassoing;
+    this.lassoing = false;
     const kind = lasso ? (this.mode === 'box' ? 'box' : 'lasso') : 'click';
     if (!lasso && indices.length !== 1) return;
+    this.lastPick = Array.from(indices);
     this.root.dataset.picked = `${kind}:${indices.length}`;
     this.setStateValue('pick', { key: this.pointsKey, kind, ids: Array.from(indices) });
   }
