@@ -1,7 +1,7 @@
 """The map in headless Chromium (software WebGL): click a point and read it and its neighbours in the
 side panel, box- and lasso-select regions, hide a category from the legend, zoom in for finer labels.
 On the sample store, and on the 100,000-point bench collection when it has been built
-(`bench/bench_map.py --build-only`). Saves docs/screenshots/map.png."""
+(`bench/bench_map.py --build-only`). Saves docs/screenshots/map.png and map-selection.png."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -105,6 +105,8 @@ def check_click_box_lasso_legend_labels(tab, root, screenshot: str | None = None
     drag(tab, [(0.02, 0.02), (0.5, 0.02), (0.5, 0.98), (0.02, 0.98), (0.02, 0.03)])
     lassoed = region_size(tab, root, "lasso", None)
     assert 0 < lassoed < n
+    if screenshot:
+        tab.page.screenshot(path=str(SHOTS / "map-selection.png"))
 
     # Legend: a hidden category's points can no longer be selected.
     first = root.locator(".emap-entry").first

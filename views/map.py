@@ -28,7 +28,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import category_colours
-from core.projection import (DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
+from core.projection import (METHOD_LABELS, METHODS, METRICS, SLOW_METHOD_POINTS, MapPoints,
                              Projection, ProjectionSettings, cached_points, place_queries, prepared_vectors, project)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
@@ -44,6 +44,8 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 MAX_POINTS = 2_000_000
+MAP_POINTS = 1_000_000  # the 2-D map draws a million points; more are a seeded sample
+PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
 RING = "#111111"
 D = ProjectionSettings()
@@ -125,7 +127,7 @@ def settings_controls() -> tuple[ProjectionSettings, int]:
     metric = metric_col.selectbox("Metric", METRICS, key="map_metric")
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, D.seed, key="map_seed", disabled=method != "umap",
                                 help="UMAP only: PCA and t-SNE (started from PCA) give the same map every time.")
-    cap = cap_col.number_input("Max points", 100, MAX_POINTS, DEFAULT_SAMPLE_CAP, step=1000, key="map_cap",
+    cap = cap_col.number_input("Max points", 100, MAX_POINTS, MAP_POINTS, step=1000, key="map_cap",
                                help="Collections above this are mapped as a seeded random sample.")
     perplexity, n_neighbors, min_dist = D.perplexity, D.n_neighbors, D.min_dist
     if method == "tsne":
@@ -421,6 +423,9 @@ def live_page(workspace: Workspace) -> Bundle | None:
                                       placeholder="e.g. a question your documents should answer")
     phrase = phrase_col.text_input("Highlight chunks containing", key="map_phrase", placeholder="a word or phrase")
     try:
+        if settings.dims == 3 and cap > PLOTLY_POINTS:
+            st.caption(f"The 3-D map shows at most {PLOTLY_POINTS:,} points (a seeded sample beyond).")
+            cap = PLOTLY_POINTS
         points = points_of(ui.collection_version(workspace), cap, workspace)
         if settings.method != "pca" and len(points.chunks.ids) > SLOW_METHOD_POINTS:
             st.warning(f"{METHOD_LABELS[settings.method]} on {len(points.chunks.ids):,} points takes many minutes "

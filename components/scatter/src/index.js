@@ -248,6 +248,7 @@ class MapView {
       this.showStatus('');
       this.root.dataset.points = String(data.points.n);
       this.root.dataset.key = key;
+      window.explorerMapView = this; // benches time the drawing from the page
     } else {
       this.applyColours();
     }
