@@ -4,7 +4,7 @@ Same SYNTHETIC collection as bench/bench_map.py (built by it: one store per size
 `streamlit run app.py` on that store; Debian Chromium (software WebGL through SwiftShader) opens the
 app, then each visit is timed in the page from the click on "Embedding map" in the sidebar until the
 map component has drawn every point and the script run has ended:
-- first view: the disk caches of the points, the PCA map and the trust estimate are warmed first in
+- first view: the disk caches of the points, the PCA map, the trust estimate and the labels are warmed first in
   this process ("projection cached"; --cold leaves them empty), the server's memory caches are empty;
 - back to the map in the same tab after visiting another page (Streamlit's memory caches; the browser
   keeps the drawn map);
@@ -36,6 +36,7 @@ from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, app_tab, free_port, start_
 from common import machine_line  # noqa: E402
 from core.projection import (DEFAULT_CACHE_DIR, POINTS_CACHE_DIR, ProjectionSettings, cached_points,  # noqa: E402
                              project)
+from core.map_encoding import cached_topic_labels  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 
 TIMEOUT_MS = 600_000
@@ -134,13 +135,14 @@ def session(browser, url: str) -> Iterator:
 
 
 def warm_caches(collection, store: str, points: int) -> float:
-    """The disk caches the first view reads: points, the default 2-D PCA map, its trust estimate."""
+    """The disk caches the first view reads: points, the default 2-D PCA map, its trust estimate, its labels."""
     started = time.perf_counter()
     mapped = cached_points(collection, store, points)
     settings = ProjectionSettings(method="pca")
     projection = project(mapped.chunks.embeddings, settings, data_key=mapped.fingerprint)
     cached_preservation(mapped.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric,
                         map_key=f"{mapped.fingerprint}-{projection.settings.key()}")
+    cached_topic_labels(projection.coords, mapped.chunks.texts, f"{mapped.fingerprint}-{projection.settings.key()}")
     return time.perf_counter() - started
 
 
@@ -168,7 +170,7 @@ def main() -> None:
         try:
             with session(browser, url) as page:
                 rows.append(("first view, " + ("every cache empty" if args.cold else "disk caches warm (points, PCA, "
-                             "trust), server memory empty") + ": points file written and fetched, drawn",
+                             "trust, labels), server memory empty") + ": points file written and fetched, drawn",
                              visit(page, "Embedding map", points)))
                 visit(page, "Similarity")
                 rows.append(("back to the map in the same tab", visit(page, "Embedding map", points)))

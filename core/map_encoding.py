@@ -14,7 +14,8 @@ always drawn, finer levels as the user zooms in; the component places them witho
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -22,6 +23,8 @@ import pandas as pd
 
 from .map_figure import MAX_LEGEND_GROUPS, Colouring
 from .palette import MUTED, category_colours
+from .projection import DEFAULT_CACHE_DIR, write_cache_file
+from .types import content_hash
 
 HOVER_BLOCK = 4096  # rows per hover file: ~400 KB of JSON at 100 characters a row
 HOVER_CHARS = 100
@@ -152,7 +155,7 @@ def label_size(count: int, largest: int, level: int) -> float:
 
 
 def topic_labels(coords: np.ndarray, texts: Sequence[str], levels: Sequence[int] = (8, 24, 72),
-                 sample: int = 20_000, seed: int = 0, first_level: int = 0) -> list[MapLabel]:
+                 sample: int = 6_000, seed: int = 0, first_level: int = 0) -> list[MapLabel]:
     """Labels for regions of the map at several zooms: KMeans on the 2-D positions (of a seeded
     sample of at most `sample` points) with levels[i] regions at level first_level + i, each named
     by the c-TF-IDF terms of its texts. Regions are where the reader sees groups, so they are
@@ -183,4 +186,21 @@ def topic_labels(coords: np.ndarray, texts: Sequence[str], levels: Sequence[int]
             x, y = np.median(members, axis=0)
             labels.append(MapLabel(float(x), float(y), " · ".join(words[:3 if level else 2]),
                                    label_size(int(sizes[region]), int(sizes.max()), level), level))
+    return labels
+
+
+def cached_topic_labels(coords: np.ndarray, texts: Sequence[str], map_key: str, first_level: int = 0,
+                        cache_dir: Path | None = DEFAULT_CACHE_DIR) -> list[MapLabel]:
+    """`topic_labels` kept on disk beside the map they label (`map_key`: its points and layout):
+    a few seconds of clustering and naming, paid once per map."""
+    levels = (24, 72) if first_level else (8, 24, 72)
+    path = cache_dir / f"labels-{content_hash(map_key, str(first_level))[:32]}.json" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            return [MapLabel(**item) for item in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            pass  # a damaged cache file is recomputed
+    labels = topic_labels(coords, texts, levels, first_level=first_level)
+    if path is not None:
+        write_cache_file(path, json.dumps([asdict(label) for label in labels]).encode("utf-8"))
     return labels

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
@@ -13,7 +11,7 @@ from core.bundle import BundleQuery, map_bundle
 from core.config import SAMPLE_COLLECTION
 from core.projection import ProjectionSettings, project
 from core.types import EmbedderInfo
-from map_fixtures import sample_points  # noqa: F401  (fixture)
+from map_fixtures import hover_previews, map_data, map_points, sample_points  # noqa: F401  (fixture)
 
 
 def map_page(**state) -> AppTest:
@@ -34,29 +32,13 @@ def chart(at: AppTest) -> dict:
     return json.loads(charts[0].proto.spec)
 
 
-def scatter(at: AppTest) -> dict:
-    """What the 2-D map component received (small JSON: the points themselves are a file)."""
-    components = at.get("bidi_component")
-    assert len(components) == 1
-    return json.loads(components[0].proto.json)
-
-
-def points_file(data: dict) -> dict[str, np.ndarray]:
-    """The binary points file the component fetches, read from the static folder it is served from."""
-    n = data["points"]["n"]
-    raw = (ROOT / "static" / "map-data" / data["points"]["key"]).read_bytes()
-    assert len(raw) == 15 * n
-    return {"x": np.frombuffer(raw, "<f4", n, 0), "y": np.frombuffer(raw, "<f4", n, 4 * n),
-            "row": np.frombuffer(raw, "<u4", n, 8 * n), "category": np.frombuffer(raw, "<u2", n, 12 * n)}
-
-
 def pick_on_map(at: AppTest, kind: str, rows: list[int]) -> AppTest:
     """Run the script as the browser does after a click/box/lasso on the map: the component's state
     (points file + indices into it) beside every other widget's value."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-    data = scatter(at)
-    index = {int(r): i for i, r in enumerate(points_file(data)["row"])}
+    data = map_data(at)
+    index = {int(r): i for i, r in enumerate(map_points(data)["row"])}
     pick = {"key": data["points"]["key"], "kind": kind, "ids": [index[r] for r in rows]}
     states = at._tree.get_widget_states()
     states.widgets.append(WidgetState(id=at.get("bidi_component")[0].proto.id, json_value=json.dumps({"pick": pick})))
@@ -72,10 +54,10 @@ def metric(at: AppTest, label_start: str) -> str:
 def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     at = map_page()
     assert at.session_state["collection"] == SAMPLE_COLLECTION
-    data = scatter(at)
+    data = map_data(at)
     n = len(sample_points.chunks.ids)
     assert data["points"]["n"] == n and data["footer"].startswith("PCA 2-D")
-    points = points_file(data)
+    points = map_points(data)
     assert sorted(points["row"].tolist()) == list(range(n))
     assert np.abs(points["x"]).max() <= 1 and np.abs(points["y"]).max() <= 1
     categories = [c["name"] for c in data["categories"]]
@@ -88,21 +70,16 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert metric(at, "Neighbourhood preserved").endswith("%")
     assert "Of each chunk's 10 nearest neighbours" in " ".join(c.value for c in at.caption)
     # Hover previews are files of plain text per block of rows, written in the background.
-    hover = ROOT / "static" / Path(data["hover"]["prefix"] + "0.json").relative_to("/app/static")
-    for _ in range(100):
-        if hover.exists():
-            break
-        time.sleep(0.1)
-    previews = json.loads(hover.read_text())
+    previews = hover_previews(data)
     assert len(previews) == n and all(len(p) <= 100 for p in previews)
 
     at.selectbox(key="map_method").set_value("tsne").run()
     assert not at.exception, at.exception
-    assert scatter(at)["footer"].startswith("t-SNE 2-D")
+    assert map_data(at)["footer"].startswith("t-SNE 2-D")
 
     at.text_input(key="map_query").input("Mr. Darcy asks Elizabeth to marry him").run()
     assert not at.exception, at.exception
-    query = scatter(at)["query"]
+    query = map_data(at)["query"]
     assert query is not None and len(query["hits"]) == 10 and -1.5 < query["x"] < 1.5
     assert any("weighted mean" in c.value for c in at.caption)
 
@@ -113,8 +90,8 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert metric(at, "Mapped chunks never retrieved").endswith(f" of {n}")
     hubs = at.dataframe[0].value
     assert len(hubs) == 15 and hubs["times retrieved"].iloc[0] >= hubs["times retrieved"].iloc[-1]
-    legend = scatter(at)["categories"]
-    assert legend[0]["name"] == "never retrieved" and len(scatter(at)["sizes"]) == len(legend)
+    legend = map_data(at)["categories"]
+    assert legend[0]["name"] == "never retrieved" and len(map_data(at)["sizes"]) == len(legend)
 
     at.selectbox(key="map_colour").set_value("cluster").run()
     assert not at.exception, at.exception
@@ -147,8 +124,8 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     assert texts[7] in [t.value for t in at.text]
     neighbours = next(d.value for d in at.dataframe if "rank on the map" in d.value.columns)
     assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
-    data = scatter(at)
-    rows = points_file(data)["row"]
+    data = map_data(at)
+    rows = map_points(data)["row"]
     assert rows[data["focus"]] == 7
     ringed = [int(rows[i]) for i in data["rings"][0]["ids"]]
     assert len(ringed) == 10 and neighbours["text"].tolist() == [texts[r] for r in ringed]
@@ -169,7 +146,7 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     at.multiselect(key="map_filter_categories").set_value([category]).run()
     assert not at.exception, at.exception
     kept = [i for i, m in enumerate(sample_points.chunks.metadatas) if m["category"] == category]
-    assert sorted(points_file(scatter(at))["row"].tolist()) == kept
+    assert sorted(map_points(map_data(at))["row"].tolist()) == kept
     assert "Clicked point" not in [h.value for h in at.subheader]
     assert not any(h.value.startswith("Selected region") for h in at.subheader)
     assert any(c.value.startswith(f"Filters keep {len(kept):,} of") for c in at.caption)
@@ -179,11 +156,11 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     assert not at.exception, at.exception
     hits = sum("darcy" in t.lower() for t in texts)
     assert any(c.value.startswith(f"{hits:,} chunks contain") for c in at.caption)
-    data = scatter(at)
-    rows = points_file(data)["row"]
+    data = map_data(at)
+    rows = map_points(data)["row"]
     assert sorted(int(rows[i]) for i in data["matches"]) == [i for i, t in enumerate(texts) if "darcy" in t.lower()]
 
     at.toggle(key="map_clusters_on").set_value(True).run()
     assert not at.exception, at.exception
-    level0 = [text for *_, text, _, level in scatter(at)["labels"] if level == 0]
+    level0 = [text for *_, text, _, level in map_data(at)["labels"] if level == 0]
     assert len(level0) >= 2 and all(level0)

@@ -23,7 +23,7 @@ from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
 from core.errors import ExplorerError
 from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
-from core.map_encoding import MapLabel, classes, label_size, topic_labels
+from core.map_encoding import MapLabel, cached_topic_labels, classes, label_size
 from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_rows, frame_csv, map_frame,
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
@@ -111,8 +111,7 @@ def cached_fields(fingerprint: str, _points: MapPoints) -> dict[str, list[str]]:
 @st.cache_data(show_spinner="Naming the map's regions…", max_entries=8)
 def cached_topics(fingerprint: str, settings: ProjectionSettings, first_level: int, _points: MapPoints,
                   _coords: np.ndarray) -> list[MapLabel]:
-    return topic_labels(_coords, _points.chunks.texts, (24, 72) if first_level else (8, 24, 72),
-                        first_level=first_level)
+    return cached_topic_labels(_coords, _points.chunks.texts, f"{fingerprint}-{settings.key()}", first_level)
 
 
 # -- the page ----------------------------------------------------------------------------
