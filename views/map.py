@@ -23,7 +23,7 @@ from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
 from core.errors import ExplorerError
 from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
-from core.map_encoding import MapLabel, cached_topic_labels, classes, label_size
+from core.map_encoding import Classes, MapLabel, cached_topic_labels, classes, label_size
 from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_rows, frame_csv, map_frame,
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
@@ -106,6 +106,12 @@ def cached_filter(fingerprint: str, wanted: MapFilter, _points: MapPoints) -> np
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_fields(fingerprint: str, _points: MapPoints) -> dict[str, list[str]]:
     return metadata_fields(_points.chunks.metadatas)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[str, str]) -> Classes:
+    """Legend classes of a colouring by category or source: they change only with the points."""
+    return classes(colouring(colour, _view, _palette, None, None, None), len(_view.ids))
 
 
 @st.cache_data(show_spinner="Naming the map's regions…", max_entries=8)
@@ -468,7 +474,10 @@ def live_page(workspace: Workspace) -> Bundle | None:
     if colour == "retrieval count" and counts is None:
         words_col.caption("Enter queries in the query-set box below the map to colour by retrieval count.")
     matches = tuple(np.flatnonzero(phrase_matches(points.chunks.texts, phrase)).tolist())
-    chosen = colouring(colour, view, category_colours(categories), trust, clusters, counts)
+    palette = category_colours(categories)
+
+    def chosen() -> Colouring:
+        return colouring(colour, view, palette, trust, clusters, counts)
     if projection.settings.dims == 3:
         key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
         state = st.session_state.get(key)
@@ -477,8 +486,9 @@ def live_page(workspace: Workspace) -> Bundle | None:
     else:
         if not static_serving_on():
             return replace(view, queries=queries)
-        files = map_files(projection.coords, shown, classes(chosen, n),
-                          f"{points.fingerprint}|{projection.settings.key()}")
+        found = (group_classes(points.fingerprint, colour, view, palette) if colour in ("category", "source")
+                 else classes(chosen(), n))
+        files = map_files(projection.coords, shown, found, f"{points.fingerprint}|{projection.settings.key()}")
         picked = current_pick(files, SCATTER_KEY)
         pick_rows, clicked, region = picked.rows, picked.clicked, picked.region
     with details:
@@ -492,7 +502,7 @@ def live_page(workspace: Workspace) -> Bundle | None:
                                    (centre, {c.id: c for c in clusters.clusters}[centre.id].label)
                                    for centre in cluster_centres(projection.coords, clusters.labels))
                                if clusters is not None else ())
-            fig = map_figure(view, chosen, queries, marks)
+            fig = map_figure(view, chosen(), queries, marks)
             st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
         else:
             index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
@@ -501,7 +511,7 @@ def live_page(workspace: Workspace) -> Bundle | None:
                         focus=clicked, rings=[(neighbours, RING), (query_hits, RING)], matches=matches,
                         query=(query.position, query_hits) if query else None,
                         footer=f"{projection.settings.describe()} · {len(shown):,} points", key=SCATTER_KEY)
-        downloads(view, lambda: map_figure(view, chosen, queries), points.chunks.texts, names)
+        downloads(view, lambda: map_figure(view, chosen(), queries), points.chunks.texts, names)
     return replace(view, queries=queries)
 
 
