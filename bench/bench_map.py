@@ -45,7 +45,7 @@ from core.stores import open_store  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 from core.types import Chunk  # noqa: E402
 
-STORE = DATA_DIR / "cache" / "bench-map"
+STORE = DATA_DIR / "cache" / "bench-map"  # the 100,000-point store; other sizes get their own (store_for)
 NOISE_SIGMA = 0.02
 PER_BOOK = 700  # real paragraphs per book: a few minutes of embedding on 2 cores
 
@@ -61,11 +61,17 @@ def real_paragraphs() -> tuple[list[str], list[str]]:
     return texts, books
 
 
+def store_for(size: int) -> Path:
+    """The store holding the collection of `size` points: one collection per store, as the app opens
+    a store's first collection."""
+    return STORE if size == 100_000 else STORE.parent / f"bench-map-{size}"
+
+
 def build(size: int):
     """The synthetic collection of `size` points (reused when complete)."""
     embedder = get_embedder("minilm")
     name = f"map-{size}"
-    collection = open_store(str(STORE)).open_collection(name, embedder.info)
+    collection = open_store(str(store_for(size))).open_collection(name, embedder.info)
     if collection.count() == size:
         return collection
     texts, books = real_paragraphs()
@@ -105,7 +111,7 @@ def first_view(collection, cache: Path) -> View:
         seconds[step], cpu[step] = time.perf_counter() - started, time.process_time() - cpu_started
         started, cpu_started = time.perf_counter(), time.process_time()
 
-    points = cached_points(collection, str(STORE), DEFAULT_SAMPLE_CAP, cache_dir=cache / "points")
+    points = cached_points(collection, str(store_for(collection.count())), DEFAULT_SAMPLE_CAP, cache_dir=cache / "points")
     lap("read the points (store, or the disk cache keyed by version)")
     settings = ProjectionSettings(method="pca")  # what the page draws at once; UMAP follows from a background job
     projection = project(points.chunks.embeddings, settings, data_key=points.fingerprint, cache_dir=cache / "maps")

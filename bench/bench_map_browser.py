@@ -1,17 +1,19 @@
-"""The map at 100,000 points in the real app, in headless Chromium: how long a user waits.
+"""The map at 100,000 or a million points in the real app, in headless Chromium: how long a user waits.
 
-Same SYNTHETIC collection as bench/bench_map.py (built by it, kept in data/cache/bench-map/; the app
-opens the store's first collection, so keep one size there).
-`streamlit run app.py` on that store; Debian Chromium (software WebGL, --disable-gpu) opens the app,
-then each visit is timed from the click on "Embedding map" in the sidebar until the chart holds every
-point and the script run has ended:
-- first view: every cache empty (read the store, PCA, trust estimate, figure);
-- back to the map in the same tab after visiting another page (Streamlit's memory caches);
-- a new browser session on the same server (memory caches);
-- after restarting the server (disk caches: points by collection version, map and trust by content).
-Disk-cache files the run makes are deleted at the end, so the next run starts cold again.
+Same SYNTHETIC collection as bench/bench_map.py (built by it: one store per size, see its store_for).
+`streamlit run app.py` on that store; Debian Chromium (software WebGL through SwiftShader) opens the
+app, then each visit is timed in the page from the click on "Embedding map" in the sidebar until the
+map component has drawn every point and the script run has ended:
+- first view: the disk caches of the points, the PCA map, the trust estimate and the labels are warmed first in
+  this process ("projection cached"; --cold leaves them empty), the server's memory caches are empty;
+- back to the map in the same tab after visiting another page (Streamlit's memory caches; the browser
+  keeps the drawn map);
+- a new browser session on the same server (memory caches; the points file comes from the browser cache);
+- click a point until the side panel shows it and its neighbours;
+- lasso a tenth of the points (100,000 of a million) until the side panel lists them.
+Disk-cache files the run makes are deleted at the end, so the next run starts as cold as this one.
 
-    .venv/bin/python bench/bench_map_browser.py [--size 100000]
+    .venv/bin/python bench/bench_map_browser.py [--points 100000] [--cold] [--screenshot docs/screenshots/map-million.png]
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -28,21 +31,28 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from bench_map import STORE, build  # noqa: E402
+from bench_map import build, store_for  # noqa: E402
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, app_tab, free_port, start_app, stop_app  # noqa: E402
 from common import machine_line  # noqa: E402
-from core.projection import DEFAULT_CACHE_DIR, POINTS_CACHE_DIR  # noqa: E402
+from core.projection import (DEFAULT_CACHE_DIR, POINTS_CACHE_DIR, ProjectionSettings, cached_points,  # noqa: E402
+                             project)
+from core.map_encoding import cached_topic_labels  # noqa: E402
+from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 
 TIMEOUT_MS = 600_000
 
 
-# Timed inside the page: from the click (a capture listener) until the chart holds every point (checked
-# each animation frame) and the script run has ended (the app's run-state attribute). Timing from
-# Playwright instead would add its own round trips, which wait while software WebGL holds the main thread.
-WATCH = """(points) => {
+# Timed inside the page: from the click (a capture listener) until the map component has drawn the
+# wanted number of points (checked each animation frame) and the script run has ended (the app's
+# run-state attribute). Timing from Playwright instead would add its own round trips, which wait while
+# software WebGL holds the main thread.
+WATCH = """([points, heading]) => {
     window._visit = {};
-    document.addEventListener('click', () => { window._visit.click = performance.now(); },
-                              {capture: true, once: true});
+    const drawnBefore = window.explorerMapView ? window.explorerMapView.root.dataset.key : null;
+    for (const type of ['click', 'mouseup']) {
+        document.addEventListener(type, () => { if (!window._visit.click) window._visit.click = performance.now(); },
+                                  {capture: true, once: true});
+    }
     const app = document.querySelector('[data-testid="stApp"]');
     const observer = new MutationObserver(() => {
         if (app.getAttribute('data-test-script-state') === 'running') window._visit.ran = true;
@@ -50,22 +60,69 @@ WATCH = """(points) => {
     });
     observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
     const frame = () => {
-        const gd = document.querySelector('.js-plotly-plot');
-        const n = gd && gd._fullData ? gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0;
-        if (points && n >= points) window._visit.drawn = performance.now(); else requestAnimationFrame(frame);
+        const view = window.explorerMapView;
+        const drawn = points ? view && view.root.isConnected && view.root.dataset.points === String(points)
+                               && view.status.style.display === 'none'
+                             : [...document.querySelectorAll('h3')].some(h => h.innerText.startsWith(heading));
+        if (drawn) window._visit.drawn = performance.now(); else requestAnimationFrame(frame);
     };
-    if (points) requestAnimationFrame(frame);
+    requestAnimationFrame(frame);
 }"""
+DONE = "() => window._visit.click && window._visit.idle && window._visit.drawn"
+ELAPSED = "() => (Math.max(window._visit.idle, window._visit.drawn) - window._visit.click) / 1000"
+
+
+def timed(page, action, points: int = 0, heading: str = "") -> float:
+    """Seconds from the click or mouse-up of `action` until the map holds `points` (or a heading starting
+    with `heading` is shown) and the script run has ended."""
+    page.evaluate(WATCH, [points, heading])
+    action()
+    page.wait_for_function(DONE, timeout=TIMEOUT_MS, polling=100)
+    return page.evaluate(ELAPSED)
 
 
 def visit(page, target: str, points: int = 0) -> float:
-    """Seconds from the sidebar click on `target` until its script run has ended and, given `points`,
-    the chart holds that many."""
-    page.evaluate(WATCH, points)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(target, exact=True).click()
-    page.wait_for_function("(points) => window._visit.idle && (!points || window._visit.drawn)", arg=points,
-                           timeout=TIMEOUT_MS, polling=200)
-    return page.evaluate("() => (Math.max(window._visit.idle, window._visit.drawn || 0) - window._visit.click) / 1000")
+    return timed(page, lambda: page.locator('[data-testid="stSidebarNav"]').get_by_text(target, exact=True).click(),
+                 points)
+
+
+def canvas(page) -> dict:
+    return page.locator(".emap canvas.emap-points").bounding_box()
+
+
+def click_point(page) -> float:
+    """Click a point near the middle of the map; until its details and neighbours are beside it."""
+    x, y = page.evaluate("""() => { const v = window.explorerMapView;
+        let best = 0, bestD = Infinity;
+        for (let i = 0; i < v.points.x.length; i += 97) {
+            const [sx, sy] = v.screen(i), d = Math.hypot(sx - v.width / 2, sy - v.height / 2);
+            if (d < bestD) { best = i; bestD = d; }
+        }
+        return v.screen(best); }""")
+    box = canvas(page)
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    return timed(page, lambda: page.mouse.click(box["x"] + x, box["y"] + y), heading="Clicked point")
+
+
+def lasso_tenth(page) -> tuple[float, int]:
+    """Lasso the band of the map holding a tenth of its points; until the side panel lists them."""
+    page.locator(".emap button[data-mode=lasso]").click()
+    left, right = page.evaluate("""() => { const v = window.explorerMapView;
+        const xs = Array.from(v.points.x).sort((a, b) => a - b), n = xs.length;
+        return [v.xScale(xs[Math.floor(n * 0.45)]), v.xScale(xs[Math.floor(n * 0.55)])]; }""")
+    box = canvas(page)
+    corners = [(left, 2), (right, 2), (right, box["height"] - 2), (left, box["height"] - 2), (left, 3)]
+    page.mouse.move(box["x"] + corners[0][0], box["y"] + corners[0][1])
+    page.mouse.down()
+    for x, y in corners[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+    page.wait_for_timeout(150)
+
+    def release() -> None:
+        page.mouse.up()
+
+    seconds = timed(page, release, heading="Selected region")
+    return seconds, int(page.evaluate("() => window.explorerMapView.lastPick.length"))
 
 
 @contextmanager
@@ -77,36 +134,54 @@ def session(browser, url: str) -> Iterator:
         yield tab.page
 
 
+def warm_caches(collection, store: str, points: int) -> float:
+    """The disk caches the first view reads: points, the default 2-D PCA map, its trust estimate, its labels."""
+    started = time.perf_counter()
+    mapped = cached_points(collection, store, points)
+    settings = ProjectionSettings(method="pca")
+    projection = project(mapped.chunks.embeddings, settings, data_key=mapped.fingerprint)
+    cached_preservation(mapped.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric,
+                        map_key=f"{mapped.fingerprint}-{projection.settings.key()}")
+    cached_topic_labels(projection.coords, mapped.chunks.texts, f"{mapped.fingerprint}-{projection.settings.key()}")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--points", "--size", type=int, default=100_000, dest="points")
+    parser.add_argument("--cold", action="store_true", help="leave the disk caches empty for the first view")
+    parser.add_argument("--screenshot", type=Path, help="save the map after the lasso here (PNG)")
     args = parser.parse_args()
-    collection = build(args.size)
+    collection = build(args.points)
     points = collection.count()
+    store = str(store_for(points))
     cache_dirs = (POINTS_CACHE_DIR, DEFAULT_CACHE_DIR)
     before = {p for d in cache_dirs if d.exists() for p in d.iterdir()}
     load = os.getloadavg()[0]
+    warm_s = 0.0 if args.cold else warm_caches(collection, store, points)
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as logs, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_app(str(STORE), port, Path(logs) / "server.log")
+        server = start_app(store, port, Path(logs) / "server.log")
         try:
             with session(browser, url) as page:
-                rows.append(("first view, every cache empty (read the store, PCA, trust on 2,000 sampled points, "
-                             "figure)", visit(page, "Embedding map", points)))
-                visit(page, "Similarity")
-                rows.append(("back to the map in the same tab (Streamlit's memory caches)",
+                rows.append(("first view, " + ("every cache empty" if args.cold else "disk caches warm (points, PCA, "
+                             "trust, labels), server memory empty") + ": points file written and fetched, drawn",
                              visit(page, "Embedding map", points)))
+                visit(page, "Similarity")
+                rows.append(("back to the map in the same tab", visit(page, "Embedding map", points)))
+                rows.append(("click a point: its text and neighbours in the side panel", click_point(page)))
+                lasso_s, lassoed = lasso_tenth(page)
+                rows.append((f"lasso {lassoed:,} points: the side panel lists them", lasso_s))
+                if args.screenshot:
+                    page.mouse.move(5, 5)
+                    page.screenshot(path=str(args.screenshot))
             with session(browser, url) as page:
                 rows.append(("a new browser session on the same server", visit(page, "Embedding map", points)))
-            stop_app(server)
-            server = start_app(str(STORE), port, Path(logs) / "server2.log")
-            with session(browser, url) as page:
-                rows.append(("after restarting the server (disk caches)", visit(page, "Embedding map", points)))
         finally:
             stop_app(server)
             browser.close()
@@ -114,13 +189,14 @@ def main() -> None:
                 made.unlink()
     print(machine_line())
     print(f"collection: SYNTHETIC {points:,} points (bench/bench_map.py); headless Debian Chromium, software "
-          f"WebGL; load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
-    print("| visit | wall s |")
+          f"WebGL (SwiftShader); disk caches warmed in {warm_s:.0f} s before the first view; load average "
+          f"(1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
+    print("| step | wall s |")
     print("|---|---:|")
     for label, seconds in rows:
-        print(f"| {label} | {seconds:.1f} |")
-    print(f"map_browser: first_view_s={rows[0][1]:.1f} revisit_s={rows[1][1]:.1f} "
-          f"new_session_s={rows[2][1]:.1f} restart_s={rows[3][1]:.1f}")
+        print(f"| {label} | {seconds:.2f} |")
+    print(f"map: points={points} first_view_s={rows[0][1]:.1f} revisit_s={rows[1][1]:.2f} "
+          f"click_s={rows[2][1]:.2f} lasso_s={rows[3][1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -84,12 +84,13 @@ class Neighbour:
 
 
 def nearest_neighbours(embeddings: np.ndarray, coords: np.ndarray, row: int, k: int = 10,
-                       metric: Metric = "cosine") -> list[Neighbour]:
-    """The k points nearest to `row` in the full embedding space, best first, with their rank on the map."""
+                       metric: Metric = "cosine", prepared: bool = False) -> list[Neighbour]:
+    """The k points nearest to `row` in the full embedding space, best first, with their rank on the map.
+    `prepared`: the embeddings are already `prepared_vectors(embeddings, metric)` (a caller that keeps them)."""
     n = len(embeddings)
     if not 0 <= row < n:
         raise ExplorerError(f"point {row} is not on this map of {n} points")
-    vectors = prepared_vectors(embeddings, metric)
+    vectors = embeddings if prepared else prepared_vectors(embeddings, metric)
     if metric == "cosine":
         closeness = vectors @ vectors[row]
     else:
@@ -111,6 +112,51 @@ def phrase_matches(texts: Sequence[str], phrase: str) -> np.ndarray:
     if not wanted:
         return np.zeros(len(texts), dtype=bool)
     return np.fromiter((wanted in " ".join(t.lower().split()) for t in texts), dtype=bool, count=len(texts))
+
+
+# Metadata every chunk has, or that says where it came from rather than what it is about.
+INTERNAL_FIELDS = frozenset({"source", "category", "start", "end", "index", "chunking", "content_hash", "hash",
+                             "document_hash", "ingested", "page"})
+MAX_FIELD_VALUES = 500
+
+
+@dataclass(frozen=True)
+class MapFilter:
+    """Which chunks the map shows: any of these categories and sources (empty: all), and, given a
+    metadata field, any of its values."""
+
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    field: str | None = None
+    values: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.categories or self.sources or (self.field and self.values))
+
+
+def filter_rows(metadatas: Sequence[Mapping[str, Any]], wanted: MapFilter) -> np.ndarray:
+    """Rows (in order) whose metadata passes the filter."""
+    categories, sources, values = set(wanted.categories), set(wanted.sources), set(wanted.values)
+    field = wanted.field if values else None
+    return np.fromiter((i for i, m in enumerate(metadatas)
+                        if (not categories or str(m.get("category") or "") in categories)
+                        and (not sources or str(m.get("source") or "") in sources)
+                        and (field is None or str(m.get(field, "")) in values)), dtype=np.int64)
+
+
+def metadata_fields(metadatas: Sequence[Mapping[str, Any]], sample: int = 50_000) -> dict[str, list[str]]:
+    """Metadata fields worth filtering by (not INTERNAL_FIELDS, at most MAX_FIELD_VALUES distinct values
+    among the first `sample` chunks) and their values, sorted."""
+    seen: dict[str, set[str]] = {}
+    for m in metadatas[:sample]:
+        for key, value in m.items():
+            if key in INTERNAL_FIELDS or not isinstance(value, (str, int, float, bool)):
+                continue
+            values = seen.setdefault(key, set())
+            if len(values) <= MAX_FIELD_VALUES:
+                values.add(str(value))
+    return {key: sorted(values) for key, values in sorted(seen.items()) if len(values) <= MAX_FIELD_VALUES}
 
 
 @dataclass(frozen=True)

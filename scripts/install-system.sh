@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs, installed as root (CI runs it on a fresh
 # machine): PostgreSQL with the pgvector extension, and Chromium + ChromeDriver
-# with fonts for the browser tests. Idempotent: when everything is in place it
+# with fonts for the browser tests; Node and npm for the map bundle check. Idempotent: when everything is in place it
 # only checks and exits, without touching apt.
 #
 # Debian 12 ships no pgvector package, so it is built from Debian 13 (trixie)'s
@@ -22,6 +22,9 @@ new_enough() { [ "$(printf '%s\n%s\n' "$MIN_PGVECTOR" "$1" | sort -V | head -n1)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do installed "$pkg" || missing+=("$pkg"); done
+# Node and npm (Debian's, unless some other Node is already there): only for the check that the
+# map component's committed bundle is built from its source.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 have_vector=$(pgvector_version)
 if [ ${#missing[@]} -eq 0 ] && [ -n "$have_vector" ] && new_enough "$have_vector"; then
     echo "system packages present (PostgreSQL $(pg_major), pgvector $have_vector, $(chromium --version 2>/dev/null))"

@@ -42,24 +42,24 @@ def act(tab: BrowserPage, shot: str) -> None:
         page.get_by_text("Built-in sample").click()
         page.get_by_text("Chunks in alternating colours").wait_for()
     elif shot == "map":
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.locator(".emap[data-points]").wait_for()
     elif shot == "map-query":
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.locator(".emap[data-points]").wait_for()
         page.get_by_label("Drop a query onto the map").fill(MAP_QUERY)
         page.get_by_label("Drop a query onto the map").press("Enter")
     elif shot == "map-clusters":
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.locator(".emap[data-points]").wait_for()
         page.get_by_text("Find clusters").click()
         page.get_by_text("Cluster purity").wait_for()
     elif shot == "map-query-set":
-        page.locator(".js-plotly-plot").first.wait_for()
+        page.locator(".emap[data-points]").wait_for()
         box = page.get_by_role("textbox", name="Queries, one per line")
         box.fill(QUERY_SET)
         box.press("Control+Enter")
         page.get_by_text("Mapped chunks never retrieved").wait_for()
     elif shot == "sweep":
         page.get_by_role("button", name="Run sweep").click()
-        page.locator(".js-plotly-plot").first.wait_for(timeout=600_000)
+        page.locator(".emap[data-points]").wait_for(timeout=600_000)
     tab.settle()
 
 

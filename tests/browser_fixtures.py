@@ -20,8 +20,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# WebGL through SwiftShader (software): the map component draws with it on machines without a GPU.
+CHROMIUM_ARGS = ["--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = 60  # seconds for the server to answer its health check
 # Served pages by URL path (st.navigation names them after their files; the default is "/").
 PAGE_PATHS = ("", "similarity", "search", "map", "chat", "sweep", "duplicates", "compare", "labels")

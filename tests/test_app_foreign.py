@@ -3,23 +3,12 @@ sidebar from the catalog, mapped and searched and left exactly as it was; and a 
 Projector TSV pair imported on the Library page and mapped."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from app_pages import open_page, texts
+from map_fixtures import hover_previews, map_data, points_by_category
 from store_fixtures import Corpus, ForeignTable
 from test_app_sharing import sent_to_browser
-
-
-def chart(at) -> dict:
-    [shown] = at.get("plotly_chart")
-    return json.loads(shown.proto.spec)
-
-
-def points_by_trace(at) -> dict[str, int]:
-    """Points drawn per trace (one trace per category when colouring by category)."""
-    return {trace.get("name") or "": len(trace.get("hovertext", [])) for trace in chart(at)["data"]}
 
 
 def sidebar_box(at, label: str):
@@ -67,7 +56,7 @@ def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_i
     at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
     categories = {c.metadata["category"] for c in long_docs_corpus.chunks}
-    drawn = points_by_trace(at)
+    drawn = points_by_category(at)
     assert set(drawn) == categories and sum(drawn.values()) == len(long_docs_corpus.chunks), drawn
 
     at.switch_page("views/search.py").run()
@@ -115,7 +104,7 @@ def test_a_table_without_primary_key_waits_for_an_id_column(app_env, foreign_tab
     assert at.session_state["collection"] == "loose"
     at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
-    assert sum(points_by_trace(at).values()) == 5
+    assert sum(points_by_category(at).values()) == 5
 
 
 def projector_pair(corpus: Corpus) -> tuple[bytes, bytes]:
@@ -143,8 +132,8 @@ def test_a_projector_tsv_pair_is_imported_on_the_library_page_and_mapped(tmp_pat
 
     at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, texts(at.error)
-    drawn = points_by_trace(at)
+    drawn = points_by_category(at)
     assert drawn == {category: sum(c.metadata["category"] == category for c in long_docs_corpus.chunks)
                      for category in {"novel", "spec"}}, drawn
-    hovers = " ".join(h for trace in chart(at)["data"] for h in trace.get("hovertext", []))
+    hovers = " ".join(hover_previews(map_data(at)))
     assert "Elizabeth" in hovers  # the texts came from metadata.tsv's text column

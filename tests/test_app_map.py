@@ -1,10 +1,9 @@
 """The Embedding map page through AppTest, on the real sample store."""
 from __future__ import annotations
 
-import html
 import json
 
-import pytest
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
@@ -13,7 +12,7 @@ from core.config import SAMPLE_COLLECTION
 from core.layout_jobs import wait_for_layout
 from core.projection import ProjectionSettings, project
 from core.types import EmbedderInfo
-from map_fixtures import sample_points  # noqa: F401  (fixture)
+from map_fixtures import hover_previews, map_data, map_points, sample_points  # noqa: F401  (fixture)
 
 
 def map_page(**state) -> AppTest:
@@ -28,9 +27,25 @@ def map_page(**state) -> AppTest:
 
 
 def chart(at: AppTest) -> dict:
+    """The Plotly figure (3-D maps and imported bundles)."""
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     return json.loads(charts[0].proto.spec)
+
+
+def pick_on_map(at: AppTest, kind: str, rows: list[int]) -> AppTest:
+    """Run the script as the browser does after a click/box/lasso on the map: the component's state
+    (points file + indices into it) beside every other widget's value."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    data = map_data(at)
+    index = {int(r): i for i, r in enumerate(map_points(data)["row"])}
+    pick = {"key": data["points"]["key"], "kind": kind, "ids": [index[r] for r in rows]}
+    states = at._tree.get_widget_states()
+    states.widgets.append(WidgetState(id=at.get("bidi_component")[0].proto.id, json_value=json.dumps({"pick": pick})))
+    at._run(states)
+    assert not at.exception, at.exception
+    return at
 
 
 def metric(at: AppTest, label_start: str) -> str:
@@ -40,46 +55,65 @@ def metric(at: AppTest, label_start: str) -> str:
 def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     at = map_page()
     assert at.session_state["collection"] == SAMPLE_COLLECTION
-    spec = chart(at)
+    data = map_data(at)
+    n = len(sample_points.chunks.ids)
     # UMAP by default: PCA meanwhile while its background job runs (unless an earlier run cached it).
-    assert spec["data"][0]["type"] == "scattergl" and spec["layout"]["title"]["text"][:8] in ("PCA 2-D,", "UMAP 2-D")
+    assert data["points"]["n"] == n and data["footer"][:8] in ("PCA 2-D,", "UMAP 2-D")
     umap = wait_for_layout(sample_points.chunks.embeddings, ProjectionSettings(), data_key=sample_points.fingerprint)
     assert umap.final, umap.status
     at.run()
-    assert chart(at)["layout"]["title"]["text"].startswith("UMAP 2-D")
+    data = map_data(at)
+    assert data["footer"].startswith("UMAP 2-D")
+    points = map_points(data)
+    assert sorted(points["row"].tolist()) == list(range(n))
+    assert np.abs(points["x"]).max() <= 1 and np.abs(points["y"]).max() <= 1
+    categories = [c["name"] for c in data["categories"]]
+    assert sum(c["count"] for c in data["categories"]) == n
+    assert [categories[c] for c in points["category"][:5]] == [
+        sample_points.chunks.metadatas[r]["category"] for r in points["row"][:5]]
+    # Labels name regions of the map; the component sets them (and categories) as text, never markup.
+    assert data["labels"] and all(isinstance(text, str) and text for _, _, text, _, _ in data["labels"])
+    assert {level for *_, level in data["labels"]} >= {0}
     assert metric(at, "True neighbours kept on the map").endswith(" of 10")
-    # Chunk text is escaped: the CommonMark spec's raw HTML never reaches the hover as markup.
-    hovers = [h for trace in spec["data"] for h in trace.get("hovertext", [])]
-    assert any("&lt;" in h for h in hovers)
-    assert not any("<" in h for h in hovers)
-    assert max(len(html.unescape(h)) for h in hovers) <= 100  # a short preview, not the wrapped full text
     assert "Of the 10 chunks the model finds closest to a chunk" in " ".join(c.value for c in at.caption)
+    # Hover previews are files of plain text per block of rows, written in the background.
+    previews = hover_previews(data)
+    assert len(previews) == n and all(len(p) <= 100 for p in previews)
+
+    at.selectbox(key="map_method").set_value("tsne").run()
+    assert not at.exception, at.exception
+    assert map_data(at)["footer"].startswith(("PCA 2-D", "t-SNE 2-D"))  # PCA while t-SNE computes in the background
 
     at.text_input(key="map_query").input("Mr. Darcy asks Elizabeth to marry him").run()
     assert not at.exception, at.exception
-    names = [t.get("name") or "" for t in chart(at)["data"]]
-    assert "retrieved" in names and any(n.startswith("query: Mr. Darcy") for n in names)
+    query = map_data(at)["query"]
+    assert query is not None and len(query["hits"]) == 10 and -1.5 < query["x"] < 1.5
     assert any("weighted mean" in c.value for c in at.caption)
 
     at.selectbox(key="map_method").set_value("pca").run()
     assert not at.exception, at.exception
-    assert chart(at)["layout"]["title"]["text"].startswith("PCA 2-D")
+    assert map_data(at)["footer"].startswith("PCA 2-D")
     assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
 
     at.text_area(key="map_query_set").input("Who is Mr. Darcy?\nthe creature\nlink reference definitions")
     at.selectbox(key="map_colour").set_value("retrieval count").run()
     assert not at.exception, at.exception
     assert metric(at, "Queries run") == "3"
-    assert metric(at, "Mapped chunks never retrieved").endswith(f" of {len(sample_points.chunks.ids)}")
+    assert metric(at, "Mapped chunks never retrieved").endswith(f" of {n}")
     hubs = at.dataframe[0].value
     assert len(hubs) == 15 and hubs["times retrieved"].iloc[0] >= hubs["times retrieved"].iloc[-1]
-    assert [t.get("name") for t in chart(at)["data"]][:2] == ["never retrieved", "retrieved"]
+    legend = map_data(at)["categories"]
+    assert legend[0]["name"] == "never retrieved" and len(map_data(at)["sizes"]) == len(legend)
 
     at.selectbox(key="map_colour").set_value("cluster").run()
     assert not at.exception, at.exception
-    clusters = at.dataframe[-1].value
+    clusters = next(d.value for d in at.dataframe if "purity" in d.value.columns)
     assert set(clusters.columns) >= {"label (c-TF-IDF terms)", "purity", "top category"}
     assert float(metric(at, "Cluster purity").rstrip("%")) > 80
+
+    at.radio(key="map_dims").set_value(3).run()
+    assert not at.exception, at.exception
+    assert chart(at)["data"][0]["type"] == "scatter3d" and not at.get("bidi_component")
 
 
 def test_map_page_shows_an_imported_bundle(app_env, sample_points):
@@ -94,68 +128,51 @@ def test_map_page_shows_an_imported_bundle(app_env, sample_points):
     assert "map_bundle" not in at.session_state
 
 
-def select_on_chart(at: AppTest, selection: dict) -> AppTest:
-    """Run the script with a plotly selection as the browser sends it (the widget's JSON string value)
-    next to every other widget's value (set ones included).
-
-    AppTest has no setter for chart selections (Session State refuses them) and does not send the
-    chart's state on its own runs, so this adds it to the states AppTest would send."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetState
-
-    widget_id = at.get("plotly_chart")[0].proto.id
-    states = at._tree.get_widget_states()
-    states.widgets.append(WidgetState(id=widget_id, string_value=json.dumps({"selection": selection})))
-    at._run(states)
-    assert not at.exception, at.exception
-    return at
-
-
-def traces(at: AppTest) -> dict[str, dict]:
-    return {t.get("name"): t for t in chart(at)["data"]}
-
-
-def rows_of(trace: dict) -> list[int]:
-    import base64
-
-    import numpy as np
-
-    data = trace["customdata"]
-    return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
-
-
-def test_map_click_region_and_phrase(app_env, sample_points):
+def test_map_click_region_filters_and_phrase(app_env, sample_points):
     at = map_page()
     texts = sample_points.chunks.texts
-    click = {"points": [{"curve_number": 0, "point_number": 0, "point_index": 0, "customdata": 7}],
-             "point_indices": [0], "box": [], "lasso": []}
-    select_on_chart(at, click)
+    pick_on_map(at, "click", [7])
     assert "Clicked point" in [h.value for h in at.subheader]
     assert texts[7] in [t.value for t in at.text]
     neighbours = next(d.value for d in at.dataframe if "rank on the map" in d.value.columns)
     assert len(neighbours) == 10 and neighbours["similarity"].is_monotonic_decreasing
-    marked = traces(at)
-    assert rows_of(marked["clicked"]) == [7] and len(rows_of(marked["nearest in the full space"])) == 10
-    assert neighbours["text"].tolist() == [texts[r] for r in rows_of(marked["nearest in the full space"])]
+    data = map_data(at)
+    rows = map_points(data)["row"]
+    assert rows[data["focus"]] == 7
+    ringed = [int(rows[i]) for i in data["rings"][0]["ids"]]
+    assert len(ringed) == 10 and neighbours["text"].tolist() == [texts[r] for r in ringed]
 
-    region = {"points": [{"curve_number": 0, "point_index": i, "customdata": r} for i, r in enumerate((1, 2, 3, 40))],
-              "point_indices": [0, 1, 2, 3], "box": [{"xref": "x", "yref": "y", "x": [0, 1], "y": [0, 1]}], "lasso": []}
-    select_on_chart(at, region)
+    pick_on_map(at, "lasso", [1, 2, 3, 40])
     assert "Selected region: 4 chunks" in [h.value for h in at.subheader]
     table = next(d.value for d in at.dataframe if list(d.value.columns) == ["source", "category", "text"])
     assert table["text"].tolist() == [texts[r] for r in (1, 2, 3, 40)]
     assert any(b.label.startswith("Selected chunks (CSV") for b in at.get("download_button"))
     at.text_input(key="map_within_query").input(texts[40].split()[3])
-    select_on_chart(at, region)  # the browser sends the chart's selection with every rerun; AppTest does not
+    pick_on_map(at, "lasso", [1, 2, 3, 40])  # the browser sends the component's state with every rerun
     found = next(d.value for d in at.dataframe if "rank" in d.value.columns and "score" in d.value.columns)
     assert set(found["text"]) <= set(table["text"]) and len(found) >= 1
+
+    # A category filter narrows the map: its file holds only that category's rows, and a pick made
+    # on the unfiltered map no longer counts.
+    category = sample_points.chunks.metadatas[0]["category"]
+    at.multiselect(key="map_filter_categories").set_value([category]).run()
+    assert not at.exception, at.exception
+    kept = [i for i, m in enumerate(sample_points.chunks.metadatas) if m["category"] == category]
+    assert sorted(map_points(map_data(at))["row"].tolist()) == kept
+    assert "Clicked point" not in [h.value for h in at.subheader]
+    assert not any(h.value.startswith("Selected region") for h in at.subheader)
+    assert any(c.value.startswith(f"Filters keep {len(kept):,} of") for c in at.caption)
+    at.multiselect(key="map_filter_categories").set_value([]).run()
 
     at.text_input(key="map_phrase").input("Darcy").run()
     assert not at.exception, at.exception
     hits = sum("darcy" in t.lower() for t in texts)
     assert any(c.value.startswith(f"{hits:,} chunks contain") for c in at.caption)
-    assert len(rows_of(traces(at)["contains “Darcy”"])) == hits
+    data = map_data(at)
+    rows = map_points(data)["row"]
+    assert sorted(int(rows[i]) for i in data["matches"]) == [i for i, t in enumerate(texts) if "darcy" in t.lower()]
 
     at.toggle(key="map_clusters_on").set_value(True).run()
     assert not at.exception, at.exception
-    labels = traces(at)["cluster labels"]["text"]
-    assert len(labels) >= 2 and all(labels)
+    level0 = [text for *_, text, _, level in map_data(at)["labels"] if level == 0]
+    assert len(level0) >= 2 and all(level0)

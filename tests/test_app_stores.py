@@ -51,7 +51,7 @@ def test_search_map_and_chat_pages_work_on_server_stores(app_env, server_store):
 
     at.switch_page("views/map.py").run()
     assert not at.exception and not at.error
-    assert at.get("plotly_chart")
+    assert at.get("bidi_component")
 
     at.switch_page("views/chat.py").run()
     at.chat_input(key="chat_question").set_value("What does Victor Frankenstein create?").run()

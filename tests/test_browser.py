@@ -46,7 +46,7 @@ def test_every_page_opens_and_the_map_draws(browser_page):
         assert tab.exceptions() == [], f"/{path}"
         assert not tab.page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]').count()
         if path == "map":
-            tab.page.locator(".js-plotly-plot").first.wait_for()
+            tab.page.locator(".emap[data-points]").wait_for()
     links = tab.page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
     assert len(links) == len(PAGE_PATHS)
 

@@ -33,11 +33,10 @@ def test_a_foreign_chroma_folder_opens_and_draws_its_map(tmp_path, long_docs_cor
             page.goto(f"{tab.base_url}/")
             page.get_by_text("made by another program").first.wait_for()
             page.goto(f"{tab.base_url}/map")
-            page.locator(".js-plotly-plot").first.wait_for()
+            page.locator(".emap[data-points]").wait_for()
             page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
             assert page.locator('[data-testid="stException"]').count() == 0
-            drawn = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
-                                  ".reduce((n, t) => n + (t.x ? t.x.length : 0), 0)")
+            drawn = int(page.locator(".emap").get_attribute("data-points"))
             assert drawn >= len(long_docs_corpus.chunks)
     finally:
         stop_app(process)

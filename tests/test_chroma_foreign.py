@@ -24,6 +24,7 @@ from core.stores import open_store
 from core.stores.chroma import _schema
 from core.types import Filter
 from core.workspace import check_query_embedder, open_workspace
+from map_fixtures import map_data, points_by_category
 from test_cli import cli
 
 MAKE_FOLDER = textwrap.dedent("""
@@ -236,15 +237,12 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     assert any(MIGRATED in c.value for c in at.sidebar.caption)
     at.switch_page("views/map.py").run()
     assert not at.exception, at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1
-    spec = json.loads(charts[0].proto.spec)
-    assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120  # one per chunk
-    assert {t.get("name") for t in spec["data"]} >= {"gothic", "manners"}
+    data = map_data(at)
+    assert data["points"]["n"] == 120  # one per chunk
+    assert set(points_by_category(at)) >= {"gothic", "manners"}
     at.text_input(key="map_query").input("the creature on the glacier").run()  # MiniLM embeds the query
     assert not at.exception, at.exception
-    assert any((t.get("name") or "").startswith("query: the creature") for t in json.loads(
-        at.get("plotly_chart")[0].proto.spec)["data"])
+    assert map_data(at)["query"]["hits"]
 
     # The 768-d vectors-only collection: its map draws; typed texts are compared with the default model,
     # and its nearest chunks of a typed text say plainly why they cannot be found.
@@ -254,8 +252,7 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     assert at.session_state["collection"] == "wide" and at.sidebar.selectbox(key="query_model_wide")
     at.switch_page("views/map.py").run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert sum(len(trace.get("hovertext", [])) for trace in spec["data"]) == 120
+    assert map_data(at)["points"]["n"] == 120
     at.switch_page("views/similarity.py").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1  # the heatmap of the typed texts

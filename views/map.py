@@ -1,15 +1,21 @@
 """Embedding map: the collection projected to 2-D/3-D (PCA, t-SNE, UMAP), coloured by
-category, source, cluster, neighbourhood trust or retrieval count. Click a point for
-its text and its nearest neighbours in the full space, box/lasso select a region for
-a table of what is in it (exportable, searchable), highlight chunks by a phrase, drop
-a query onto the map; session bundles replay a view without recomputing it.
-The logic is in core (map_explore, map_figure, projection, trust, clusters); this page wires widgets."""
+category, source, cluster, neighbourhood trust or retrieval count. The 2-D map is a WebGL
+component (components/scatter) that draws a million points with density shading, a legend
+that hides and shows classes, and topic labels that get finer as you zoom; 3-D and imported
+bundles stay Plotly. Click a point for its text and its nearest neighbours in the full space,
+box/lasso select a region for a table of what is in it (exportable, searchable): both in a
+panel beside the map. Filters by category, source and metadata narrow the map and so every
+selection; highlight chunks by a phrase, drop a query onto the map; session bundles replay a
+view without recomputing it. The logic is in core (map_explore, map_encoding, map_figure,
+projection, trust, clusters); this page wires widgets."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -18,13 +24,15 @@ from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, c
 from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
 from core.layout_jobs import current_layout, job_status
-from core.map_explore import (chart_pick, cluster_centres, frame_csv, map_frame, nearest_neighbours,
-                              phrase_matches, search_within, selection_frame)
-from core.map_figure import Colouring, Highlights, map_figure
 from core.markup import markdown_text
+from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
+from core.map_encoding import Classes, MapLabel, cached_topic_labels, classes, label_size
+from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_rows, frame_csv, map_frame,
+                              metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
+from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import category_colours
-from core.projection import (DEFAULT_METHOD, DEFAULT_SAMPLE_CAP, METHOD_LABELS, METHODS, METRICS, MapPoints,
-                             Projection, ProjectionSettings, cached_points, place_queries)
+from core.projection import (DEFAULT_METHOD, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
+                             ProjectionSettings, cached_points, place_queries, prepared_vectors)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
@@ -37,6 +45,12 @@ CHART_KEY = "map_chart"  # + the view's identity: a new map starts with no selec
 COLOURS = ("category", "source", "cluster", "trust", "retrieval count")
 SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
+SCATTER_KEY = "map_scatter"
+MAX_POINTS = 2_000_000
+MAP_POINTS = 1_000_000  # the 2-D map draws a million points; more are a seeded sample
+PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
+TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
+RING = "#111111"
 D = ProjectionSettings()
 
 
@@ -90,10 +104,46 @@ def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
         return retrieval_counts(_workspace.collection, _workspace.embedder, queries, k=k, mode=mode, progress=progress)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def cached_view(fingerprint: str, settings: ProjectionSettings, _workspace: Workspace, _points: MapPoints,
+                _projection: Projection) -> Bundle:
+    """The map as a bundle (ids, sources, categories, previews): built once per map, not per rerun."""
+    return map_bundle(_workspace.collection.name, _workspace.collection.embedder, _points, _projection)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def unit_vectors(fingerprint: str, metric: str, _points: MapPoints) -> np.ndarray:
+    """The vectors as neighbour search wants them, prepared once (a million normalised anew per click is a second)."""
+    return prepared_vectors(_points.chunks.embeddings, metric)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_filter(fingerprint: str, wanted: MapFilter, _points: MapPoints) -> np.ndarray:
+    return filter_rows(_points.chunks.metadatas, wanted)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_fields(fingerprint: str, _points: MapPoints) -> dict[str, list[str]]:
+    return metadata_fields(_points.chunks.metadatas)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[str, str]) -> Classes:
+    """Legend classes of a colouring by category or source: they change only with the points."""
+    return classes(colouring(colour, _view, _palette, None, None, None), len(_view.ids))
+
+
+@st.cache_data(show_spinner="Naming the map's regions…", max_entries=8)
+def cached_topics(fingerprint: str, settings: ProjectionSettings, first_level: int, _points: MapPoints,
+                  _coords: np.ndarray) -> list[MapLabel]:
+    return cached_topic_labels(_coords, _points.chunks.texts, f"{fingerprint}-{settings.key()}", first_level)
+
+
 # -- the page ----------------------------------------------------------------------------
 
 def settings_controls() -> tuple[ProjectionSettings, int]:
-    method_col, dims_col, metric_col, seed_col, cap_col = st.columns(5)
+    method_col, dims_col = st.columns(2)
+    metric_col, seed_col, cap_col = st.columns(3)
     ui.url_linked("map_method", "method", METHODS)
     st.session_state.setdefault("map_method", DEFAULT_METHOD)
     method = method_col.selectbox("Method", METHODS, format_func=METHOD_LABELS.get, key="map_method",
@@ -104,7 +154,7 @@ def settings_controls() -> tuple[ProjectionSettings, int]:
     metric = metric_col.selectbox("Metric", METRICS, key="map_metric")
     seed = seed_col.number_input("Seed", 0, 2**31 - 1, D.seed, key="map_seed", disabled=method != "umap",
                                 help="UMAP only: PCA and t-SNE (started from PCA) give the same map every time.")
-    cap = cap_col.number_input("Max points", 100, *ui.limits().fit("map_points", 200_000, DEFAULT_SAMPLE_CAP),
+    cap = cap_col.number_input("Max points", 100, *ui.limits().fit("map_points", MAX_POINTS, MAP_POINTS),
                                step=1000, key="map_cap",
                                help="Collections above this are mapped as a seeded random sample.")
     perplexity, n_neighbors, min_dist = D.perplexity, D.n_neighbors, D.min_dist
@@ -123,7 +173,6 @@ def settings_controls() -> tuple[ProjectionSettings, int]:
 
 
 def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clustering | None:
-    st.subheader("Clusters")
     asked = st.toggle("Find clusters", key="map_clusters_on",
                       help="Cluster the full vectors and name each cluster by its most distinctive words (c-TF-IDF). "
                            "Always on while the map is coloured by cluster.")
@@ -153,13 +202,12 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
 
 
 def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | None:
-    st.subheader("Query set: hubs and never-retrieved chunks")
     limits = ui.limits()
     text = st.text_area("Queries, one per line", key="map_query_set", height=120,
                         max_chars=limits.query_chars and limits.query_chars * (limits.queries or 1),
                         help="Each query is run at k; the map can then be coloured by how often each chunk came back.")
     k_col, mode_col = st.columns(2)
-    k = k_col.slider("k per query", 1, *ui.limits().fit("k", 50, 10), key="map_query_set_k")
+    k = k_col.slider("k per query", 1, *limits.fit("k", 50, 10), key="map_query_set_k")
     mode = mode_col.selectbox("Search mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_set_mode")
     queries = tuple(query_lines(text))
     if not queries:
@@ -204,12 +252,9 @@ def bundle_section(view: Bundle | None) -> None:
             st.rerun()
 
 
-def live_query(workspace: Workspace, points: MapPoints, projection: Projection) -> BundleQuery | None:
-    query_col, k_col, mode_col = st.columns([4, 1, 1])
-    query = query_col.text_input("Drop a query onto the map", key="map_query", max_chars=ui.limits().query_chars,
-                                 placeholder="e.g. a question your documents should answer")
-    k = k_col.number_input("Top k", 1, *ui.limits().fit("k", 50, 10), key="map_query_k")
-    mode = mode_col.selectbox("Mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
+def query_box(workspace: Workspace, points: MapPoints, projection: Projection, query: str, k: int,
+              mode: str) -> BundleQuery | None:
+    """The query dropped onto the map: where it lands and which chunks it retrieves."""
     if not query.strip():
         return None
     results = search(workspace.collection, workspace.embedder, query, mode=mode, k=int(k))
@@ -254,12 +299,13 @@ def cluster_names(clusters: Clustering) -> list[str]:
     return [names.get(int(c), "outliers") if c != NOISE else "outliers" for c in clusters.labels]
 
 
-def downloads(view: Bundle, fig, texts, names: list[str] | None = None) -> None:
+def downloads(view: Bundle, figure: Callable[[], go.Figure], texts, names: list[str] | None = None) -> None:
+    """The map's CSV and an offline HTML figure (Plotly, built only when asked for)."""
     csv_col, html_col = st.columns(2)
     csv_col.download_button(f"Map (CSV: coordinates, category, {'cluster, ' if names else ''}text)",
                             lambda: frame_csv(map_frame(view, texts, names)), file_name="map.csv",
                             mime="text/csv", key="map_csv")
-    html_col.download_button("Figure (HTML, works offline)", lambda: fig.to_html(include_plotlyjs=True),
+    html_col.download_button("Figure (HTML, works offline)", lambda: figure().to_html(include_plotlyjs=True),
                              file_name="map.html", mime="text/html", key="map_html")
 
 
@@ -287,26 +333,51 @@ def imported_page(view: Bundle) -> None:
     colour = st.selectbox("Colour by", ("category", "source"), key="map_colour_imported")
     fig = map_figure(view, colouring(colour, view, category_colours(view.categories), None, None, None), view.queries)
     st.plotly_chart(fig, width="stretch", key="map_chart_imported")
-    downloads(view, fig, view.texts)
+    downloads(view, lambda: fig, view.texts)
     for query in view.queries:
         st.caption(markdown_text(f"Query “{query.text}” ({query.mode}, top {query.k}): "
                                  f"{len(query.result_ids)} chunks highlighted."))
 
 
+def filter_controls(workspace: Workspace, points: MapPoints) -> MapFilter:
+    """Category, source and metadata filters: they narrow the map, and so every click and selection on it."""
+    categories, sources = map_categories(workspace, points), map_sources(workspace, points)
+    wanted_categories = st.multiselect("Categories", categories, key="map_filter_categories",
+                                       placeholder="all categories")
+    shown = shown_sources(sources)  # relative to the folder the files share: no server path in the picker
+    wanted_sources = st.multiselect("Sources", sources, key="map_filter_sources", placeholder="all sources",
+                                    format_func=shown.get)
+    fields = cached_fields(points.fingerprint, points)
+    field = st.selectbox("Metadata field", [None, *fields], key="map_filter_field",
+                         format_func=lambda f: "(none)" if f is None else f)
+    values: list[str] = []
+    if field is not None:
+        values = st.multiselect(f"Values of {field}", fields[field], key="map_filter_values",
+                                placeholder="any value")
+    return MapFilter(tuple(wanted_categories), tuple(wanted_sources), field if values else None, tuple(values))
+
+
+def map_sources(workspace: Workspace, points: MapPoints) -> list[str]:
+    if points.sampled:
+        return ui.facets(workspace)[1]
+    return sorted({str(m.get("source") or "") for m in points.chunks.metadatas} - {""})
+
+
 def point_details(points: MapPoints, projection: Projection, row: int, names: list[str] | None) -> tuple[int, ...]:
     """The clicked chunk in full and its nearest neighbours in the full space; returns their rows."""
     st.subheader("Clicked point")
-    k = st.slider("Neighbours", 1, 50, 10, key="map_neighbours_k")
     chunks = points.chunks
     assert chunks.embeddings is not None
-    neighbours = nearest_neighbours(chunks.embeddings, projection.coords, row, k, projection.settings.metric)
     metadata = chunks.metadatas[row]
-    text_col, meta_col = st.columns([3, 2])
-    with text_col:
-        name = document_label(DocumentKey.of(metadata), shown_sources(str(m.get("source", "")) for m in chunks.metadatas))
-        st.caption(markdown_text(f"{name} · {metadata.get('category') or 'no category'}"))
+    name = document_label(DocumentKey.of(metadata), shown_sources(str(m.get("source", "")) for m in chunks.metadatas))
+    st.caption(markdown_text(f"{name} · {metadata.get('category') or 'no category'}"))
+    with st.container(height=220, border=False):
         st.text(chunks.texts[row])
-    meta_col.json({"id": chunks.ids[row], **metadata})
+    with st.expander("Metadata"):
+        st.json({"id": chunks.ids[row], **metadata})
+    k = st.slider("Neighbours", 1, *ui.limits().fit("k", 50, 10), key="map_neighbours_k")
+    vectors = unit_vectors(points.fingerprint, projection.settings.metric, points)
+    neighbours = nearest_neighbours(vectors, projection.coords, row, k, projection.settings.metric, prepared=True)
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
                 "space** (ringed on the map). *Rank on the map*: how close each is on this picture; far above "
                 f"{len(neighbours)} means the map tore the neighbourhood apart.")
@@ -322,94 +393,159 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
 def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, ...], names: list[str] | None) -> None:
     """The box/lasso selection as a table (CSV with text and cluster) and a search within it."""
     st.subheader(f"Selected region: {len(rows):,} chunks")
-    frame = selection_frame(points, rows, names)
-    # The id is for the CSV; on screen it would take the width the text needs.
-    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="map_selection",
-                 column_config={"text": TEXT_COLUMN})
-    st.download_button(f"Selected chunks (CSV: {', '.join(frame.columns)})", frame_csv(frame),
-                       file_name="map-selection.csv", mime="text/csv", key="map_selection_csv")
-    query_col, mode_col = st.columns([4, 1])
+    frame = selection_frame(points, rows[:TABLE_ROWS], names)
+    if len(rows) > TABLE_ROWS:
+        st.caption(f"The first {TABLE_ROWS:,} are listed; the CSV holds all {len(rows):,}.")
+    st.download_button("Selected chunks (CSV: id, source, category, " + ("cluster, " if names else "") + "text)",
+                       lambda: frame_csv(selection_frame(points, rows, names)), file_name="map-selection.csv",
+                       mime="text/csv", key="map_selection_csv", on_click="ignore")
+    query_col, mode_col = st.columns([3, 2])
     query = query_col.text_input("Search within the selection", key="map_within_query",
                                  max_chars=ui.limits().query_chars,
                                  placeholder="ranks only the selected chunks")
     mode = mode_col.selectbox("Mode", MODES, MODES.index(DEFAULT_MODE), key="map_within_mode")
-    if not query.strip():
-        return
-    vector = workspace.embedder.embed([query])[0] if mode != "keyword" else None
-    found = search_within(points, rows, query, vector, mode, k=10)
-    if not found:
-        st.info("Nothing in the selection matches.")
-        return
-    results = selection_frame(points, [f.row for f in found], names).drop(columns=["id"])
-    results.insert(0, "score", [f.score for f in found])
-    results.insert(0, "rank", [f.rank for f in found])
-    st.caption("Ranked among the selected chunks only; BM25's word statistics are those of the selection.")
-    st.dataframe(results, hide_index=True, width="stretch", key="map_within_results",
-                 column_config={"text": TEXT_COLUMN, "score": st.column_config.NumberColumn(format="%.3f")})
+    if query.strip():
+        vector = workspace.embedder.embed([query])[0] if mode != "keyword" else None
+        found = search_within(points, rows, query, vector, mode, k=10)
+        if not found:
+            st.info("Nothing in the selection matches.")
+        else:
+            results = selection_frame(points, [f.row for f in found], names).drop(columns=["id"])
+            results.insert(0, "score", [f.score for f in found])
+            results.insert(0, "rank", [f.rank for f in found])
+            st.caption("Ranked among the selected chunks only; BM25's word statistics are those of the selection.")
+            st.dataframe(results, hide_index=True, width="stretch", key="map_within_results",
+                         column_config={"text": TEXT_COLUMN, "score": st.column_config.NumberColumn(format="%.3f")})
+    # The id is for the CSV; on screen it would take the width the text needs.
+    st.dataframe(frame.drop(columns=["id"]), hide_index=True, width="stretch", key="map_selection",
+                 column_config={"text": TEXT_COLUMN})
+
+
+def map_labels(points: MapPoints, projection: Projection, clusters: Clustering | None) -> list[MapLabel]:
+    """Level 0: the clusters' names when clustered; then regions of the map named by their words,
+    finer as the user zooms in."""
+    labels: list[MapLabel] = []
+    if clusters is not None:
+        info = {c.id: c for c in clusters.clusters}
+        largest = max((c.size for c in clusters.clusters), default=1)
+        labels = [MapLabel(*centre.position[:2], info[centre.id].label, label_size(info[centre.id].size, largest, 0), 0)
+                  for centre in cluster_centres(projection.coords, clusters.labels) if info[centre.id].label]
+    topics = cached_topics(points.fingerprint, projection.settings, 1 if labels else 0, points, projection.coords)
+    return labels + topics
+
+
+def side_panel(workspace: Workspace, points: MapPoints, projection: Projection, pick_rows: tuple[int, ...],
+               clicked: int | None, region: bool, names: list[str] | None) -> tuple[int, ...]:
+    """What the user picked, beside the map; returns the clicked point's neighbours."""
+    if clicked is not None:
+        return point_details(points, projection, clicked, names)
+    if region:
+        selection_details(workspace, points, pick_rows, names)
+    else:
+        st.caption("Click a point for its full text and its nearest neighbours; pick Box or Lasso in the map's "
+                   "toolbar and drag for a table of a region. Click a legend entry to hide or show it.")
+    return ()
 
 
 def live_page(workspace: Workspace) -> Bundle | None:
-    settings, cap = settings_controls()
+    layout_col, colour_col, filter_col, query_col, phrase_col = st.columns([1.1, 1.3, 1.1, 2.6, 2.0],
+                                                                           vertical_alignment="bottom")
+    with layout_col.popover("Layout", icon=":material/tune:", width="stretch"):
+        settings, cap = settings_controls()
+        st.divider()
+        k_col, mode_col = st.columns(2)
+        k = k_col.number_input("Query: top k", 1, *ui.limits().fit("k", 50, 10), key="map_query_k")
+        mode = mode_col.selectbox("Query: mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
     ui.url_linked("map_colour", "colour", COLOURS)
-    colour = st.selectbox("Colour by", COLOURS, key="map_colour",
-                          help="trust: share of each chunk's 10 nearest neighbours (full space) kept among its 10 "
-                               "nearest on the map. retrieval count: needs queries in the query-set box below.")
+    colour = colour_col.selectbox("Colour by", COLOURS, key="map_colour",
+                                  help="trust: share of each chunk's 10 nearest neighbours (full space) kept among "
+                                       "its 10 nearest on the map. retrieval count: needs queries in the query-set "
+                                       "box below the map.")
+    query_text = query_col.text_input("Drop a query onto the map", key="map_query", max_chars=ui.limits().query_chars,
+                                      placeholder="e.g. a question your documents should answer")
+    phrase = phrase_col.text_input("Highlight chunks containing", key="map_phrase", placeholder="a word or phrase")
     try:
+        if settings.dims == 3 and cap > PLOTLY_POINTS:
+            st.caption(f"The 3-D map shows at most {PLOTLY_POINTS:,} points (a seeded sample beyond).")
+            cap = PLOTLY_POINTS
         points = points_of(ui.collection_version(workspace), cap, workspace)
         projection, computing = shown_layout(points, settings)
     except ExplorerError as exc:
         st.error(str(exc))
         return None
-    if points.sampled:
-        st.caption(f"Showing a random sample of {len(points.chunks.ids):,} of {points.total:,} chunks "
-                   "(raise 'Max points' to map more).")
-    if projection.settings != settings and not computing:
-        st.caption(f"Adjusted to {len(points.chunks.ids):,} points: {projection.settings.describe()}.")
+    with filter_col.popover("Filters", icon=":material/filter_alt:", width="stretch"):
+        wanted = filter_controls(workspace, points)
+    n = len(points.chunks.ids)
+    shown = cached_filter(points.fingerprint, wanted, points) if wanted.active else np.arange(n)
     trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
-    query = live_query(workspace, points, projection)
-    phrase = st.text_input("Highlight chunks containing", key="map_phrase", placeholder="a word or phrase")
-    metric_col, words_col = st.columns([1, 3])
-    metric_col.metric("True neighbours kept on the map", trust.headline(),
-                      help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are also "
-                           f"among its {trust.k} nearest on this map (on average).")
-    words_col.caption(" ".join(filter(None, [trust.explanation(),
-                                             suggestion(trust, projection.settings.method, computing)])))
-    view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection)
-    queries = (query,) if query else ()
-    chart, details, counts_holder = st.container(), st.container(), st.container()
+    view = cached_view(points.fingerprint, projection.settings, workspace, points, projection)
     categories = map_categories(workspace, points)
-    clusters = clusters_section(points, len(categories), wanted=colour == "cluster")
-    names = cluster_names(clusters) if clusters is not None else None
-    with counts_holder:
-        counts = query_set_section(workspace, view)
+    map_col, side_col = st.columns([2.2, 1], gap="medium")
+    with side_col:
+        metric_col = words_col = st.container()
+        metric_col.metric("True neighbours kept on the map", trust.headline(),
+                          help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are "
+                               f"also among its {trust.k} nearest on this map (on average).")
+        words_col.caption(" ".join(filter(None, [trust.explanation(),
+                                                 suggestion(trust, projection.settings.method, computing)])))
+        if points.sampled:
+            st.caption(f"Showing a random sample of {n:,} of {points.total:,} chunks (raise 'Max points' under "
+                       "Layout to map more).")
+        if projection.settings != settings and not computing:
+            st.caption(f"Adjusted to {n:,} points: {projection.settings.describe()}.")
+        if wanted.active:
+            st.caption(f"Filters keep {len(shown):,} of {n:,} chunks on the map.")
+        query = query_box(workspace, points, projection, query_text, k, mode)
+        details = st.container()
+    queries = (query,) if query else ()
+    below = st.container()
+    with below:
+        with st.expander("Clusters", expanded=colour == "cluster"):
+            clusters = clusters_section(points, len(categories), wanted=colour == "cluster")
+        names = cluster_names(clusters) if clusters is not None else None
+        with st.expander("Query set: hubs and never-retrieved chunks"):
+            counts = query_set_section(workspace, view)
     if colour == "retrieval count" and counts is None:
-        words_col.caption("Enter queries in the query-set box below to colour by retrieval count.")
-    key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
-    state = st.session_state.get(key)
-    pick = chart_pick(state["selection"] if state else None, len(view.ids))
+        words_col.caption("Enter queries in the query-set box below the map to colour by retrieval count.")
     matches = tuple(np.flatnonzero(phrase_matches(points.chunks.texts, phrase)).tolist())
-    neighbours: tuple[int, ...] = ()
+    palette = category_colours(categories)
+
+    def chosen() -> Colouring:
+        return colouring(colour, view, palette, trust, clusters, counts)
+    if projection.settings.dims == 3:
+        key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
+        state = st.session_state.get(key)
+        pick = chart_pick(state["selection"] if state else None, n)
+        pick_rows, clicked, region = pick.rows, pick.clicked, pick.region
+    else:
+        if not static_serving_on():
+            return replace(view, queries=queries)
+        found = (group_classes(points.fingerprint, colour, view, palette) if colour in ("category", "source")
+                 else classes(chosen(), n))
+        files = map_files(projection.coords, shown, found, f"{points.fingerprint}|{projection.settings.key()}")
+        picked = current_pick(files, SCATTER_KEY)
+        pick_rows, clicked, region = picked.rows, picked.clicked, picked.region
     with details:
         if phrase.strip():
-            st.caption(f"{len(matches):,} chunks contain “{phrase.strip()}” (drawn in black, the rest dimmed).")
-        if pick.clicked is not None:
-            neighbours = point_details(points, projection, pick.clicked, names)
-        elif pick.region:
-            selection_details(workspace, points, pick.rows, names)
+            st.caption(f"{len(matches):,} chunks contain “{phrase.strip()}” (drawn in black, the rest faded).")
+        neighbours = side_panel(workspace, points, projection, pick_rows, clicked, region, names)
+    with map_col:
+        if projection.settings.dims == 3:
+            marks = Highlights(focus=clicked, neighbours=neighbours, matches=matches,
+                               match_label=f"contains “{phrase.strip()[:30]}”", labels=tuple(
+                                   (centre, {c.id: c for c in clusters.clusters}[centre.id].label)
+                                   for centre in cluster_centres(projection.coords, clusters.labels))
+                               if clusters is not None else ())
+            fig = map_figure(view, chosen(), queries, marks)
+            st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
         else:
-            st.caption("Click a point for its full text and its nearest neighbours; pick Box or Lasso Select in "
-                       "the chart's toolbar and drag for a table of a region.")
-    labels = ()
-    if clusters is not None:
-        info = {c.id: c for c in clusters.clusters}
-        labels = tuple((centre, info[centre.id].label) for centre in cluster_centres(projection.coords, clusters.labels))
-    marks = Highlights(focus=pick.clicked, neighbours=neighbours, matches=matches,
-                       match_label=f"contains “{phrase.strip()[:30]}”", labels=labels)
-    with chart:
-        fig = map_figure(view, colouring(colour, view, category_colours(categories), trust, clusters, counts),
-                         queries, marks)
-        st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
-        downloads(view, fig, points.chunks.texts, names)
+            index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
+            query_hits = [index[i] for i in query.result_ids if i in index] if query else []
+            scatter_map(files, points.fingerprint, points.chunks.texts, labels=map_labels(points, projection, clusters),
+                        focus=clicked, rings=[(neighbours, RING), (query_hits, RING)], matches=matches,
+                        query=(query.position, query_hits) if query else None,
+                        footer=f"{projection.settings.describe()} · {len(shown):,} points", key=SCATTER_KEY)
+        downloads(view, lambda: map_figure(view, chosen(), queries), points.chunks.texts, names)
     return replace(view, queries=queries)
 
 
