@@ -10,7 +10,8 @@ Labels belong to documents (a file, or a row of a CSV/JSONL file), so a document
 probabilities are its chunks' mean, and its score is 1 - its own label's probability
 (0..1; above the threshold, 0.5 by default, its own label gets less than half). Documents
 are ranked by it, as confident learning ranks by self-confidence (the margin to the best
-other label ranked worse with many labels: 0.37 against 0.74 on the 14-label bench);
+other label ranked worse with many labels: 0.37 against 0.74 on the 14-label bench with
+`minilm-static`);
 bench/bench_labels.py measures the ranking against cleanlab's own recipe (cross-validated
 logistic regression + `find_label_issues`) on injected noise: the neighbourhood vote
 alone ranked below it, the linear model alone about level, the mean above both.
