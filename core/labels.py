@@ -233,7 +233,7 @@ def _clusters(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if len(vectors) > 20_000:  # full k-means passes over 100,000 vectors cost tens of seconds
-        return MiniBatchKMeans(n_clusters=n_clusters, n_init=3, random_state=seed, batch_size=4096).fit_predict(vectors)
+        return MiniBatchKMeans(n_clusters=n_clusters, n_init=1, random_state=seed, batch_size=4096).fit_predict(vectors)
     return KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(vectors)
 
 
