@@ -91,7 +91,8 @@ def quality(vectors: np.ndarray, task: str, values: list[str], seeds: int, rate:
         print(f"  {task} seed {seed}: N {len(flipped)}, ours {mine:.3f}, cleanlab {rows[-1][3]:.3f} "
               f"({len(issues)} flagged), self-confidence {rows[-1][5]:.3f}", file=sys.stderr)
     print(f"\n{task}: {len(values):,} paragraphs, {len(names)} labels, {rate:.0%} flipped, {seeds} seeds\n")
-    print("| seed | N | ours P@N | cleanlab find_label_issues P@N (flagged) | cleanlab self-confidence P@N | ours s | cleanlab s |")
+    print("| seed | N | ours P@N | cleanlab find_label_issues P@N (flagged) | cleanlab self-confidence P@N "
+          "| ours s | cleanlab s |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for seed, n, mine, theirs, flagged, ranked, our_s, their_s in rows:
         print(f"| {seed} | {n} | {mine:.3f} | {theirs:.3f} ({flagged}) | {ranked:.3f} | {our_s:.1f} | {their_s:.1f} |")

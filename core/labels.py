@@ -10,7 +10,8 @@ Labels belong to documents (a file, or a row of a CSV/JSONL file), so a document
 probabilities are its chunks' mean, and its score is 1 - its own label's probability
 (0..1; above the threshold, 0.5 by default, its own label gets less than half). Documents
 are ranked by it, as confident learning ranks by self-confidence (the margin to the best
-other label ranked worse with many labels: 0.37 against 0.74 on the 14-label bench);
+other label ranked worse with many labels: 0.37 against 0.74 on the 14-label bench with
+`minilm-static`);
 bench/bench_labels.py measures the ranking against cleanlab's own recipe (cross-validated
 logistic regression + `find_label_issues`) on injected noise: the neighbourhood vote
 alone ranked below it, the linear model alone about level, the mean above both.
@@ -39,6 +40,7 @@ DEFAULT_K = 20
 DEFAULT_THRESHOLD = 0.5
 SILHOUETTE_SAMPLE = 5_000
 FOLDS = 5
+COVARIANCE_SAMPLE = 20_000
 MAX_LABELS = 500
 UNLABELLED = -1
 
@@ -145,6 +147,8 @@ def _lda_probabilities(train: np.ndarray, labels: np.ndarray, test: np.ndarray, 
     classes = np.unique(labels)
     means = np.stack([train[labels == c].mean(axis=0) for c in classes])
     centred = train - means[np.searchsorted(classes, labels)]
+    if len(centred) > COVARIANCE_SAMPLE:  # 384 x 384 entries are well estimated long before 80,000 rows
+        centred = centred[np.random.default_rng(0).choice(len(centred), COVARIANCE_SAMPLE, replace=False)]
     covariance, _ = ledoit_wolf(centred, assume_centered=True)
     weights = cho_solve(cho_factor(covariance + 1e-6 * np.eye(len(covariance))), means.T)  # (d, C)
     priors = np.array([np.mean(labels == c) for c in classes])
@@ -229,7 +233,7 @@ def _clusters(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     if len(vectors) > 20_000:  # full k-means passes over 100,000 vectors cost tens of seconds
-        return MiniBatchKMeans(n_clusters=n_clusters, n_init=3, random_state=seed, batch_size=4096).fit_predict(vectors)
+        return MiniBatchKMeans(n_clusters=n_clusters, n_init=1, random_state=seed, batch_size=4096).fit_predict(vectors)
     return KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(vectors)
 
 

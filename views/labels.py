@@ -97,8 +97,9 @@ flagged = report.flagged
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Labels", len(report.labels))
 m2.metric("Suspect documents", f"{len(flagged):,}")
-m3.metric("Clusters vs labels: ARI", f"{report.ari:.3f}", help="adjusted Rand index of k-means clusters (as many as "
-                                                                "labels) against the labels: 1 = the same partition, 0 = chance")
+m3.metric("Clusters vs labels: ARI", f"{report.ari:.3f}",
+          help="adjusted Rand index of k-means clusters (as many as labels) against the labels: 1 = the same "
+               "partition, 0 = chance")
 m4.metric("NMI", f"{report.nmi:.3f}", help="normalised mutual information of the same: 1 = the same partition")
 notes = []
 if report.unlabelled:
@@ -187,7 +188,8 @@ if rows:
         if label_button.button(f"Set label of {len(chosen):,} documents", key="labels_set"):
             try:
                 version = edits.set_label(field, targets, new_label)
-                st.session_state["labels_done"] = f"Version {version}: {len(chosen):,} documents now '{new_label.strip()}'."
+                st.session_state["labels_done"] = (f"Version {version}: {len(chosen):,} documents now "
+                                                   f"'{new_label.strip()}'.")
                 st.rerun()
             except ExplorerError as exc:
                 st.error(str(exc))

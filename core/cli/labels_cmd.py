@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_store_options(p)
     p.add_argument("--collection", required=True, help="collection to check")
     p.add_argument("--field", default="category", help="metadata field holding the label (default category)")
-    p.add_argument("-k", type=whole_number(2, 200), default=DEFAULT_K, help=f"neighbours per chunk (default {DEFAULT_K})")
+    p.add_argument("-k", type=whole_number(2, 200), default=DEFAULT_K,
+                   help=f"neighbours per chunk (default {DEFAULT_K})")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                    help=f"a document is suspect when 1 - P(its label) is above this (default {DEFAULT_THRESHOLD:g})")
     p.add_argument("--top", type=whole_number(1), default=20, help="suspects and outliers printed (default 20)")
@@ -76,7 +77,8 @@ def _print(report: LabelReport, top: int) -> None:
     print(f"{'label':30} {'chunks':>7} {'docs':>6} {'agree':>6} {'on map':>6} {'silh.':>6}")
     for s in report.stats:
         on_map = f"{s.map_agreement:.2f}" if s.map_agreement is not None else "-"
-        print(f"{s.label[:30]:30} {s.chunks:>7,} {s.documents:>6,} {s.agreement:>6.2f} {on_map:>6} {s.silhouette:>6.2f}")
+        print(f"{s.label[:30]:30} {s.chunks:>7,} {s.documents:>6,} {s.agreement:>6.2f} {on_map:>6} "
+              f"{s.silhouette:>6.2f}")
     print(f"\nclusters (k-means, {len(report.labels)}) against the labels: ARI {report.ari:.3f}, NMI {report.nmi:.3f}")
     print("\nneighbourhood confusion (rows: label; columns: the label most neighbours carry):")
     for label, row in zip(report.labels, report.confusion):
