@@ -270,13 +270,15 @@ def _metadata_rows(path: Path, delimiter: str | None = None, header: bool = True
                         yield row
                 return
             sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+            # A row's whole text often sits in one cell: far more than csv's 128 KB default, as core.loaders allows.
+            csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
             try:
                 if header:
                     yield from csv.DictReader(fh, delimiter=sep)
                 else:
                     for values in csv.reader(fh, delimiter=sep):
                         yield {"label": values[0] if values else ""}
-            except csv.Error as exc:  # e.g. a cell over the csv module's 128 KB field limit
+            except csv.Error as exc:  # e.g. a NUL byte, or a quote left open to the end
                 raise VectorFileError(path, f"is not readable as {'TSV' if sep == chr(9) else 'CSV'} "
                                             f"({exc})") from None
     except FileNotFoundError:
