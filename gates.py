@@ -44,7 +44,7 @@ WIDGETS: dict[str, str] = {
     "similarity_texts": limit("similarity_texts"), "nearest_of": HARMLESS, "nearest_k": HARMLESS,
     # Hybrid search
     "query": QUERY, "k": limit("k"), "mode": HARMLESS, "categories": HARMLESS, "sources": HARMLESS,
-    "fusion_method": HARMLESS, "rrf_k": HARMLESS, "depth": HARMLESS, "weight": HARMLESS, "sweep_varied": HARMLESS,
+    "fusion_method": HARMLESS, "rrf_k": HARMLESS, "depth": HARMLESS, "weight": HARMLESS, "sweep_varied*": HARMLESS,
     "search_example_*": HARMLESS,
     # Embedding map
     "map_method": HARMLESS, "map_dims": HARMLESS, "map_metric": HARMLESS, "map_seed": HARMLESS,
@@ -57,7 +57,9 @@ WIDGETS: dict[str, str] = {
     "map_colour_imported": HARMLESS, "map_chart_*": HARMLESS, "map_neighbours_k": HARMLESS,
     "map_selection": HARMLESS, "map_selection_csv": HARMLESS, "map_within_query": QUERY,
     "map_within_mode": HARMLESS, "map_within_results": HARMLESS, "map_csv": HARMLESS, "map_html": HARMLESS,
-    "export_*": HARMLESS,
+    "export_*": HARMLESS, "map_filter_categories": HARMLESS, "map_filter_sources": HARMLESS,
+    "map_filter_field": HARMLESS, "map_filter_values": HARMLESS,
+    "map_scatter": HARMLESS,  # the WebGL map: only the user's pick comes back
     # Ask (RAG chat)
     "chat_provider": LLM, "chat_model_*": LLM, "chat_base_url": PATH, "chat_k": limit("k"), "chat_mode": HARMLESS,
     "chat_categories": HARMLESS, "chat_clear": HARMLESS, "chat_example_*": HARMLESS, "chat_question": QUERY,
@@ -73,6 +75,12 @@ WIDGETS: dict[str, str] = {
     # Compare embedders
     "compare_model": EMBEDDER, "compare_k": limit("k"), "compare_max": limit("compare_chunks"),
     "compare_paid_run": PAID, "compare_colour": HARMLESS,
+    # Labels & clusters (edits go into this tool's own overlay: a disk write, so only where the policy says)
+    "labels_field": HARMLESS, "labels_k": limit("k"), "labels_threshold": HARMLESS, "labels_confusion": HARMLESS,
+    "labels_suspects": HARMLESS, "labels_suspects_csv": HARMLESS, "labels_map": HARMLESS,
+    "labels_selection": HARMLESS, "labels_outliers": HARMLESS, "labels_edits": HARMLESS,
+    "labels_edits_csv": HARMLESS, "labels_edits_parquet": HARMLESS,
+    "labels_new_label": WRITE, "labels_set": WRITE, "labels_tag": WRITE, "labels_set_tag": WRITE,
 }
 
 

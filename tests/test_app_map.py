@@ -83,6 +83,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     at.selectbox(key="map_method").set_value("tsne").run()
     assert not at.exception, at.exception
     assert map_data(at)["footer"].startswith(("PCA 2-D", "t-SNE 2-D"))  # PCA while t-SNE computes in the background
+    at.selectbox(key="map_method").set_value("umap").run()  # computed above: the query is placed on it
 
     at.text_input(key="map_query").input("Mr. Darcy asks Elizabeth to marry him").run()
     assert not at.exception, at.exception

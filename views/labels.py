@@ -41,7 +41,8 @@ if workspace is None:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def points_of(version: tuple, _workspace: Workspace) -> MapPoints:
     with ui.progress_bar("Reading vectors") as progress:
-        return cached_points(_workspace.collection, _workspace.store.url, DEFAULT_SAMPLE_CAP, progress=progress)
+        return cached_points(_workspace.collection, _workspace.store.url,
+                             ui.limits().bound("map_points", DEFAULT_SAMPLE_CAP), progress=progress)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -81,7 +82,7 @@ if points.sampled:
 left, middle, right = st.columns(3)
 field = left.selectbox("Label field", label_fields(points), key="labels_field",
                        help="Any metadata field works; the category is the one set at ingest.")
-k = int(middle.number_input("Neighbours (k)", 2, 100, DEFAULT_K, key="labels_k"))
+k = int(middle.number_input("Neighbours (k)", 2, *ui.limits().fit("k", 100, DEFAULT_K), key="labels_k"))
 threshold = right.slider("Suspect above", 0.0, 1.0, DEFAULT_THRESHOLD, 0.05, key="labels_threshold",
                          help="A document is suspect when 1 - the probability of its own label is above this: "
                               "at 0.5, its label gets less than half.")
