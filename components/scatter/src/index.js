@@ -205,14 +205,18 @@ class MapView {
     const [width, height] = this.size();
     if (width === this.width) return;
     this.width = width;
+    this.sizeOverlays(width, height);
+    this.scatterplot.set({ width, height });
+    this.redrawOverlays();
+  }
+
+  sizeOverlays(width, height) {
     for (const c of [this.densityCanvas, this.marksCanvas]) {
       c.width = width;
       c.height = height;
       c.style.width = `${width}px`;
       c.style.height = `${height}px`;
     }
-    this.scatterplot.set({ width, height });
-    this.redrawOverlays();
   }
 
   showStatus(text) {
@@ -259,12 +263,7 @@ class MapView {
   createScatterplot() {
     const [width, height] = this.size();
     this.width = width;
-    for (const c of [this.densityCanvas, this.marksCanvas]) {
-      c.width = width;
-      c.height = height;
-      c.style.width = `${width}px`;
-      c.style.height = `${height}px`;
-    }
+    this.sizeOverlays(width, height);
     this.xScale = linearScale([-1, 1], [0, width]);
     this.yScale = linearScale([-1, 1], [height, 0]);
     const scatterplot = createScatterplot({
