@@ -27,7 +27,7 @@ from core.stores import Store, open_store
 from core.stores.pg_table import TableColumns, VectorTable, table_url, vector_tables
 from core.stores.pgvector import with_index
 from core.types import CollectionInfo, ProgressCallback, ProgressEvent
-from core.workspace import Workspace, check_query_embedder, open_workspace
+from core.workspace import StoredVectorsOnly, Workspace, check_query_embedder, open_workspace
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,12 @@ def current_workspace() -> Workspace | None:
     query_model = st.session_state.get(_QUERY_MODELS, {}).get((url, name))
     if query_model:  # another program's vectors, and a model of ours shown (in the sidebar) to reproduce them
         return Workspace(workspace.store, workspace.collection, cached_embedder(query_model))
+    if not policy().offers_embedder(workspace.embedder.name):
+        # Made with a paid model this shared app does not open to visitors: every typed query would be
+        # embedded with the server's key, so the collection is used from its stored vectors only.
+        return Workspace(workspace.store, workspace.collection, StoredVectorsOnly(
+            workspace.collection.embedder, f"this collection was made with {workspace.embedder.name}, a paid model "
+                                           "this shared app does not offer to visitors"))
     return workspace
 
 

@@ -29,8 +29,10 @@ class StoredVectorsOnly:
 
     max_tokens = 10**9
 
-    def __init__(self, info: EmbedderInfo):
+    def __init__(self, info: EmbedderInfo, reason: str | None = None):
         self.name, self.dimension = info.name, info.dimension
+        self.reason = reason or (f"this collection's vectors came from elsewhere (model: "
+                                 f"{info.name.partition(':')[2] or 'unknown'}) and this app cannot run that model")
 
     @property
     def info(self) -> EmbedderInfo:
@@ -38,8 +40,7 @@ class StoredVectorsOnly:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise EmbedderUnavailable(
-            f"this collection's vectors came from elsewhere (model: {self.name.partition(':')[2] or 'unknown'}) "
-            "and this app cannot run that model: vector and hybrid search need a query embedding, "
+            f"{self.reason}: vector and hybrid search need a query embedding, "
             "so use keyword search, or the map and near-duplicates, which work from the stored vectors")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

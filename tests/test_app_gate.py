@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from app_pages import open_page, texts
 from fake_openai import FakeOpenAI
+from core.stores import open_store
+from core.types import Chunk, EmbedderInfo
 from test_chroma_foreign import foreign_folder  # noqa: F401 (a fixture)
 
 KEY = "sk-test-gate-2c71"
@@ -102,6 +105,29 @@ def test_shared_mode_offers_no_paid_embedder_unless_configured(app_env, scratch,
     assert [o for o in at.selectbox(key="compare_model").options if "OpenAI" in o] == \
         ["OpenAI text-embedding-3-small"]
     assert fake_openai.requests == []
+
+
+def test_a_collection_made_with_an_unoffered_paid_model_embeds_no_query(scratch, fake_openai, tmp_path, monkeypatch):
+    """Its typed queries would go out with the server's key: a shared app that does not offer the model uses
+    the collection from its stored vectors only, and says so."""
+    folder = str(tmp_path / "store")
+    texts_ = ["Elizabeth walks to Netherfield.", "The creature speaks of fire.", "A fenced code block uses ```."]
+    collection = open_store(folder).open_collection("paid", EmbedderInfo("openai-small", 1536), create=True)
+    collection.upsert([Chunk(id=f"c{i}", text=t, source="notes.txt", start=0, end=len(t), index=i,
+                             metadata={"source": "notes.txt", "category": "notes"}) for i, t in enumerate(texts_)],
+                      np.random.default_rng(0).normal(size=(3, 1536)).astype(np.float32))
+    monkeypatch.setenv("EXPLORER_STORE", folder)
+    shared_secrets(tmp_path, monkeypatch, folder)
+    at = open_page("views/search.py")
+    at.text_input(key="query").set_value("Elizabeth").run()
+    assert not at.exception
+    assert any("made with openai-small, a paid model this shared app does not offer" in e for e in texts(at.error))
+    assert fake_openai.requests == []
+    at.radio(key="mode").set_value("keyword").run()  # what works from the stored text still works
+    assert not at.exception and not at.error and "Netherfield" in " ".join(h.value for h in at.html)
+    shared_secrets(tmp_path, monkeypatch, folder, '[[explorer.embedders]]\nname = "openai-small"\n')
+    at.radio(key="mode").set_value("vector").run()  # offered now: the query is embedded, with the server's key
+    assert sent_texts(fake_openai) == ["Elizabeth"]
 
 
 def test_shared_limits_bound_the_widgets_and_refuse_bigger_requests(app_env, scratch, tmp_path, monkeypatch):
