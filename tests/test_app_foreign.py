@@ -125,6 +125,8 @@ def test_a_projector_tsv_pair_is_imported_on_the_library_page_and_mapped(tmp_pat
     at.text_input(key="import_collection").input("projector").run()
     at.text_input(key="import_category").input("label").run()
     at.button(key="import_vectors").click().run()
+    assert at.session_state["_jobs"]["import"].wait(120)  # a background job of the session
+    at.run()  # the page reads its outcome
     assert not at.exception and not at.error, texts(at.error)
     rows = len(long_docs_corpus.chunks)
     assert any(f"imported {rows} vectors (384 dimensions) into 'projector'" in s for s in texts(at.success))
