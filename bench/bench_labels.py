@@ -107,7 +107,7 @@ def scale(base: np.ndarray, parts: list[str], chunks: int) -> None:
     values = [parts[r] for r in rows]
     documents = [f"rows.csv#{i}" for i in range(chunks)]
     wall, cpu = time.perf_counter(), time.process_time()
-    coords = project(vectors, ProjectionSettings(), cache_dir=None).coords
+    coords = project(vectors, ProjectionSettings(method="pca"), cache_dir=None).coords
     map_s = time.perf_counter() - wall
     timings: dict[str, float] = {}
     last = [time.perf_counter(), "preparing"]

@@ -1,6 +1,7 @@
 """Markup in data stays text, in the real app in Chromium: a collection whose categories, sources, metadata keys
 and values hold a link, a styled span and an image with an onerror handler is shown on every page, and no live
-<a>, <img> or styled <span> made from it appears anywhere (Plotly legends and titles, Markdown, tables), nor
+<a>, <img> or styled <span> made from it appears anywhere (the map component's legend and labels, Plotly legends
+and titles, Markdown, tables), nor
 does any script run. (Collection names cannot hold markup in Chroma: 3-63 characters of [a-zA-Z0-9._-].)"""
 from __future__ import annotations
 
@@ -85,9 +86,10 @@ def test_markup_in_data_is_shown_as_text_on_every_page(chromium, markup_server):
                 tab.page.get_by_text("#1 · ").first.wait_for()
                 tab.settle()
             if path in ("map", "compare"):  # coloured by category: the legend names both groups
-                legend = tab.page.locator(".js-plotly-plot .legend").first
+                # The map's legend is the WebGL component's own (text set as textContent); Compare's is Plotly's.
+                legend = tab.page.locator(".emap-legend" if path == "map" else ".js-plotly-plot .legend").first
                 legend.wait_for(state="attached")
-                assert "CLICK</a>" in legend.text_content(), path
+                tab.page.wait_for_function("(l) => l.textContent.includes('CLICK</a>')", arg=legend.element_handle())
                 assert live_markup(tab.page) == [], path
                 seen_as_text.append(path)
             if path == "map":
@@ -95,7 +97,9 @@ def test_markup_in_data_is_shown_as_text_on_every_page(chromium, markup_server):
                 colour.click()
                 tab.page.get_by_role("option", name="source", exact=True).click()
                 tab.settle()
-                tab.page.locator(".js-plotly-plot").first.wait_for()  # one source: one trace, named by it
+                # One source, named by the markup file's name: one legend entry, as text.
+                tab.page.wait_for_function("() => [...document.querySelectorAll('.emap-entry-name')]"
+                                           ".some(e => e.textContent.includes('CLICK</a>'))")
             assert tab.exceptions() == [], path
             assert live_markup(tab.page) == [], path
             if shown_as_text(tab.page):

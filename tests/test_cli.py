@@ -13,8 +13,9 @@ import pytest
 from conftest import LONG_DOCS, ROOT
 
 BOOKS = sorted(str(p) for p in LONG_DOCS.glob("*.txt") if "LICENSE" not in p.name)
-# Files given one by one are known by their full paths.
-PRIDE, FRANKENSTEIN = str(LONG_DOCS / "pg1342_pride_and_prejudice.txt"), str(LONG_DOCS / "pg84_frankenstein.txt")
+# Files are known by their resolved paths (../shared may be a link).
+PRIDE = str((LONG_DOCS / "pg1342_pride_and_prejudice.txt").resolve())
+FRANKENSTEIN = str((LONG_DOCS / "pg84_frankenstein.txt").resolve())
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:

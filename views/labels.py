@@ -48,7 +48,7 @@ def points_of(version: tuple, _workspace: Workspace) -> MapPoints:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def map_of(fingerprint: str, _points: MapPoints) -> Projection:
     with ui.progress_bar("Computing the PCA map") as progress:
-        return project(_points.chunks.embeddings, ProjectionSettings(), progress, data_key=fingerprint)
+        return project(_points.chunks.embeddings, ProjectionSettings(method="pca"), progress, data_key=fingerprint)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

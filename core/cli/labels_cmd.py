@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     points = load_points(workspace.collection, cap=workspace.collection.count(), progress=_report)
     assert points.chunks.embeddings is not None
-    coords = project(points.chunks.embeddings, ProjectionSettings(), data_key=points.fingerprint).coords
+    coords = project(points.chunks.embeddings, ProjectionSettings(method="pca"), data_key=points.fingerprint).coords
     report = check_points(points, coords, args.field, edits, args.k, args.threshold, _report)
     if args.out:
         with args.out.open("w", newline="", encoding="utf-8") as fh:
