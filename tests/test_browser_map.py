@@ -21,11 +21,12 @@ def open_map(tab, timeout_ms: int = 60_000, method: str | None = None):
     meanwhile, and a pick made before would go with it); returns the component's root."""
     tab.open("map" + (f"?method={method}" if method else ""))
     tab.page.wait_for_selector(f"{MAP}[data-points]", timeout=timeout_ms)
-    final = (method or "umap").upper().replace("TSNE", "t-SNE")
-    tab.page.wait_for_function("(prefix) => (document.querySelector('.emap-footer')?.textContent || '')"
-                               ".startsWith(prefix)", arg=final, timeout=max(timeout_ms, 180_000))
-    tab.settle(timeout_ms)
     root = tab.page.locator(MAP)
+    final = (method or "umap").upper().replace("TSNE", "t-SNE")
+    tab.page.wait_for_function("([r, prefix]) => (r.querySelector('.emap-footer')?.textContent || '')"
+                               ".startsWith(prefix)", arg=[root.element_handle(), final],
+                               timeout=max(timeout_ms, 180_000))
+    tab.settle(timeout_ms)
     root.scroll_into_view_if_needed()
     return root
 

@@ -46,13 +46,18 @@ def live_markup(page) -> list[str]:
     """Elements made from the markup: links, images, spans styled 60px (HTML and SVG alike)."""
     return page.evaluate("""() => {
         const found = [];
-        for (const a of document.querySelectorAll('a')) {
+        // The document and every shadow root in it (the map component draws in one).
+        const roots = [document];
+        for (let i = 0; i < roots.length; i++)
+            for (const el of roots[i].querySelectorAll('*')) if (el.shadowRoot) roots.push(el.shadowRoot);
+        const all = (selector) => roots.flatMap(root => [...root.querySelectorAll(selector)]);
+        for (const a of all('a')) {
             const href = a.getAttribute('href') || a.getAttribute('xlink:href') || '';
             if (href.includes('example.org') || a.textContent.includes('CLICK')) found.push('a: ' + a.outerHTML);
         }
-        for (const img of document.querySelectorAll('img, image'))
+        for (const img of all('img, image'))
             if ((img.getAttribute('src') || '') === 'x') found.push('img: ' + img.outerHTML);
-        for (const el of document.querySelectorAll('[style]'))
+        for (const el of all('[style]'))
             if ((el.getAttribute('style') || '').replace(/\\s/g, '').includes('font-size:60px'))
                 found.push('styled: ' + el.outerHTML.slice(0, 200));
         return found;
@@ -98,8 +103,7 @@ def test_markup_in_data_is_shown_as_text_on_every_page(chromium, markup_server):
                 tab.page.get_by_role("option", name="source", exact=True).click()
                 tab.settle()
                 # One source, named by the markup file's name: one legend entry, as text.
-                tab.page.wait_for_function("() => [...document.querySelectorAll('.emap-entry-name')]"
-                                           ".some(e => e.textContent.includes('CLICK</a>'))")
+                tab.page.locator(".emap-entry-name").filter(has_text="CLICK</a>").first.wait_for()
             assert tab.exceptions() == [], path
             assert live_markup(tab.page) == [], path
             if shown_as_text(tab.page):

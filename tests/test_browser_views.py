@@ -81,11 +81,17 @@ def pick(tab, label: str, option: str, sidebar: bool = False) -> None:
     tab.settle()
 
 
-def chosen(tab, label: str, sidebar: bool = False) -> str:
-    """What a select box shows as chosen."""
-    scope = '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMainBlockContainer"] '
+def chosen(tab, label: str, sidebar: bool = False, anywhere: bool = False) -> str:
+    """What a select box shows as chosen (`anywhere`: also in an open popover)."""
+    scope = "" if anywhere else '[data-testid="stSidebar"] ' if sidebar else '[data-testid="stMainBlockContainer"] '
     return tab.page.locator(f'{scope}[data-testid="stSelectbox"]').filter(has_text=label).locator(
         "input").first.input_value()
+
+
+def open_layout(tab) -> None:
+    """Open the map's Layout popover (method, dimensions, ...)."""
+    tab.page.locator('[data-testid="stPopover"]').filter(has_text="Layout").locator("button").first.click()
+    tab.page.locator('[data-testid="stSelectbox"]').filter(has_text="Method").first.wait_for()
 
 
 def sidebar_collection(tab) -> str:
@@ -105,9 +111,11 @@ def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session
         search_url = tab.page.url
         tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Embedding map").click()
         tab.settle()
+        open_layout(tab)  # the layout settings fold into a popover beside the map
         pick(tab, "Method", "t-SNE")
+        tab.page.keyboard.press("Escape")
         pick(tab, "Colour by", "source")
-        tab.page.locator(".js-plotly-plot").first.wait_for()
+        tab.page.locator(".emap[data-points]").first.wait_for()
         tab.settle()
         map_url = tab.page.url
     assert "collection=beta" in search_url and "q=the+sledge+on+the+ice" in search_url.replace("%20", "+")
@@ -121,9 +129,10 @@ def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session
         assert fresh.page.get_by_label("Query").input_value() == "the sledge on the ice"
         fresh.page.goto(map_url)
         fresh.settle()
-        fresh.page.locator(".js-plotly-plot").first.wait_for()
-        assert "beta" in sidebar_collection(fresh)
-        assert "t-SNE" in chosen(fresh, "Method") and chosen(fresh, "Colour by") == "source"
+        fresh.page.locator(".emap[data-points]").first.wait_for()
+        assert "beta" in sidebar_collection(fresh) and chosen(fresh, "Colour by") == "source"
+        open_layout(fresh)
+        assert "t-SNE" in chosen(fresh, "Method", anywhere=True)
         assert fresh.exceptions() == []
 
 

@@ -74,7 +74,7 @@ def test_long_document_loads_whole_with_file_hash_and_category():
     assert len(docs) == 1
     doc = docs[0]
     assert doc.text == FRANKENSTEIN.read_text(encoding="utf-8")  # BOM kept, so offsets match read_text
-    assert doc.source == str(FRANKENSTEIN) and doc.offset == 0  # a file given alone: its full path
+    assert doc.source == str(FRANKENSTEIN.resolve()) and doc.offset == 0  # a file given alone: its resolved path
     assert doc.content_hash == hashlib.sha256(raw).hexdigest()
     assert doc.metadata == {"category": "novel"}
     assert "Victor" in doc.text

@@ -195,7 +195,7 @@ def test_sampled_trust_estimates_the_full_mean(sample_points):
     assert abs(sampled.mean - full.mean) < 0.06
     measured = ~np.isnan(sampled.per_point)
     np.testing.assert_allclose(sampled.per_point[measured], full.per_point[measured])
-    assert "on average" in full.explanation() and "random points" in sampled.explanation()
+    assert "on average" in full.explanation() and "random chunks" in sampled.explanation()
 
 
 def test_map_csv_has_coordinates_labels_cluster_and_full_text(sample_points):
