@@ -508,12 +508,7 @@ class MapView {
       ctx.lineTo(sx + 9, sy);
       ctx.lineTo(sx, sy + 9);
       ctx.lineTo(sx - 9, sy);
-      ctx.closePath();
-      ctx.fillStyle = '#ffd400';
-      ctx.fill();
-      ctx.strokeStyle = '#111111';
-      ctx.lineWidth = 2;
-      ctx.stroke();
+      markerPaint(ctx);
     }
     if (query) {
       star(ctx, this.xScale(query.x), this.yScale(query.y), 12, 5);
@@ -573,6 +568,11 @@ function star(ctx, cx, cy, outer, inner) {
     const a = -Math.PI / 2 + (k * Math.PI) / 5;
     ctx.lineTo(cx + r * Math.cos(a), cy + r * Math.sin(a));
   }
+  markerPaint(ctx);
+}
+
+// The clicked point's diamond and the query's star: closed, yellow, outlined dark.
+function markerPaint(ctx) {
   ctx.closePath();
   ctx.fillStyle = '#ffd400';
   ctx.fill();
