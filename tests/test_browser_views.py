@@ -115,6 +115,8 @@ def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session
         pick(tab, "Method", "t-SNE")
         tab.page.keyboard.press("Escape")
         pick(tab, "Colour by", "source")
+        # The URL is written by the run each pick starts; settle() can return before that run has begun.
+        tab.page.wait_for_url(re.compile(r"method=tsne.*colour=source|colour=source.*method=tsne"))
         tab.page.locator(".emap[data-points]").first.wait_for()
         tab.settle()
         map_url = tab.page.url
