@@ -38,12 +38,22 @@ def free_port() -> int:
 def start_app(store: str, port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`streamlit run app.py` on 127.0.0.1:port with EXPLORER_STORE=store (and `env` on top of this
     process's environment); returns once it is healthy."""
+    return wait_healthy(launch_app(store, port, log, env), port, log)
+
+
+def launch_app(store: str, port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` started as `start_app` starts it, without waiting for it to answer."""
     env = {**os.environ, "EXPLORER_STORE": store, "HF_HUB_OFFLINE": "1", **(env or {})}
     command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "streamlit", "run", "app.py",
                "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return process
+
+
+def wait_healthy(process: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:
+    """Returns `process` once the app on `port` answers its health check (stops it and raises if it does not)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
