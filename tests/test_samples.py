@@ -43,6 +43,7 @@ def test_ensure_samples_upserts_shipped_vectors_and_embeds_only_what_is_not_ship
     report = ensure_samples(open_store(str(tmp_path / "store")), counting)
     assert report.chunks_added == len({c.text for c in sample_chunks(minilm)}) and not report.failures
     assert counting.texts == 0  # every chunk came from the shipped file
+    assert report.chunks_embedded == 0 and "0 embedded" in report.summary()  # and the report says so
     # A text that is not shipped (the chunking or a file changed) is embedded by the model.
     fast = PrecomputedEmbedder(counting, load_shipped_vectors())
     vectors = fast.embed(["A sentence that is not in any sample.", texts_of(minilm)[0]])
