@@ -177,16 +177,34 @@ def topic_labels(coords: np.ndarray, texts: Sequence[str], levels: Sequence[int]
             break
         previous = k
         regions = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(xy)
-        terms = ctfidf_terms(picked, regions, n_terms=3)
+        terms = ctfidf_terms(picked, regions, n_terms=6)
         sizes = np.bincount(regions, minlength=k)
-        for region, words in terms.items():
-            if not words:
-                continue
-            members = xy[regions == region]
-            x, y = np.median(members, axis=0)
-            labels.append(MapLabel(float(x), float(y), " · ".join(words[:3 if level else 2]),
+        names = distinct_names(terms, sizes, 3 if level else 2)
+        for region, name in names.items():
+            x, y = np.median(xy[regions == region], axis=0)
+            labels.append(MapLabel(float(x), float(y), name,
                                    label_size(int(sizes[region]), int(sizes.max()), level), level))
     return labels
+
+
+def distinct_names(terms: dict[int, tuple[str, ...]], sizes: np.ndarray, width: int) -> dict[int, str]:
+    """A name of `width` terms per region, no two alike: KMeans cuts one topic into neighbouring regions
+    that share their top terms, and two labels reading "father · man" side by side say nothing. Larger
+    regions choose first; a smaller one takes the next combination of its own terms, in their order of
+    distinctiveness, or goes unnamed."""
+    from itertools import combinations
+
+    taken: set[str] = set()
+    names: dict[int, str] = {}
+    for region in sorted(terms, key=lambda r: (-int(sizes[r]), r)):
+        words = terms[region]
+        for chosen in combinations(words, min(width, len(words))) if words else ():
+            name = " · ".join(chosen)
+            if name not in taken:
+                taken.add(name)
+                names[region] = name
+                break
+    return names
 
 
 def cached_topic_labels(coords: np.ndarray, texts: Sequence[str], map_key: str, first_level: int = 0,
@@ -194,7 +212,8 @@ def cached_topic_labels(coords: np.ndarray, texts: Sequence[str], map_key: str, 
     """`topic_labels` kept on disk beside the map they label (`map_key`: its points and layout):
     a few seconds of clustering and naming, paid once per map."""
     levels = (24, 72) if first_level else (8, 24, 72)
-    path = cache_dir / f"labels-{content_hash(map_key, str(first_level))[:32]}.json" if cache_dir else None
+    # "names-2": labels cached before names were made distinct are not reused
+    path = cache_dir / f"labels-{content_hash(map_key, str(first_level), 'names-2')[:32]}.json" if cache_dir else None
     if path is not None and path.exists():
         try:
             return [MapLabel(**item) for item in json.loads(path.read_text(encoding="utf-8"))]

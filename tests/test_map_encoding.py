@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from core.map_encoding import (HOVER_CHARS, Frame, MapLabel, classes, hover_blocks, label_size, points_bytes,
-                               topic_labels)
+from core.map_encoding import (HOVER_CHARS, Frame, MapLabel, classes, distinct_names, hover_blocks, label_size,
+                               points_bytes, topic_labels)
 from core.map_figure import MAX_LEGEND_GROUPS, Colouring
 from core.palette import MUTED
 
@@ -85,3 +85,12 @@ def test_topic_labels_name_regions_at_finer_levels():
         word = label.text.split(" · ")[0]
         assert np.allclose([label.x, label.y], centres[words.index(word)], atol=1.0)
     assert label_size(100, 100, 0) > label_size(10, 100, 0) > label_size(100, 100, 1) - 5
+
+
+def test_regions_that_share_their_top_terms_get_distinct_names_larger_first():
+    terms = {0: ("father", "man", "house"), 1: ("father", "man", "ship"), 2: ("sea",), 3: ("father", "man")}
+    names = distinct_names(terms, np.array([50, 80, 10, 5]), width=2)
+    assert names[1] == "father · man"  # the larger region keeps the best name
+    assert names[0] == "father · house"  # the next combination of its own terms
+    assert names[2] == "sea"
+    assert 3 not in names  # nothing left that is its own: unnamed rather than a repeat
