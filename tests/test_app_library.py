@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from browser_fixtures import free_port
 from core.config import DEFAULT_CHUNKING
 from core.documents import DocumentKey
@@ -259,7 +259,7 @@ def test_search_results_are_headed_by_file_and_row_id(news):
 
 
 def test_near_duplicates_across_rows_of_one_file_count_as_across_documents(news):
-    at = open_page("views/duplicates.py")
+    at = finish_jobs(open_page("views/duplicates.py"))
     assert not at.exception
     assert next(m.value for m in at.metric if m.label == "Across documents") == "1"
     assert any("news.jsonl › a1" in str(v) for v in at.dataframe[0].value["documents"])

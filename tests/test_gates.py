@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_pages import open_page
+from app_pages import finish_jobs, open_page
 from core.embedders import EMBEDDERS
 from core.sharing import SharingPolicy, load_policy, paid_embedder
 from gates import EMBEDDER, MANAGE, PATH, QUERY, UPLOAD, WRITE, gate_of
@@ -95,7 +95,7 @@ def walk_page(at, page: str, rules: SharingPolicy, writable: bool) -> tuple[list
         found.extend(problems(at, rules, writable))
         seen.update(key for _, key, _ in widgets(at) if key)
 
-    at.switch_page(page).run()
+    finish_jobs(at.switch_page(page).run())  # what shows once its background work is done is walked too
     look()
     for key, text in TYPED.items():
         typed = [w for w in at.text_input if w.key == key] + [w for w in at.text_area if w.key == key]
