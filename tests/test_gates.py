@@ -161,7 +161,7 @@ def test_every_widget_on_every_page_is_declared_and_gated(app_env, tmp_path, mon
         ui.cached_embedder.clear()  # the server keeps one client per model: the paid one points nowhere
     assert not found, "\n".join(sorted(set(found)))
     # The walk reached deep: what only choices reveal was drawn and checked too.
-    assert {"sidebar_collection", "map_cluster_method", "sweep_run", "query", "chat_question"} <= seen
+    assert {"sidebar_collection", "map_cluster_method", "sweep_run", "query", "chat_question", "compare_colour"} <= seen
     if writable:
         assert {"ingest", "uploads", "sweep_uploads", "compare_paid_run", "delete_document"} <= seen
     assert len(seen) > 60
