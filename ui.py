@@ -170,8 +170,9 @@ def working(label: str) -> Iterator[None]:
 
 def run_in_background(key: str, label: str, task: Task, inputs: Hashable = None) -> Job:
     """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
-    and `finished_job(key)` shows its progress again on return."""
-    job = st.session_state.setdefault(_JOBS, {})[key] = start_job(label, task, inputs)
+    and `finished_job(key)` shows its progress again on return. Returns the job."""
+    job = start_job(label, task, inputs)
+    st.session_state.setdefault(_JOBS, {})[key] = job
     return job
 
 

@@ -53,7 +53,7 @@ class Job:
         elapsed = (self.finished or time.monotonic()) - self.started
         event = self.progress
         if event is None:
-            return f"{self.label}: starting ({elapsed:.0f} s)"
+            return f"{self.label}: under way ({elapsed:.0f} s)"  # a task that reports no steps still shows time pass
         count = f"{event.done:,}/{event.total:,}" if event.total else f"{event.done:,}"
         return f"{self.label}: {event.stage} {count} {event.detail} ({elapsed:.0f} s)".replace("  ", " ")
 
