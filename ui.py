@@ -19,6 +19,7 @@ from core.errors import ExplorerError, NotAllowed
 from core.highlight import Segment
 from core.jobs import Job, Results, Task, start_job
 from core.llm import LLM
+from core.markup import markdown_text
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
 from core.scratch import prune, session_folder, touch
@@ -198,7 +199,7 @@ def _job_progress(key: str) -> None:
     if job is not None and not job.running:
         st.rerun(scope="app")  # the page reads the outcome
     if job is not None:
-        st.progress(job.fraction(), text=job.status()[:120])
+        st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
 
 
 @st.cache_resource(show_spinner=False)
