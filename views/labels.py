@@ -55,8 +55,10 @@ def map_of(fingerprint: str, _points: MapPoints) -> Projection:
 
 def report_of(field: str, k: int, points: MapPoints, coords: np.ndarray, edits: LabelEdits) -> LabelReport | None:
     """The label check, by a background job of this session (None while it runs): it goes on when the visitor
-    leaves the page, and its report shows on return. Every edit makes a new version of the overlay: a new check."""
-    return ui.job_result(LABELS_JOB, (points.fingerprint, field, k, edits.version()), f"Checking '{field}' labels",
+    leaves the page, and its report shows on return. Keyed by the collection (two with the same vectors can carry
+    other labels) and the overlay's version: every edit makes a new check."""
+    inputs = (ui.collection_version(workspace), points.fingerprint, field, k, edits.version())
+    return ui.job_result(LABELS_JOB, inputs, f"Checking '{field}' labels",
                          lambda progress: check_points(points, coords, field, edits, k, progress=progress))
 
 
