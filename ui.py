@@ -7,7 +7,7 @@ import html
 import logging
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -17,8 +17,9 @@ from core.documents import DocumentKey, label, shown_sources
 from core.embedders import EMBEDDERS, Embedder, EmbedderSpec, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError, NotAllowed
 from core.highlight import Segment
-from core.jobs import Job, Task, start_job
+from core.jobs import Job, Results, Task, start_job
 from core.llm import LLM
+from core.markup import markdown_text
 from core.pipeline import Source, Upload
 from core.samples import ensure_samples
 from core.scratch import prune, session_folder, touch
@@ -43,6 +44,8 @@ NO_COLUMN = "(none)"
 # (session state is never sent to the browser); widgets only ever hold names.
 STORE_URL, COLLECTION = "store_url", "collection"
 _JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
+_DONE = "_jobs_done"  # key -> the last Job of that kind that succeeded (its inputs and result)
+_REMEMBERED = "_remembered_widgets"  # widget key -> its value when the visitor last left its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _ADMITTED = "_admitted_uploads"  # ids of the files (sweep corpora, CSVs, bundles) already charged to this session
 _PICK = "_collection_to_pick"  # a collection a page asked the sidebar to select on the next run
@@ -166,10 +169,12 @@ def working(label: str) -> Iterator[None]:
         slot.empty()
 
 
-def run_in_background(key: str, label: str, task: Task) -> None:
+def run_in_background(key: str, label: str, task: Task, inputs: Hashable = None) -> Job:
     """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
-    and `finished_job(key)` shows its progress again on return."""
-    st.session_state.setdefault(_JOBS, {})[key] = start_job(label, task)
+    and `finished_job(key)` shows its progress again on return. Returns the job."""
+    job = start_job(label, task, inputs)
+    st.session_state.setdefault(_JOBS, {})[key] = job
+    return job
 
 
 def background_job(key: str) -> Job | None:
@@ -194,7 +199,51 @@ def _job_progress(key: str) -> None:
     if job is not None and not job.running:
         st.rerun(scope="app")  # the page reads the outcome
     if job is not None:
-        st.progress(job.fraction(), text=job.status()[:120])
+        st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> Results:
+    """What background jobs worked out, for every session: the same work asked for again is not run again."""
+    return Results()
+
+
+def job_result(key: str, inputs: Hashable, label: str, task: Task, start: bool = True) -> Any:
+    """`task`'s result for `inputs`, worked out by a background job of this session: it goes on when the visitor
+    opens another page, its progress bar shows from the first moment and again on return, and its result is
+    kept, so coming back (or another session asking the same) shows it at once instead of running it again.
+    One job per `key`: while one runs, none other starts (one for other inputs waits for it to finish).
+    None while nothing is ready: the bar is shown, or with `start` False nothing is started. A failed job's
+    error is raised once, as ExplorerError, to the run that asks for the same inputs; the next asks again."""
+    job = background_job(key)
+    if job is not None and not job.running:
+        job = st.session_state[_JOBS].pop(key)
+        if job.error is None:
+            st.session_state.setdefault(_DONE, {})[key] = job
+        elif job.inputs == inputs:
+            raise ExplorerError(job.error)
+        job = None
+    done = st.session_state.get(_DONE, {}).get(key)
+    if done is not None and done.inputs == inputs:
+        return done.result
+    shared = _results()
+    if (result := shared.get(key, inputs)) is not None:
+        return result
+    if job is None:
+        if not start:
+            return None
+
+        def kept(progress: ProgressCallback) -> Any:
+            result = task(progress)
+            shared.put(key, inputs, result)
+            return result
+
+        if run_in_background(key, label, kept, inputs).wait(0.25):  # quick work shows at once, without a bar
+            return job_result(key, inputs, label, task, start=False)
+    elif job.inputs != inputs:
+        st.caption(f"Still running: {job.label}." + (" This starts when it is done." if start else ""))
+    _job_progress(key)
+    return None
 
 
 def url_param(name: str, default: str = "") -> str:
@@ -217,6 +266,18 @@ def url_linked(key: str, param: str, options: Sequence[str]) -> None:
         set_url_param(param, str(st.session_state[key]))
     elif url_param(param) in options:
         st.session_state[key] = url_param(param)
+
+
+def remembered(*keys: str) -> None:
+    """Keep these widgets' values when the visitor opens another page and comes back (Streamlit forgets the values
+    of widgets a run does not draw), so a page whose background job is keyed by them finds its result again.
+    Call it before the widgets; a value no longer allowed falls back to the widget's default."""
+    kept = st.session_state.setdefault(_REMEMBERED, {})
+    for key in keys:
+        if key in st.session_state:
+            kept[key] = st.session_state[key]
+        elif key in kept:
+            st.session_state[key] = kept[key]
 
 
 def segments_html(segments: Sequence[Segment], block_style: str = "") -> str:

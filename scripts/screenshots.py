@@ -59,7 +59,10 @@ def act(tab: BrowserPage, shot: str) -> None:
         page.get_by_text("Mapped chunks never retrieved").wait_for()
     elif shot == "sweep":
         page.get_by_role("button", name="Run sweep").click()
-        page.locator(".emap[data-points]").wait_for(timeout=600_000)
+        page.get_by_text("Best nDCG@10").wait_for(timeout=600_000)
+    elif shot in ("duplicates", "compare"):  # background jobs: their results come when they are done
+        page.get_by_text("Chunks scanned" if shot == "duplicates" else "Mean neighbour overlap").first.wait_for(
+            timeout=600_000)
     tab.settle()
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from fake_openai import FakeOpenAI
 from core.stores import open_store
 from core.types import Chunk, EmbedderInfo
@@ -45,7 +45,7 @@ def sent_texts(fake: FakeOpenAI) -> list[str]:
 
 
 def test_compare_opens_offline_and_a_paid_model_runs_only_from_its_button(app_env, scratch, fake_openai):
-    at = open_page("views/compare.py")
+    at = finish_jobs(open_page("views/compare.py"))
     assert at.selectbox(key="compare_model").value.name in ("bow-hash", "minilm-static")  # offline first
     assert len(at.get("plotly_chart")) == 2 and fake_openai.requests == []
     pick(at.selectbox(key="compare_model"), "text-embedding-3-small").run()
@@ -57,7 +57,7 @@ def test_compare_opens_offline_and_a_paid_model_runs_only_from_its_button(app_en
     tokens = int(button.label.split("sends ~")[1].split()[0].replace(",", ""))
     assert "text-embedding-3-small" in button.label and chunks > 20 and tokens > chunks
     assert any("nothing is sent until you press the button" in i for i in texts(at.info))
-    button.click().run()
+    finish_jobs(button.click().run())
     assert not at.exception and not at.error, texts(at.error)
     assert len(sent_texts(fake_openai)) == chunks and len(at.get("plotly_chart")) == 2
     assert all(r["authorization"] == f"Bearer {KEY}" for r in fake_openai.requests)
@@ -72,7 +72,7 @@ def test_the_sweep_sends_nothing_to_a_paid_model_before_run(app_env, scratch, fa
     assert fake_openai.requests == []  # not timed, not embedded: nothing before the click
     button = at.button(key="sweep_run")
     assert button.label.startswith("Run sweep (sends ~") and "openai-small" in button.label
-    button.click().run()
+    finish_jobs(button.click().run())
     assert not at.exception and not at.error, texts(at.error)
     assert fake_openai.requests and at.dataframe
 

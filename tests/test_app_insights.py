@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from core.samples import SWEEP_CHARS
 
 
@@ -26,6 +26,7 @@ def test_sweep_scores_the_sample_questions_per_passage(app_env, scratch):
     assert any("3 document(s), 19 question(s), 2 setting(s)" in c for c in texts(at.caption)), texts(at.caption)
     assert any("7 question(s) have a passage no document holds" in w for w in texts(at.warning))
     at.button(key="sweep_run").click().run()
+    finish_jobs(at)  # a background job of the session
     assert not at.exception and not at.error, (at.exception, texts(at.error))
     results = at.dataframe[-1].value
     assert list(results["setting"]) == ["recursive-200-0-tokens", "recursive-512-0-tokens"]
@@ -53,7 +54,7 @@ def test_duplicates_page_on_the_samples(app_env, monkeypatch):
 
     real = core.duplicates.find_duplicates
     monkeypatch.setattr(core.duplicates, "find_duplicates", counted)
-    at = open_page("views/duplicates.py")
+    at = finish_jobs(open_page("views/duplicates.py"))
     assert not at.exception and not at.error
     assert int(next(m.value for m in at.metric if m.label == "Chunks scanned")) > 100
     strict = int(next(m.value for m in at.metric if m.label == "Pairs"))
@@ -74,7 +75,7 @@ def test_duplicates_page_on_the_samples(app_env, monkeypatch):
 
 
 def test_compare_page_against_bag_of_words(app_env, scratch):
-    at = open_page("views/compare.py")
+    at = finish_jobs(open_page("views/compare.py"))
     assert not at.exception and not at.error, texts(at.error)
     assert at.selectbox(key="compare_model").value.name == "bow-hash"
     overlap = float(next(m.value for m in at.metric if m.label.startswith("Mean neighbour overlap")))
@@ -85,7 +86,48 @@ def test_compare_page_against_bag_of_words(app_env, scratch):
     lowest = at.dataframe[0].value
     assert len(lowest) == 20 and lowest["overlap"].is_monotonic_increasing
     at.radio(key="compare_colour").set_value("neighbour overlap")
-    at.number_input(key="compare_k").set_value(5).run()
+    finish_jobs(at.number_input(key="compare_k").set_value(5).run())
     assert not at.exception and not at.error
     assert any(m.label == "Mean neighbour overlap (Jaccard@5)" for m in at.metric)
     assert list((scratch / "compare").glob("bow-hash-*.npy"))
+
+
+def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(app_env, scratch, monkeypatch):
+    """Run, pressed again, left for another page and back: one background job, never restarted; its bar shows
+    from the click and again on return, its scores once done, and again on a later visit without a new sweep."""
+    import threading
+
+    import core.sweep
+
+    release, runs = threading.Event(), []
+    real = core.sweep.run_sweep
+
+    def held(*args, **kwargs):  # the real sweep, once the test lets it go
+        runs.append(args[4])
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.sweep, "run_sweep", held)
+    try:
+        at = open_page("views/sweep.py")
+        at.number_input(key="sweep_chars").set_value(20_000)
+        at.multiselect(key="sweep_sizes").set_value([200])
+        at.selectbox(key="sweep_model").set_value("bow-hash").run()
+        at.button(key="sweep_run").click().run()
+        job = at.session_state["_jobs"]["sweep"]
+        assert job.running and at.get("progress")  # the bar from the first moment
+        at.button(key="sweep_run").click().run()  # a second click while it runs starts nothing
+        assert at.session_state["_jobs"]["sweep"] is job
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/sweep.py").run()
+        assert at.multiselect(key="sweep_sizes").value == [200] and at.selectbox(key="sweep_model").value == "bow-hash"
+        assert at.session_state["_jobs"]["sweep"] is job and job.running and at.get("progress")
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.error, texts(at.error)
+    assert list(at.dataframe[-1].value["setting"]) == ["recursive-200-0-tokens"]
+    at.switch_page("views/search.py").run()
+    at.switch_page("views/sweep.py").run()  # a later visit: the scores, not a new sweep
+    assert list(at.dataframe[-1].value["setting"]) == ["recursive-200-0-tokens"]
+    assert len(runs) == 1 and not at.session_state["_jobs"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_pages import open_page
+from app_pages import finish_jobs, open_page
 from core.label_edits import LabelEdits, Target
 from core.labels import document_names
 from core.projection import load_points
@@ -15,8 +15,7 @@ from map_fixtures import sample_points  # noqa: F401  (fixture)
 def open_labels(store: str, collection: str):
     at = open_page("views/labels.py")
     next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(collection).run()
-    assert not at.exception, at.exception
-    return at
+    return finish_jobs(at)  # the check is a background job of the session
 
 
 def metric(at, label: str) -> str:
@@ -39,14 +38,13 @@ def test_the_page_lists_the_flips_and_the_next_check_uses_a_fix(labelled_store, 
     documents = document_names(points.chunks.metadatas)
     LabelEdits(labelled_store.store, labelled_store.noisy).set_label(
         "category", [Target(points.chunks.ids[documents.index(document)], document, given)], truth)
-    at.run()
-    assert not at.exception, at.exception
+    finish_jobs(at.run())
     assert int(metric(at, "Suspect documents")) == flagged - 1
     assert any("version 1" in e.label for e in at.expander)
 
 
 def test_a_collection_whose_documents_each_carry_their_own_label(app_env):
     """The samples: one document per category, so the check says nothing can judge them (and no traceback)."""
-    at = open_page("views/labels.py")
+    at = finish_jobs(open_page("views/labels.py"))
     assert metric(at, "Suspect documents") == "0"
     assert any("nothing can judge them" in c.value for c in at.caption)

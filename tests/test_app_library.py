@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from browser_fixtures import free_port
 from core.config import DEFAULT_CHUNKING
 from core.documents import DocumentKey
@@ -59,7 +59,7 @@ def test_upload_ingest_reports_bad_files_and_delete_document(library):
         ("crows.txt", b"Crows remember faces and pass grudges to their young.\n", "text/plain"),
         ("broken.pdf", b"this is not a pdf at all", "application/pdf")]).run()
     assert not at.exception
-    at.button(key="ingest").click().run()
+    finish_jobs(at.button(key="ingest").click().run())  # the ingest is a background job of the session
     assert not at.exception
     assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
     assert any(e.startswith("Not ingested: broken.pdf") for e in texts(at.error))
@@ -72,6 +72,23 @@ def test_upload_ingest_reports_bad_files_and_delete_document(library):
     assert set(at.dataframe[0].value["document"]) == {"owls.md"}
 
 
+def test_an_ingest_goes_on_while_the_visitor_is_on_another_page(library):
+    """Started, left for the search page, back: the ingest finished without the page, and the Library (its
+    uploader empty again) says so and lists the document."""
+    at = library
+    at.file_uploader(key="uploads").set_value([
+        ("wrens.txt", b"Wrens sing loudly for such small birds.\n", "text/plain")]).run()
+    at.button(key="ingest").click().run()
+    job = at.session_state["_jobs"]["ingest"]
+    at.switch_page("views/search.py").run()
+    assert job.wait(60)
+    at.switch_page("views/library.py").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
+    assert set(at.dataframe[0].value["document"]) == {"owls.md", "wrens.txt"}
+    assert not at.session_state["_jobs"]
+
+
 def test_missing_paths_are_flagged_before_ingesting(library, tmp_path: Path):
     at = library
     (tmp_path / "here.txt").write_text("Herons stand still in shallow water and wait for fish.\n")
@@ -80,7 +97,7 @@ def test_missing_paths_are_flagged_before_ingesting(library, tmp_path: Path):
     assert not at.exception
     assert f"Not found, so left out: {tmp_path}/nowhere.txt" in texts(at.error)
     assert at.button(key="ingest").label == "Ingest 1 file(s) into 'notes'"
-    at.button(key="ingest").click().run()
+    finish_jobs(at.button(key="ingest").click().run())
     assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
     # Known by its full path, shown by its name: the only local file, so relative to its own folder.
     assert set(at.dataframe[0].value["document"]) == {"owls.md", "here.txt"}
@@ -96,7 +113,7 @@ def test_upload_into_a_new_collection_in_one_step(library):
     assert any("exists already" in e for e in texts(at.error)) and at.button(key="ingest").disabled
     at.text_input(key="ingest_new_name").input("animals").run()
     assert at.button(key="ingest").label == "Ingest 1 file(s) into new collection 'animals'"
-    at.button(key="ingest").click().run()
+    finish_jobs(at.button(key="ingest").click().run())
     assert not at.exception and not at.error, texts(at.error)
     assert at.sidebar.selectbox[0].value == "animals"  # and it is now the current collection
     assert any(s.startswith("1 file(s): 1 chunks added") for s in texts(at.success))
@@ -259,7 +276,7 @@ def test_search_results_are_headed_by_file_and_row_id(news):
 
 
 def test_near_duplicates_across_rows_of_one_file_count_as_across_documents(news):
-    at = open_page("views/duplicates.py")
+    at = finish_jobs(open_page("views/duplicates.py"))
     assert not at.exception
     assert next(m.value for m in at.metric if m.label == "Across documents") == "1"
     assert any("news.jsonl › a1" in str(v) for v in at.dataframe[0].value["documents"])

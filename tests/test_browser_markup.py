@@ -90,6 +90,9 @@ def test_markup_in_data_is_shown_as_text_on_every_page(chromium, markup_server):
                 tab.page.get_by_label("Query").press("Enter")
                 tab.page.get_by_text("#1 · ").first.wait_for()
                 tab.settle()
+            if path == "duplicates":  # the scan is a background job: its tables come when it is done
+                tab.page.get_by_text("Chunks scanned").wait_for()
+                tab.settle()
             if path in ("map", "compare"):  # coloured by category: the legend names both groups
                 # The map's legend is the WebGL component's own (text set as textContent); Compare's is Plotly's.
                 legend = tab.page.locator(".emap-legend" if path == "map" else ".js-plotly-plot .legend").first

@@ -2,12 +2,14 @@
 
 - Ask shows its spinner before the answer, timed in the page (MutationObserver, performance.now()).
 - A vector import goes on while the visitor is on another page; back on the Library it is finished.
+- So does a chunking sweep: back on its page, the choices and then the scores of the sweep started before.
 - A URL copied from one session (collection, query, map method and colouring) opens the same view
   in a fresh browser session.
 """
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -172,4 +174,27 @@ def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked
         tab.page.get_by_role("tab", name="Collections & documents").click()
         tab.page.get_by_text(f"imported {rows:,} vectors").wait_for(timeout=300_000)
         assert "elsewhere" in sidebar_collection(tab)
+        assert tab.exceptions() == []
+
+
+def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app):
+    """Run sweep, leave for the search page while its bar shows, come back: the page has the choices it was
+    started with and shows that sweep's scores, without Run sweep pressed again."""
+    # Characters of each sample no earlier run used: the sweep's disk cache (data/cache/sweeps) cannot answer at once.
+    chars = str(3_000 + os.getpid() % 2_000)
+    with app_tab(chromium, linked_app) as tab:
+        tab.open("sweep")
+        box = tab.page.get_by_label(re.compile("^Characters read from each sample"))
+        box.fill(chars)
+        box.press("Enter")
+        tab.page.get_by_text(re.compile(r"new setting\(s\) on this machine")).first.wait_for()
+        tab.settle()
+        tab.page.get_by_role("button", name="Run sweep").click()
+        tab.page.get_by_text(re.compile(r"Sweeping 3 setting\(s\) with minilm")).first.wait_for()
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+        tab.page.get_by_label("Query").wait_for()
+        tab.settle()
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Chunking sweep").click()
+        tab.page.get_by_text("Best nDCG@10").wait_for(timeout=300_000)
+        assert tab.page.get_by_label(re.compile("^Characters read from each sample")).input_value() == chars
         assert tab.exceptions() == []

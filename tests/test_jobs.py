@@ -36,3 +36,17 @@ def test_a_failing_job_says_why_instead_of_vanishing():
     assert first.wait(10) and second.wait(10)
     assert first.error == "the file has no vector column" and first.result is None
     assert second.error == "Import failed: ValueError: boom"
+
+
+def test_results_keep_the_newest_few_of_each_kind_by_inputs():
+    from core.jobs import Results
+
+    results = Results(per_kind=2)
+    results.put("sweep", ("a", 1), "first")
+    results.put("sweep", ("b", 1), "second")
+    results.put("compare", ("a", 1), "other kind")
+    assert results.get("sweep", ("a", 1)) == "first"  # read: the newest again
+    results.put("sweep", ("c", 1), "third")  # one too many: the least recently used goes
+    assert results.get("sweep", ("b", 1)) is None
+    assert results.get("sweep", ("a", 1)) == "first" and results.get("sweep", ("c", 1)) == "third"
+    assert results.get("compare", ("a", 1)) == "other kind" and results.get("compare", ("b", 1)) is None

@@ -14,10 +14,13 @@ from core.labels import LabelReport
 from core.markup import plotly_text
 from core.palette import category_colours
 from core.sharing import paid_embedder
+from core.types import ProgressCallback
 from core.workspace import Workspace
 
 COLOUR_BY = ("category", "neighbour overlap")
+COMPARE_JOB, LABELS_JOB = "compare", "compare_labels"  # run on their own threads: leaving the page cancels neither
 
+ui.remembered("compare_model", "compare_k", "compare_max", "compare_colour")  # coming back finds the comparison
 st.title("Compare embedders")
 st.caption("The same chunks embedded by two models. Each map is its model's own 2-D PCA; the second is rotated "
            "onto the first (orthogonal Procrustes), so matching regions sit in matching places. Neighbour overlap "
@@ -27,14 +30,17 @@ if workspace is None:
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def cached_comparison(version: tuple[str, str, str], model_b: str, k: int, max_chunks: int,
-                      _workspace: Workspace) -> EmbedderComparison:
-    with ui.progress_bar(f"Embedding with {model_b}") as progress:
-        comparison = compare_embedders(_workspace.collection, ui.cached_embedder(model_b),
-                                       compare.COMPARE_CACHE_DIR, k, max_chunks, progress)
-    ui.bound_cache(compare.COMPARE_CACHE_DIR)
-    return comparison
+def comparison(version: tuple[str, str, str], model_b: str, k: int, max_chunks: int) -> EmbedderComparison | None:
+    """The comparison, by a background job of this session (None while it runs): it goes on when the visitor
+    leaves the page, and its result shows on return. B's vectors stay in the disk cache (within its limit)."""
+    collection, embedder, cache_dir = workspace.collection, ui.cached_embedder(model_b), compare.COMPARE_CACHE_DIR
+
+    def task(progress: ProgressCallback) -> EmbedderComparison:
+        result = compare_embedders(collection, embedder, cache_dir, k, max_chunks, progress)
+        ui.bound_cache(cache_dir)
+        return result
+
+    return ui.job_result(COMPARE_JOB, (version, model_b, k, max_chunks), f"Embedding with {model_b}", task)
 
 
 @st.cache_data(show_spinner="Counting what would be sent…", max_entries=8)
@@ -73,9 +79,12 @@ max_chunks = int(c3.number_input("At most this many chunks", 50,
 try:
     if paid_embedder(spec.name) and not paid_click(spec.name, spec.label, k, max_chunks):
         st.stop()
-    result = cached_comparison(ui.collection_version(workspace), spec.name, k, max_chunks, workspace)
+    result = comparison(ui.collection_version(workspace), spec.name, k, max_chunks)
 except ExplorerError as exc:
     st.error(str(exc))
+    st.stop()
+if result is None:
+    st.caption("The comparison goes on if you open another page; it shows here when you come back.")
     st.stop()
 
 if result.capped:
@@ -121,21 +130,25 @@ st.dataframe(lowest[["overlap", "category", "source", "text"]], hide_index=True,
 # -- Which model separates your labels (the label check of core/labels.py under each model) --------------------
 
 
-@st.cache_data(show_spinner="Checking labels under both models…", max_entries=8)
-def cached_separation(version: tuple[str, str, str], model_b: str, field: str, max_chunks: int,
-                      _workspace: Workspace) -> tuple[LabelReport, LabelReport]:
-    return label_separation(_workspace.collection, ui.cached_embedder(model_b), compare.COMPARE_CACHE_DIR, field,
-                            max_chunks)
+def separation(version: tuple[str, str, str], model_b: str, field: str,
+               max_chunks: int) -> tuple[LabelReport, LabelReport] | None:
+    """The label check under both models, by a background job of this session (None while it runs)."""
+    collection, embedder, cache_dir = workspace.collection, ui.cached_embedder(model_b), compare.COMPARE_CACHE_DIR
+    return ui.job_result(LABELS_JOB, (version, model_b, field, max_chunks), "Checking labels under both models",
+                         lambda progress: label_separation(collection, embedder, cache_dir, field, max_chunks))
 
 
 st.subheader("Which model separates your labels")
 st.caption("Per label, the share of each chunk's nearest neighbours carrying the same label under each model, and "
            "how many documents each model makes look mislabelled (Labels & clusters has the details).")
 try:
-    label_a, label_b = cached_separation(ui.collection_version(workspace), spec.name, "category", max_chunks, workspace)
+    reports = separation(ui.collection_version(workspace), spec.name, "category", max_chunks)
 except ExplorerError as exc:
     st.caption(f"No label check: {exc}")
     st.stop()
+if reports is None:
+    st.stop()
+label_a, label_b = reports
 s1, s2 = st.columns(2)
 s1.metric(f"Suspect documents: {result.model_a}", len(label_a.flagged))
 s2.metric(f"Suspect documents: {result.model_b}", len(label_b.flagged))

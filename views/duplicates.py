@@ -14,7 +14,9 @@ from core.workspace import Workspace
 
 LOWEST, HIGHEST, DEFAULT = 0.80, 1.00, 0.95  # the slider's range: one scan at LOWEST serves every position
 SHOWN = 2000  # table rows: a big collection can have far more pairs than a page can show
+DUPLICATES_JOB = "duplicates"  # runs on its own thread: leaving the page does not cancel it
 
+ui.remembered("dup_threshold", "dup_k", "dup_categories")  # coming back finds the scan
 st.title("Near-duplicates")
 st.caption(f"Pairs of chunks whose embeddings have a cosine similarity above the threshold, joined into groups. "
            f"One batched pass compares every chunk with every other (a blocked matrix product over the stored "
@@ -25,20 +27,20 @@ if workspace is None:
     st.stop()
 
 
-# cache_resource, not cache_data: a report can hold 100,000s of pairs, and it is immutable, so every rerun and
-# session shares one copy instead of unpickling its own. The collection's version is the key: any write rescans.
-@st.cache_resource(show_spinner=False, max_entries=4)
 def scanned(version: tuple[str, str, str], neighbours: int, categories: tuple[str, ...],
-            _workspace: Workspace) -> DuplicateReport:
-    with ui.progress_bar("Looking for near-duplicates") as progress:
-        return find_duplicates(_workspace.collection, LOWEST, neighbours, Filter(categories=categories or None),
-                               progress)
+            workspace: Workspace) -> DuplicateReport | None:
+    """The scan at the slider's lowest value, by a background job of this session (None while it runs): it goes
+    on when the visitor leaves the page. Its report can hold 100,000s of pairs and is immutable, so every rerun
+    and session asking the same shares one copy. The collection's version is in the key: any write rescans."""
+    return ui.job_result(DUPLICATES_JOB, (version, neighbours, categories), "Looking for near-duplicates",
+                         lambda progress: find_duplicates(workspace.collection, LOWEST, neighbours,
+                                                          Filter(categories=categories or None), progress))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def filtered(version: tuple[str, str, str], neighbours: int, categories: tuple[str, ...], threshold: float,
-             _workspace: Workspace) -> DuplicateReport:
-    return scanned(version, neighbours, categories, _workspace).at(threshold)
+             _report: DuplicateReport) -> DuplicateReport:
+    return _report.at(threshold)
 
 
 def short(text: str, width: int = 90) -> str:
@@ -55,8 +57,11 @@ st.caption(f"{workspace.collection.count()} chunks in '{markdown_text(workspace.
            f"{int(neighbours)} most similar partners (identical copies aside).")
 
 try:
-    report = filtered(ui.collection_version(workspace), int(neighbours), tuple(chosen), round(threshold, 2),
-                      workspace)
+    scan = (ui.collection_version(workspace), int(neighbours), tuple(chosen))
+    if (full := scanned(*scan, workspace)) is None:
+        st.caption("The scan goes on if you open another page; its pairs show here when you come back.")
+        st.stop()
+    report = filtered(*scan, round(threshold, 2), full)
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()

@@ -25,8 +25,10 @@ SUSPECTS_KEY = "labels_suspects"
 SHOWN = 500  # rows of the suspect and outlier tables
 SUSPECT_RING, OUTLIER_RING = "#dc2626", "#7c3aed"
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
+LABELS_JOB = "labels"  # runs on its own thread: leaving the page does not cancel it
 HIDDEN_FIELDS = {"source", "row", "document", "chunking", "start", "end", "index"}  # identity and offsets, not labels
 
+ui.remembered("labels_field", "labels_k", "labels_threshold")  # coming back finds the check
 st.title("Labels & clusters")
 st.caption("Each chunk's nearest neighbours (cosine, in the full space) and a linear model fitted without its "
            "document vote on its label. Per label: how many neighbours share it, on the map too; which labels "
@@ -51,11 +53,13 @@ def map_of(fingerprint: str, _points: MapPoints) -> Projection:
         return project(_points.chunks.embeddings, ProjectionSettings(method="pca"), progress, data_key=fingerprint)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def report_of(fingerprint: str, field: str, k: int, edits_version: int, _points: MapPoints, _coords: np.ndarray,
-              _edits: LabelEdits) -> LabelReport:
-    with ui.progress_bar("Checking labels") as progress:
-        return check_points(_points, _coords, field, _edits, k, progress=progress)
+def report_of(field: str, k: int, points: MapPoints, coords: np.ndarray, edits: LabelEdits) -> LabelReport | None:
+    """The label check, by a background job of this session (None while it runs): it goes on when the visitor
+    leaves the page, and its report shows on return. Keyed by the collection (two with the same vectors can carry
+    other labels) and the overlay's version: every edit makes a new check."""
+    inputs = (ui.collection_version(workspace), points.fingerprint, field, k, edits.version())
+    return ui.job_result(LABELS_JOB, inputs, f"Checking '{field}' labels",
+                         lambda progress: check_points(points, coords, field, edits, k, progress=progress))
 
 
 def label_fields(points: MapPoints) -> list[str]:
@@ -88,11 +92,14 @@ threshold = right.slider("Suspect above", 0.0, 1.0, DEFAULT_THRESHOLD, 0.05, key
                               "at 0.5, its label gets less than half.")
 edits = LabelEdits(workspace.store.url, workspace.collection.name)
 try:
-    report = replace(report_of(points.fingerprint, field, k, edits.version(), points, projection.coords, edits),
-                     threshold=threshold)
+    checked = report_of(field, k, points, projection.coords, edits)
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()
+if checked is None:
+    st.caption("The check goes on if you open another page; its report shows here when you come back.")
+    st.stop()
+report = replace(checked, threshold=threshold)
 
 flagged = report.flagged
 m1, m2, m3, m4 = st.columns(4)

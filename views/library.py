@@ -18,16 +18,18 @@ from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
 from core.documents import DocumentInfo, DocumentKey, delete_document, list_documents
 from core.markup import markdown_text
-from core.pipeline import LoadOptions, LocalFile, Source, Upload, distinct_sources, ingest, local_files
+from core.pipeline import (IngestReport, LoadOptions, LocalFile, Source, Upload, distinct_sources, ingest,
+                           local_files)
 from core.samples import samples
 from core.stores import Store
-from core.types import ChunkSettings
+from core.types import ChunkSettings, ProgressCallback
 from core.vectorfiles import FORMATS, Fields, import_vector_bytes
 from core.workspace import Workspace, open_workspace
 
 MAX_UPLOAD_MB = 200  # .streamlit/config.toml server.maxUploadSize
 SOURCE_KINDS = ("Upload files", "Built-in sample", "Files on this machine (paths)")
 NEW_COLLECTION = "A new collection…"
+INGEST_JOB = "ingest"  # runs on its own thread: leaving the page does not cancel it
 # Upload(name, data, folder=None) keeps two uploads of the same name apart by a folder label; only
 # offered where core.pipeline knows it.
 UPLOAD_FOLDERS = "folder" in getattr(Upload, "__dataclass_fields__", {})
@@ -181,19 +183,32 @@ def ingest_section(sources: list[Source], settings: ChunkSettings, options: Load
         prune = st.checkbox("Remove the documents of files no longer in these folders (deleted or renamed)",
                             key="prune", help="Unticked, such files are only reported, and stay searchable.")
     label = f"Ingest {len(sources)} file(s) into {'new collection ' if new_model else ''}'{name or '…'}'"
-    if st.button(label, type="primary", disabled=not sources or not name or taken, key="ingest"):
-        charge_uploads = ui.charge_uploads(sources)  # NotAllowed over the shared app's limits
+    running = ui.background_job(INGEST_JOB) is not None
+    if st.button(label, type="primary", disabled=not sources or not name or taken or running, key="ingest"):
+        ui.charge_uploads(sources)()  # NotAllowed over the shared app's limits; counted as the work starts
         target = open_workspace(store, name, new_model, create=True) if new_model else workspace
-        with ui.progress_bar("Ingesting") as progress:
+
+        def task(progress: ProgressCallback) -> tuple[IngestReport, str | None]:
             report = ingest(sources, target.collection, target.embedder, settings, options, progress, prune=prune)
-        charge_uploads()
-        if new_model and not report.files:  # nothing went in: leave no empty collection behind
-            store.delete_collection(name)
-        st.session_state["ingest_report"] = report
-        if new_model and report.files:
-            st.session_state["_ingested_into_new"] = True
-            ui.pick_collection(name)  # reruns with the new collection selected
-        st.rerun()  # the sidebar's chunk counts follow
+            if new_model and not report.files:  # nothing went in: leave no empty collection behind
+                store.delete_collection(name)
+            return report, name if new_model and report.files else None
+
+        ui.run_in_background(INGEST_JOB, f"Ingesting {len(sources)} file(s) into '{name}'", task)
+
+
+def ingest_outcome() -> None:
+    """The ingest's bar while it runs (also after leaving the page and coming back, the uploader empty again),
+    then its report; a new collection it filled becomes the current one."""
+    if job := ui.finished_job(INGEST_JOB):
+        if job.error:
+            st.error(job.error)
+        else:
+            st.session_state["ingest_report"], new_collection = job.result
+            if new_collection:
+                st.session_state["_ingested_into_new"] = True
+                ui.pick_collection(new_collection)  # reruns with the new collection selected
+            st.rerun()  # the sidebar's chunk counts follow
     report = st.session_state.get("ingest_report")
     if report is not None:
         (st.success if report.files else st.warning)(report.summary())
@@ -211,6 +226,7 @@ def add_documents(workspace: Workspace | None) -> None:
         st.error(str(exc))
         return
     if not sources:
+        ingest_outcome()
         st.info("Choose files to see how they would be cut.")
         return
     st.subheader("Preview")
@@ -230,6 +246,7 @@ def add_documents(workspace: Workspace | None) -> None:
         ingest_section(sources, settings, options, workspace)
     except ExplorerError as exc:
         st.error(str(exc))
+    ingest_outcome()
 
 
 # -- collections and documents ------------------------------------------------------------

@@ -23,7 +23,12 @@ from core.types import ChunkSettings
 
 SOURCES = ("Questions on documents (CSV)", "BEIR benchmark folder")
 LONG_RUN_S = 60  # above this the estimate is a warning
+SWEEP_JOB = "sweep"  # runs on its own thread: leaving the page does not cancel it
 
+# Coming back finds the choices, and so the running or finished sweep, where they were (the table's edits excepted).
+ui.remembered("sweep_source", "sweep_beir", "sweep_split", "sweep_max_queries", "sweep_max_docs", "sweep_chars",
+              "sweep_methods", "sweep_unit", "sweep_sizes", "sweep_overlaps", "sweep_whole", "sweep_model",
+              "sweep_mode", "sweep_k")
 st.title("Chunking sweep")
 st.caption("Which chunker, size and overlap finds the answers? Every setting is ingested into its own "
            "collection in a scratch store (data/cache/sweeps), reused next time. A question with an expected "
@@ -54,16 +59,17 @@ def cached_beir(folder: str, split: str, max_queries: int, max_docs: int) -> tup
     return beir_corpus(bench), beir_questions(bench)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cached_sweep(scratch: str, corpus_key: str, questions_key: str, settings: tuple[ChunkSettings, ...],
-                 embedder: str, mode: str, k: int, _corpus: SweepCorpus, _questions: QuestionSet) -> list[SettingScores]:
-    """Keyed by the scratch folder and the fingerprints of corpus and questions; on disk, the collections and
-    scores stay too (within the cache limit)."""
-    with ui.progress_bar("Sweeping") as progress:
-        # The samples' shipped vectors serve the settings that cut them as the app does.
-        return run_sweep(open_store(scratch), _corpus, _questions,
-                         with_shipped_vectors(ui.cached_embedder(embedder)),
-                         settings, mode, k, progress, results_dir=Path(scratch) / "results")  # type: ignore[arg-type]
+def swept(inputs: tuple, start: bool, scratch: str, corpus: SweepCorpus,
+          questions: QuestionSet) -> list[SettingScores] | None:
+    """The sweep's scores for `inputs` (corpus and questions fingerprints, settings, model, mode, k), worked out by a
+    background job of this session that goes on when the visitor leaves the page (None while it runs; with
+    `start` False, none is started). On disk, the collections and scores stay too (within the cache limit)."""
+    settings, model, mode, k = inputs[2:]
+    embedder = with_shipped_vectors(ui.cached_embedder(model))  # the samples' vectors serve the app's own cut
+    return ui.job_result(SWEEP_JOB, (scratch, *inputs), f"Sweeping {len(settings)} setting(s) with {model}",
+                         lambda progress: run_sweep(open_store(scratch), corpus, questions, embedder, settings, mode,
+                                                    k, progress, results_dir=Path(scratch) / "results"),  # type: ignore[arg-type]
+                         start)
 
 
 def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
@@ -168,15 +174,18 @@ inputs = (corpus.fingerprint, questions.fingerprint(), tuple(settings), model, m
 if st.button(f"Run sweep (sends ~{estimate.tokens:,} tokens to {model})" if paid else "Run sweep",
              type="primary", key="sweep_run"):
     st.session_state["sweep_inputs"] = inputs
-if st.session_state.get("sweep_inputs") != inputs:
-    st.info("Pick the grid and press **Run sweep**. A new setting takes as long as ingesting the documents once; "
-            "settings already swept come back at once.")
-    st.stop()
+chosen = st.session_state.get("sweep_inputs") == inputs
 try:
-    rows = cached_sweep(scratch, corpus.fingerprint, questions.fingerprint(), tuple(settings), model, mode, k,
-                        corpus, questions)
+    rows = swept(inputs, chosen, scratch, corpus, questions)
 except ExplorerError as exc:
     st.error(str(exc))
+    st.stop()
+if rows is None:
+    if not chosen:
+        st.info("Pick the grid and press **Run sweep**. A new setting takes as long as ingesting the documents "
+                "once; settings already swept come back at once.")
+    else:
+        st.caption("The sweep goes on if you open another page; its scores show here when you come back.")
     st.stop()
 
 table = pd.DataFrame([{"setting": r.setting, "chunks": r.chunks, "nDCG@10": round(r.ndcg_10, 4),
