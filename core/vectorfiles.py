@@ -32,6 +32,7 @@ import numpy as np
 
 from .embedders import imported_embedder
 from .errors import ExplorerError
+from .identity import move_to_current_scheme
 from .stores.base import Collection, Store, check_collection_name, operation
 from .types import Chunk, EmbedderInfo, Metadata, ProgressCallback, ProgressEvent, no_progress
 
@@ -428,6 +429,7 @@ def import_vectors(path: Path | str, store: Store, collection: str, fields: Fiel
     info = imported_embedder(model, source.dimension)
     existed = collection in {c.name for c in store.list_collections()}
     target: Collection = store.open_collection(collection, info, create=True)
+    move_to_current_scheme(target)  # a collection of an earlier id scheme, before its first write
     done = 0
     try:
         with operation(target, "import", str(source.path)), target.bulk_write(rows):
