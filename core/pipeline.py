@@ -74,7 +74,7 @@ class LocalFile:
 
     @classmethod
     def at(cls, path: str | Path) -> LocalFile:
-        return cls(Path(path), local_source(path))
+        return cls(Path(os.path.abspath(path)), local_source(path))
 
     @property
     def name(self) -> str:
@@ -101,7 +101,7 @@ def local_files(paths: Sequence[str | Path]) -> list[LocalFile]:
     is an error that says so."""
     files: list[LocalFile] = []
     for raw in paths:
-        path = Path(raw)
+        path = Path(os.path.abspath(raw))  # read where it is now, whatever the working folder is by then
         if not path.is_dir():
             files.append(LocalFile.at(path))
             continue
