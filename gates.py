@@ -44,8 +44,8 @@ WIDGETS: dict[str, str] = {
     "similarity_texts": limit("similarity_texts"), "nearest_of": HARMLESS, "nearest_k": HARMLESS,
     # Hybrid search
     "query": QUERY, "k": limit("k"), "mode": HARMLESS, "categories": HARMLESS, "sources": HARMLESS,
-    "fusion_method": HARMLESS, "rrf_k": HARMLESS, "depth": HARMLESS, "weight": HARMLESS, "sweep_varied*": HARMLESS,
-    "search_example_*": HARMLESS,
+    "search_rows": HARMLESS, "fusion_method": HARMLESS, "rrf_k": HARMLESS, "depth": HARMLESS, "weight": HARMLESS,
+    "sweep_varied*": HARMLESS, "search_example_*": HARMLESS,
     # Embedding map
     "map_method": HARMLESS, "map_dims": HARMLESS, "map_metric": HARMLESS, "map_seed": HARMLESS,
     "map_cap": limit("map_points"), "map_perplexity": HARMLESS, "map_n_neighbors": HARMLESS,

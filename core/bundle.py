@@ -7,7 +7,8 @@ source, category and hover text, and the queries asked with their positions
 and retrieved ids. Importing it restores the view as it was; the settings
 recorded alongside say how to recompute it from scratch.
 
-The store URL is deliberately left out: a PostgreSQL URL can carry a password.
+The store URL is deliberately left out: a PostgreSQL URL can carry a password. A shared app
+names each point's source as it shows it (`full_paths=False`): a file's path on the server stays there.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .documents import shown_sources
 from .errors import ExplorerError
 from .projection import MapPoints, Projection, ProjectionSettings
 from .types import EmbedderInfo
@@ -61,15 +63,25 @@ def preview(text: str) -> str:
 
 
 def map_bundle(collection: str, embedder: EmbedderInfo, points: MapPoints, projection: Projection,
-               queries: tuple[BundleQuery, ...] = ()) -> Bundle:
-    """The bundle of a map just computed: what the page shows and what an export writes."""
+               queries: tuple[BundleQuery, ...] = (), full_paths: bool = True) -> Bundle:
+    """The bundle of a map just computed: what the page shows and what an export writes. Sources are
+    as stored (a file's full path), or with `full_paths=False` as the app shows them."""
     metas = points.chunks.metadatas
     return Bundle(collection=collection, embedder=embedder,
                   chunking=tuple(sorted({str(m["chunking"]) for m in metas if m.get("chunking")})),
                   projection=projection.settings, total=points.total, ids=tuple(points.chunks.ids),
-                  coords=projection.coords, sources=tuple(str(m.get("source", "")) for m in metas),
+                  coords=projection.coords, sources=named_sources(points, full_paths),
                   categories=tuple(str(m.get("category", "")) for m in metas),
                   texts=tuple(preview(t) for t in points.chunks.texts), queries=queries)
+
+
+def named_sources(points: MapPoints, full_paths: bool = True) -> tuple[str, ...]:
+    """Each point's source as an export names it: as stored, or as the app shows it (`shown_sources`)."""
+    stored = [str(m.get("source", "")) for m in points.chunks.metadatas]
+    if full_paths:
+        return tuple(stored)
+    shown = shown_sources(stored)
+    return tuple(shown[s] for s in stored)
 
 
 def to_json(bundle: Bundle) -> bytes:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from .identity import move_to_current_scheme
 from .stores.base import Collection
 from .types import Filter, Metadata
 
@@ -64,10 +65,12 @@ def list_documents(collection: Collection) -> list[DocumentInfo]:
 
 
 def delete_document(collection: Collection, key: DocumentKey) -> int:
-    """Delete one document's chunks (a whole file when the key names no row); returns how many went."""
+    """Delete one document's chunks (a whole file when the key names no row); returns how many went.
+    A collection of an earlier id scheme moves to the current one first (the key as listed before)."""
+    source = move_to_current_scheme(collection).renamed.get(key.source, key.source)
     if not key.row:
-        return collection.delete_source(key.source)
-    rows = collection.get(where=Filter(sources=(key.source,)))
+        return collection.delete_source(source)
+    rows = collection.get(where=Filter(sources=(source,)))
     doomed = [i for i, m in zip(rows.ids, rows.metadatas) if str((m or {}).get("row", "")) == key.row]
     collection.delete_ids(doomed)
     return len(doomed)

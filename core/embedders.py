@@ -132,7 +132,21 @@ class BagOfWordsEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         counts = self._vectorizer.transform(list(texts)).astype(np.float32)
         counts.data = 1.0 + np.log(counts.data)
-        return normalise(self._projection.transform(counts))
+        vectors = self._projection.transform(counts)
+        for row in np.flatnonzero(~vectors.any(axis=1)):
+            vectors[row] = self._unprojected(counts.getrow(row))
+        return normalise(vectors)
+
+    def _unprojected(self, counts) -> np.ndarray:
+        """A vector for a text the sparse projection maps to all zeros: one with no word at all ("42",
+        "!!!", only stop words), or whose words all fall in buckets no component reads (384 components
+        over 2^18 buckets leave about half of them unread, so one- and two-word texts often do). A zero
+        vector has no direction: it could not be searched, and `check` calls it unusable. So each word's
+        bucket gets a fixed random direction of its own (a text without words, the bucket past the last):
+        same words, same vector, and texts that share a word are still alike."""
+        buckets, weights = (counts.indices, counts.data) if counts.nnz else ([self.features], [1.0])
+        return sum(weight * np.random.default_rng([self.seed, int(bucket)]).standard_normal(self.dimension)
+                   for bucket, weight in zip(buckets, weights)).astype(np.float32)
 
 
 class StaticMiniLMEmbedder:

@@ -83,7 +83,8 @@ class EmbeddingCache:
                                         f"AND text_hash IN ({marks})", [model, *part])
                     for key, blob in rows:
                         vector = np.frombuffer(blob, dtype=np.float32)
-                        if vector.shape == (embedder.dimension,):
+                        # A zero vector is no vector (an older bow-hash gave some): embedded again.
+                        if vector.shape == (embedder.dimension,) and vector.any():
                             found[bytes(key)] = vector
         except (sqlite3.Error, OSError) as exc:
             self._unusable(exc)

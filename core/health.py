@@ -30,6 +30,7 @@ import numpy as np
 
 from .embedders import EMBEDDERS, get_embedder
 from .errors import CollectionDamaged, ExplorerError, StoreDamaged, describe
+from .identity import move_to_current_scheme
 from .keyword import Analyzer, BM25Settings
 from .stores import open_store
 from .stores.base import Collection, Pending, Store, StoredChunks
@@ -430,6 +431,9 @@ def repair_collection(store: Store, name: str, progress: ProgressCallback = no_p
     if before.needs("vector"):
         rebuilt, re_embedded = _rebuild_vectors(store, name, embedder_info, progress)
     collection = open_existing(store, name)
+    # Moved once the rows are whole again (a damaged collection is not read more than a repair must),
+    # before the keyword index is rebuilt over the moved rows.
+    move_to_current_scheme(collection, progress=progress)
     progress(ProgressEvent("keyword index", 0, None, name))
     _rebuild_keyword(collection, progress)
     accepted = None

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .bundle import Bundle
+from .bundle import Bundle, named_sources
 from .errors import ExplorerError
 from .keyword import Analyzer, BM25Settings
 from .projection import MapPoints, Metric, prepared_vectors
@@ -171,14 +171,16 @@ def cluster_centres(coords: np.ndarray, labels: np.ndarray) -> list[ClusterCentr
             for c in sorted(set(labels.tolist()) - {NOISE})]
 
 
-def selection_frame(points: MapPoints, rows: Sequence[int], cluster_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """The selected chunks as a table (what the page shows and the CSV export holds): id, source,
-    category, cluster (when clustered) and the full text."""
+def selection_frame(points: MapPoints, rows: Sequence[int], cluster_names: Sequence[str] | None = None,
+                    full_paths: bool = True) -> pd.DataFrame:
+    """The selected chunks as a table (what the page shows and the CSV export holds): id, source (as stored,
+    or as the app shows it: `bundle.named_sources`), category, cluster (when clustered) and the full text."""
     chunks = points.chunks
     rows = list(rows)
+    sources = named_sources(points, full_paths)
     frame = pd.DataFrame({
         "id": [chunks.ids[i] for i in rows],
-        "source": [str(chunks.metadatas[i].get("source", "")) for i in rows],
+        "source": [sources[i] for i in rows],
         "category": [str(chunks.metadatas[i].get("category", "") or "") for i in rows],
     })
     if cluster_names is not None:

@@ -36,7 +36,7 @@ from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
 from .errors import ExplorerError, LoaderError
 from .health import check_space
-from .identity import (FormerChunks, carry_second_scheme, migrate_old_ids, settle_first_scheme,
+from .identity import (FormerChunks, carry_second_scheme, move_to_current_scheme, settle_first_scheme,
                        settle_second_scheme)
 from .loaders import SUPPORTED_EXTENSIONS, load_bytes, load_path, local_source, upload_source
 from .stores.base import Collection, operation
@@ -74,7 +74,7 @@ class LocalFile:
 
     @classmethod
     def at(cls, path: str | Path) -> LocalFile:
-        return cls(Path(path), local_source(path))
+        return cls(Path(os.path.abspath(path)), local_source(path))
 
     @property
     def name(self) -> str:
@@ -101,7 +101,7 @@ def local_files(paths: Sequence[str | Path]) -> list[LocalFile]:
     is an error that says so."""
     files: list[LocalFile] = []
     for raw in paths:
-        path = Path(raw)
+        path = Path(os.path.abspath(raw))  # read where it is now, whatever the working folder is by then
         if not path.is_dir():
             files.append(LocalFile.at(path))
             continue
@@ -141,6 +141,7 @@ class IngestReport:
     gone: list[str] = field(default_factory=list)  # sources of files no longer in a folder ingested again
     pruned: bool = False                            # ...and removed (asked for), or still held
     folders: list[str] = field(default_factory=list)  # the folders ingested (resolved): gone files are shown under them
+    kept_names: str = ""  # documents the move to the current ids could only keep under their old names, in words
 
     def merge(self, other: IngestReport) -> None:
         """Add another run's counts to this one (several ingests shown as one)."""
@@ -151,6 +152,7 @@ class IngestReport:
         self.gone += other.gone
         self.folders += other.folders
         self.pruned = self.pruned or other.pruned
+        self.kept_names = "; ".join(filter(None, (self.kept_names, other.kept_names)))
 
     def summary(self) -> str:
         reused = self.chunks_added - self.chunks_embedded
@@ -160,6 +162,8 @@ class IngestReport:
                   f"in {self.seconds:.1f}s")
         if self.chunks_migrated:
             text += f"; {self.chunks_migrated} chunks moved to ids by source first (nothing re-embedded)"
+        if self.kept_names:
+            text += f"; {self.kept_names}"
         if self.chunks_truncated:
             text += f"; {self.chunks_truncated} chunks longer than the model reads (their ends are ignored)"
         if self.failures:
@@ -217,13 +221,9 @@ def _given_name(source: Source) -> str:
 
 
 def _former_names(source: Source) -> list[str]:
-    """The names the second id scheme may hold this document under: the same (uploads), the absolute
-    path as spelled (a file given alone), the path relative to the folder (a file found in one)."""
-    if isinstance(source, Upload):
-        return [source.source]
-    path = source.path if isinstance(source, LocalFile) else Path(source)
-    relative = source.relative if isinstance(source, LocalFile) else None
-    return [source_name(source), os.path.abspath(path), *([relative] if relative else [])]
+    """The name the second id scheme knew a file found in a folder by (its path under the folder); the
+    move to the current ids resolved every other name already."""
+    return [source.relative] if isinstance(source, LocalFile) and source.relative else []
 
 
 def gone_from_folders(collection: Collection, folders: Iterable[str], present: set[str]) -> list[str]:
@@ -263,7 +263,8 @@ def ingest(
     sources = distinct_sources(sources)
     started = time.perf_counter()
     cache = cache or EmbeddingCache.default()
-    report = IngestReport(chunks_migrated=migrate_old_ids(collection, cache, progress))
+    moved = move_to_current_scheme(collection, cache, progress)
+    report = IngestReport(chunks_migrated=moved.chunks, kept_names=moved.kept_note())
     total = sum(_size(s) for s in sources) or None
     check_space(collection, total or 0, settings)  # refused before the first write, not by a full disk half way
     done_before = 0  # bytes of the files already finished, for the progress bar
@@ -327,8 +328,6 @@ def _ingest_one(source: Source, collection: Collection, embedder: Embedder, cach
     for doc_source, keep in seen.items():
         report.chunks_removed += collection.delete_source(doc_source, keep_ids=sorted(keep))
         report.chunks_removed += settle_first_scheme(collection, doc_source)
-        # Its "v2" chunks under this very name were just replaced: moved, not stale.
-        report.chunks_removed -= len(former.get(doc_source, []))
         report.chunks_migrated += settle_second_scheme(collection, doc_source, former)
 
 

@@ -6,6 +6,11 @@ list's scores divided by its best) or by reciprocal rank fusion (RRF: each
 list adds weight / (rrf_k + rank)). Every result says where it stood in each
 list and what each list contributed, so the page can show why it ranks where
 it does, and `fusion_sweep` shows how the top results move as the settings change.
+
+A search may be narrowed to chosen documents, rows of a CSV / JSONL file included (`documents`).
+Stores filter by category and source; rows are narrowed here: every chunk of the chosen files is
+ranked, those of other rows are dropped and the rest ranked again, so each list is what a store
+filtering by row would return.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from .documents import DocumentKey
 from .embedders import Embedder
 from .embedding_endpoints import embed_queries
 from .stores.base import Collection
@@ -167,16 +173,45 @@ def _single(hits: Sequence[Hit], mode: Mode) -> list[SearchResult]:
     return _results(fused, hits if mode == "vector" else [], hits if mode == "keyword" else [])
 
 
+@dataclass(frozen=True)
+class Narrowed:
+    """The chunks of chosen documents: the store's filter (their files), how many chunks it lets through,
+    and which of those belong to the chosen documents."""
+
+    where: Filter
+    chunks: int
+    allowed: frozenset[str]
+
+    @classmethod
+    def of(cls, collection: Collection, where: Filter | None, documents: Sequence[DocumentKey]) -> Narrowed:
+        chosen = set(documents)
+        sources = tuple(s for s in dict.fromkeys(d.source for d in documents)
+                        if where is None or not where.sources or s in where.sources)
+        files = Filter(categories=where.categories if where else None, sources=sources or ("",))
+        held = collection.get(where=files)
+        keys = (DocumentKey.of(m or {}) for m in held.metadatas)
+        allowed = frozenset(i for i, key in zip(held.ids, keys) if key in chosen or DocumentKey(key.source) in chosen)
+        return cls(files, len(held.ids), allowed)
+
+    def keep(self, hits: Sequence[Hit], depth: int) -> list[Hit]:
+        kept = [h for h in hits if h.id in self.allowed][:depth]
+        return [replace(h, rank=rank) for rank, h in enumerate(kept, start=1)]
+
+
 def _retrieve(collection: Collection, query: str, embedding: np.ndarray | None, mode: Mode, depth: int,
-              where: Filter | None) -> tuple[list[Hit], list[Hit]]:
+              where: Filter | None, narrowed: Narrowed | None = None) -> tuple[list[Hit], list[Hit]]:
+    if narrowed is not None:  # every chunk of the chosen files ranked, then those of other rows dropped
+        vector_hits, keyword_hits = _retrieve(collection, query, embedding, mode, max(narrowed.chunks, 1),
+                                              narrowed.where)
+        return narrowed.keep(vector_hits, depth), narrowed.keep(keyword_hits, depth)
     vector_hits = collection.vector_search(embedding, depth, where) if embedding is not None else []
     keyword_hits = collection.keyword_search(query, depth, where) if mode != "vector" else []
     return vector_hits, keyword_hits
 
 
 def search_many(collection: Collection, embedder: Embedder, queries: Sequence[str], *, mode: Mode = DEFAULT_MODE,
-                k: int = 10, where: Filter | None = None,
-                fusion: FusionSettings = FusionSettings()) -> list[list[SearchResult]]:
+                k: int = 10, where: Filter | None = None, fusion: FusionSettings = FusionSettings(),
+                documents: Sequence[DocumentKey] = ()) -> list[list[SearchResult]]:
     """`search` for many queries, embedding them all in one call (an evaluation runs hundreds)."""
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -187,9 +222,10 @@ def search_many(collection: Collection, embedder: Embedder, queries: Sequence[st
         return out
     fusion = _deep_enough(fusion, k)
     depth = fusion.depth if mode == "hybrid" else k
+    narrowed = Narrowed.of(collection, where, documents) if documents and live else None
     for n, i in enumerate(live):
         embedding = embeddings[n] if embeddings is not None else None
-        vector_hits, keyword_hits = _retrieve(collection, queries[i], embedding, mode, depth, where)
+        vector_hits, keyword_hits = _retrieve(collection, queries[i], embedding, mode, depth, where, narrowed)
         if mode == "hybrid":
             out[i] = _results(fuse(vector_hits, keyword_hits, fusion)[:k], vector_hits, keyword_hits)
         else:
@@ -198,9 +234,12 @@ def search_many(collection: Collection, embedder: Embedder, queries: Sequence[st
 
 
 def search(collection: Collection, embedder: Embedder, query: str, *, mode: Mode = DEFAULT_MODE, k: int = 10,
-           where: Filter | None = None, fusion: FusionSettings = FusionSettings()) -> list[SearchResult]:
-    """The k best chunks for `query`; an empty query finds nothing."""
-    return search_many(collection, embedder, [query], mode=mode, k=k, where=where, fusion=fusion)[0]
+           where: Filter | None = None, fusion: FusionSettings = FusionSettings(),
+           documents: Sequence[DocumentKey] = ()) -> list[SearchResult]:
+    """The k best chunks for `query`, among the chosen documents if any (a key without a row: the whole
+    file); an empty query finds nothing."""
+    return search_many(collection, embedder, [query], mode=mode, k=k, where=where, fusion=fusion,
+                       documents=documents)[0]
 
 
 # -- how results move as fusion settings change -----------------------------------------
@@ -228,7 +267,7 @@ class FusionSweep:
 
 
 def fusion_sweep(collection: Collection, embedder: Embedder, query: str, settings: Sequence[FusionSettings],
-                 *, k: int = 10, where: Filter | None = None) -> FusionSweep:
+                 *, k: int = 10, where: Filter | None = None, documents: Sequence[DocumentKey] = ()) -> FusionSweep:
     """Rank the same query under several fusion settings, retrieving the lists only once.
 
     Both lists are read as deep as the deepest setting; each setting then cuts
@@ -240,7 +279,9 @@ def fusion_sweep(collection: Collection, embedder: Embedder, query: str, setting
         return FusionSweep(tuple(settings), [])
     settings = [_deep_enough(s, k) for s in settings]
     depth = max(s.depth for s in settings)
-    vector_hits, keyword_hits = _retrieve(collection, query, embed_queries(embedder, [query])[0], "hybrid", depth, where)
+    narrowed = Narrowed.of(collection, where, documents) if documents else None
+    vector_hits, keyword_hits = _retrieve(collection, query, embed_queries(embedder, [query])[0], "hybrid", depth,
+                                          where, narrowed)
     rankings = [{f.id: rank for rank, f in enumerate(fuse(vector_hits, keyword_hits, s), start=1)}
                 for s in settings]
     hits = {h.id: h for h in [*keyword_hits, *vector_hits]}

@@ -205,6 +205,12 @@ class SharingPolicy:
         return not self.shared
 
     @property
+    def shows_server_paths(self) -> bool:
+        """Files' full paths on the server in what leaves it (the map's CSV, session bundles); a shared app
+        names them as it shows them instead (relative to the folder they share)."""
+        return not self.shared
+
+    @property
     def free_stores(self) -> bool:
         """Any folder, Chroma server or database URL typed in the sidebar."""
         return not self.shared

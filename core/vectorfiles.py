@@ -32,6 +32,8 @@ import numpy as np
 
 from .embedders import imported_embedder
 from .errors import ExplorerError
+from .identity import move_to_current_scheme
+from .loaders import local_source
 from .stores.base import Collection, Store, check_collection_name, operation
 from .types import Chunk, EmbedderInfo, Metadata, ProgressCallback, ProgressEvent, no_progress
 
@@ -104,8 +106,8 @@ def _scalar(value: Any) -> str | int | float | bool | None:
 class _RowBuilder:
     """Turns source rows (dicts of column -> value) into ids, texts and metadata the same way for every format."""
 
-    def __init__(self, path: Path, fields: Fields):
-        self.path, self.fields, self.source = path, fields, path.name
+    def __init__(self, path: Path, fields: Fields, source: str):
+        self.path, self.fields, self.source = path, fields, source
         self._seen: set[str] = set()
 
     def row(self, number: int, values: dict[str, Any]) -> tuple[str, str, Metadata]:
@@ -201,7 +203,7 @@ def _arrow_vectors(path: Path, column: Any, start: int) -> np.ndarray:
     return values.reshape(len(column), int(lengths[0]) if len(lengths) else 0)
 
 
-def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int) -> VectorFile:
+def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int, source: str) -> VectorFile:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -224,7 +226,7 @@ def _open_arrow(path: Path, fmt: Format, fields: Fields, batch_rows: int) -> Vec
     vector_field, dimension = _arrow_vector_field(path, schema, fields.vector)
     fields = Fields(vector_field, fields.text, fields.id, fields.category)
     _require(path, schema.names, fields, "the file")
-    builder = _RowBuilder(path, fields)
+    builder = _RowBuilder(path, fields, source)
     first: list[Any] = []
     if not dimension:  # a plain list column: the first row tells the length
         iterator = iter(batches)
@@ -287,7 +289,7 @@ def _metadata_rows(path: Path, delimiter: str | None = None, header: bool = True
         raise VectorFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
 
 
-def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int) -> VectorFile:
+def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int, source: str) -> VectorFile:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -298,7 +300,7 @@ def _open_npy(path: Path, fields: Fields, metadata: Path | None, batch_rows: int
     if array.shape[0] and not array.shape[1]:
         raise VectorFileError(path, f"has shape {array.shape}: {array.shape[0]} vectors of 0 numbers each")
     rows_meta = _metadata_rows(metadata) if metadata else None
-    builder = _RowBuilder(path, fields)
+    builder = _RowBuilder(path, fields, source)
 
     def stream() -> Iterator[VectorRows]:
         for start in range(0, array.shape[0], batch_rows):
@@ -325,7 +327,7 @@ def _projector_metadata(path: Path) -> Iterator[dict[str, Any]]:
     return _metadata_rows(path, "\t", header="\t" in first.rstrip("\n"))
 
 
-def _open_projector(path: Path, fields: Fields, metadata: Path | None, batch_rows: int) -> VectorFile:
+def _open_projector(path: Path, fields: Fields, metadata: Path | None, batch_rows: int, source: str) -> VectorFile:
     try:
         with path.open(encoding="utf-8") as fh:
             first = fh.readline()
@@ -335,7 +337,7 @@ def _open_projector(path: Path, fields: Fields, metadata: Path | None, batch_row
     if not dimension:
         raise VectorFileError(path, "is empty: expected one tab-separated vector per line")
     rows_meta = _projector_metadata(metadata) if metadata else None
-    builder = _RowBuilder(path, fields)
+    builder = _RowBuilder(path, fields, source)
 
     def parse(lines: list[str], start: int) -> np.ndarray:
         try:
@@ -380,8 +382,10 @@ def _check_metadata_file(path: Path) -> None:
 
 
 def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path | str | None = None,
-                     batch_rows: int = BATCH_ROWS) -> VectorFile:
-    """Open a vector file for one streamed pass; errors about its shape surface here or while streaming."""
+                     batch_rows: int = BATCH_ROWS, source: str | None = None) -> VectorFile:
+    """Open a vector file for one streamed pass; errors about its shape surface here or while streaming.
+    Its rows' source (unless a column gives one) is `source`, else the file's resolved path, as an ingested
+    file's is: two files called vectors.parquet in two folders are two sources."""
     path = Path(path)
     if not path.is_file():
         raise VectorFileError(path, "no such file" if not path.exists() else "not a regular file")
@@ -392,10 +396,10 @@ def open_vector_file(path: Path | str, fields: Fields = Fields(), metadata: Path
     if fmt in ("parquet", "arrow"):
         if meta:
             raise VectorFileError(path, "a Parquet/Arrow file carries its own metadata; drop --metadata")
-        return _open_arrow(path, fmt, fields, batch_rows)
+        return _open_arrow(path, fmt, fields, batch_rows, source or local_source(path))
     if fmt == "npy":
-        return _open_npy(path, fields, meta, batch_rows)
-    return _open_projector(path, fields, meta, batch_rows)
+        return _open_npy(path, fields, meta, batch_rows, source or local_source(path))
+    return _open_projector(path, fields, meta, batch_rows, source or local_source(path))
 
 
 # -- into and out of a collection --------------------------------------------------------------
@@ -413,21 +417,26 @@ class ImportReport:
 
 def import_vectors(path: Path | str, store: Store, collection: str, fields: Fields = Fields(),
                    metadata: Path | str | None = None, model: str | None = None,
-                   progress: ProgressCallback = no_progress, batch_rows: int = BATCH_ROWS) -> ImportReport:
+                   progress: ProgressCallback = no_progress, batch_rows: int = BATCH_ROWS,
+                   source_name: str | None = None) -> ImportReport:
     """Write a vector file's rows into `collection` (created if missing), one batch at a time.
 
     Ids come from `fields.id` (or the row number), so importing the same file again replaces
     rows rather than adding them. The file is read through once before the first write, so a bad
     row anywhere changes nothing. A new collection whose import fails is removed again; an existing
     one stopped half way (a kill, a store error) keeps an "import" mark that `check` reports as
-    incomplete, until importing the same file again completes it.
+    incomplete, until importing the same file again completes it. Rows are known by the file's resolved
+    path (`source_name`: an upload's name) and their ids: rows of another file that the ids would replace (two
+    files called vectors.npy, numbered alike) are refused before anything is written.
     """
     check_collection_name(collection)
-    rows = _validated(open_vector_file(path, fields, metadata, batch_rows), progress)
-    source = open_vector_file(path, fields, metadata, batch_rows)
+    source = open_vector_file(path, fields, metadata, batch_rows, source_name)
     info = imported_embedder(model, source.dimension)
     existed = collection in {c.name for c in store.list_collections()}
-    target: Collection = store.open_collection(collection, info, create=True)
+    held = store.open_collection(collection, info, create=False) if existed else None
+    rows = _validated(open_vector_file(path, fields, metadata, batch_rows, source_name), progress, held)
+    target: Collection = held or store.open_collection(collection, info, create=True)
+    move_to_current_scheme(target)  # a collection of an earlier id scheme, before its first write
     done = 0
     try:
         with operation(target, "import", str(source.path)), target.bulk_write(rows):
@@ -446,17 +455,32 @@ def import_vectors(path: Path | str, store: Store, collection: str, fields: Fiel
     return ImportReport(collection, done, source.dimension, info.name)
 
 
-def _validated(source: VectorFile, progress: ProgressCallback) -> int:
+def _validated(source: VectorFile, progress: ProgressCallback, held: Collection | None = None) -> int:
     """Read the whole file once before anything is written, so that a bad row anywhere (a NaN at row
-    15,001, a missing id, a short metadata file) leaves the collection exactly as it was; returns
-    the rows. Costs one extra read of the file, not of the store."""
+    15,001, a missing id, a short metadata file, an id another file's row holds in `held`) leaves the
+    collection exactly as it was; returns the rows. Costs one extra read of the file, and of those ids."""
     rows = 0
     for batch in source.batches:
+        if held is not None:
+            _refuse_taken_ids(source.path, batch, held)
         rows += len(batch.ids)
         progress(ProgressEvent("checking", rows, source.rows, source.path.name))
     if rows == 0:
         raise VectorFileError(source.path, "holds no vectors")
     return rows
+
+
+def _refuse_taken_ids(path: Path, batch: VectorRows, held: Collection) -> None:
+    """Refuse ids that rows of another source hold: importing would replace them. A row an earlier version
+    imported under the bare file name is this file's own (ids are only unique within a source)."""
+    mine = {i: str(m.get("source", "")) for i, m in zip(batch.ids, batch.metadatas)}
+    stored = held.get(ids=batch.ids)
+    for chunk_id, metadata in zip(stored.ids, stored.metadatas):
+        theirs = str((metadata or {}).get("source", ""))
+        if theirs not in (mine[chunk_id], Path(mine[chunk_id]).name):
+            raise VectorFileError(path, f"row id '{chunk_id}' is held already by a row of another file "
+                                        f"('{Path(theirs).name}'); importing would replace it: give the rows ids "
+                                        "of their own (an id column, --id-field) or import into another collection")
 
 
 ExportFormat = Literal["parquet", "npy", "projector"]
@@ -572,7 +596,7 @@ def import_vector_bytes(name: str, data: bytes, store: Store, collection: str, f
         if metadata is not None:
             meta_path = Path(folder) / ("metadata-" + (Path(metadata[0]).name or "rows.csv"))
             meta_path.write_bytes(metadata[1])
-        return import_vectors(path, store, collection, fields, meta_path, model, progress)
+        return import_vectors(path, store, collection, fields, meta_path, model, progress, source_name=path.name)
 
 
 def export_bytes(collection: Collection, fmt: ExportFormat) -> tuple[str, bytes]:

@@ -275,6 +275,24 @@ def test_search_results_are_headed_by_file_and_row_id(news):
     assert not any(str(news.parent) in h for h in headings)
 
 
+def test_search_filters_by_row_so_one_document_of_a_file_can_be_chosen(news):
+    """The file filter was per file: a1 and a3 (identical texts) could not be told apart. A chosen file's rows
+    are offered as documents (`news.jsonl › a1`); picking some searches only them, in every mode."""
+    at = open_page("views/search.py")
+    assert not [m for m in at.multiselect if m.key == "search_rows"]  # no file chosen: no row picker
+    at.multiselect(key="sources").set_value([str(news.resolve())]).run()
+    rows = at.multiselect(key="search_rows")
+    assert rows.options == [f"news.jsonl › {i}" for i, _, _ in NEWS]
+    rows.set_value([DocumentKey(str(news.resolve()), "a3"), DocumentKey(str(news.resolve()), "a4")])
+    at.text_input(key="query").input("Shares in the brewer rose after strong summer sales").run()
+    for mode in ("keyword", "vector", "hybrid"):
+        at.radio(key="mode").set_value(mode).run()
+        assert not at.exception and not at.error
+        headings = [h.value for h in at.html if "heading" in h.value]
+        assert "news.jsonl › a3" in headings[0] and len(headings) == (1 if mode == "keyword" else 2)
+        assert not any("› a1" in h or "owls.md" in h for h in headings)
+
+
 def test_near_duplicates_across_rows_of_one_file_count_as_across_documents(news):
     at = finish_jobs(open_page("views/duplicates.py"))
     assert not at.exception

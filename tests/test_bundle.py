@@ -42,3 +42,36 @@ def test_bad_and_foreign_files_are_refused(bundle):
         from_json(json.dumps(damaged))
     with pytest.raises(BundleError, match="damaged"):
         from_json(json.dumps({**good, "queries": [{"text": "q"}]}))
+
+
+def test_a_shared_app_exports_sources_as_it_shows_them_never_server_paths(tmp_path):
+    """The map's CSV, its selection CSV and a session bundle named each point's source by its full path on the
+    server; in shared mode they carry the name the app shows (relative to the folder the files share)."""
+    from core.embedders import get_embedder
+    from core.map_explore import frame_csv, map_frame, selection_frame
+    from core.pipeline import ingest, local_files
+    from core.projection import load_points
+    from core.sharing import load_policy
+    from core.stores import open_store
+    from core.types import ChunkSettings
+
+    folder = tmp_path / "server" / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("Tides rise twice a day along the northern harbour wall.\n\n"
+                                  "Fishing boats wait for the flood before they leave.")
+    (folder / "sub" / "b.md").write_text("The lighthouse keeper writes the weather into his log.\n\n"
+                                         "Storms in winter break the lamp's glass twice a year.")
+    embedder = get_embedder("bow-hash")
+    collection = open_store(str(tmp_path / "store")).open_collection("docs", embedder.info)
+    ingest(local_files([folder]), collection, embedder, ChunkSettings(method="paragraph", size=10, overlap=0,
+                                                                      unit="words"))
+    points = load_points(collection)
+    coords = project(points.chunks.embeddings, ProjectionSettings(method="pca", dims=2), cache_dir=None)
+    for policy, names in ((load_policy({}, {"explorer": {"mode": "shared"}}), {"a.txt", "sub/b.md"}),
+                          (load_policy({}, {}), {str(folder.resolve() / "a.txt"), str(folder.resolve() / "sub/b.md")})):
+        view = map_bundle("docs", embedder.info, points, coords, full_paths=policy.shows_server_paths)
+        assert set(view.sources) == names and set(from_json(to_json(view)).sources) == names
+        exports = [to_json(view), frame_csv(map_frame(view, points.chunks.texts)),
+                   frame_csv(selection_frame(points, [0, 1], full_paths=policy.shows_server_paths))]
+        server = str(tmp_path.resolve()).encode()
+        assert all((server in export) == policy.shows_server_paths for export in exports)

@@ -193,3 +193,30 @@ def test_a_static_collection_records_its_model_and_dimension(static, tmp_path):
     stored = reopened.collection.get(include_embeddings=True, limit=3)
     assert stored.embeddings.shape == (3, 256)
     assert np.allclose(stored.embeddings, static.embed(stored.texts), atol=1e-5)
+
+
+def test_bow_hash_never_gives_a_zero_vector_and_check_is_healthy_after_an_ingest(tmp_path):
+    """Short texts (no word, only stop words, or words in buckets the sparse projection reads nowhere:
+    about half of them) were stored as all-zero vectors, which `check` then called unusable. Refusing
+    zero vectors is the project's rule (import refuses them), so bow-hash gives every text a direction."""
+    texts = ["Yes.", "OK", "42", "!!!", "the end", "a", "It is what it is.", "Glaciers retreat."]
+    vectors = get_embedder("bow-hash").embed(texts)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(get_embedder("bow-hash").embed(["Yes."]), vectors[:1])  # same text, same vector
+    rows = tmp_path / "short.csv"
+    rows.write_text("id,text\n" + "".join(f"{n},{t}\n" for n, t in enumerate(texts)))
+    store = str(tmp_path / "store")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    for args in (["ingest", str(rows), "--embedder", "bow-hash"], ["check"]):
+        proc = subprocess.run([sys.executable, "-m", "core", *args, "--store", store], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_cached_zero_vector_is_embedded_again(tmp_path):
+    """Zero vectors an older bow-hash left in the embedding cache are not reused."""
+    from core.embedding_cache import EmbeddingCache, text_hash
+
+    cache, model = EmbeddingCache(tmp_path / "cache.sqlite"), get_embedder("bow-hash").info
+    cache.put(model, [text_hash("Yes."), text_hash("Glaciers")], np.stack([np.zeros(384), np.ones(384)]))
+    assert list(cache.get(model, [text_hash("Yes."), text_hash("Glaciers")])) == [text_hash("Glaciers")]

@@ -9,17 +9,21 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import LONG_DOCS, ROOT
 from core.chunking import chunk_documents
 from core.embedding_cache import EmbeddingCache
 from core.errors import ExplorerError, LoaderError
-from core.identity import OLD_CHUNK_ID
+from core.documents import DocumentKey, delete_document
+from core.health import check_collection, repair_collection
+from core.identity import OLD_CHUNK_ID, SECOND_SCHEME_ID, move_to_current_scheme
 from core.loaders import load_bytes, load_path
 from core.pipeline import LoadOptions, LocalFile, Upload, ingest, local_files
 from core.stores import open_store
 from core.types import Chunk, ChunkSettings, Filter, SourceInfo
+from core.vectorfiles import Fields, import_vectors
 from store_fixtures import backends
 
 # Words, not tokens: swapping one word for another keeps every later chunk boundary where it was.
@@ -333,25 +337,36 @@ def test_upgrading_then_re_ingesting_a_folder_does_not_hold_documents_twice(stor
     assert [(s.source, s.chunks) for s in collection.sources()] == [(str(folder / "mail/letters.txt"), len(old))]
 
 
+def fill_under_second_scheme(collection, minilm, cache, monkeypatch, files: list[LocalFile]) -> None:
+    """Ingest `files` as the second scheme did: "v2" ids, each under the source given (a path relative to
+    the folder it was found in, or an absolute path as spelled, symlinks unresolved)."""
+    import core.chunking
+
+    with monkeypatch.context() as patched:
+        patched.setattr(core.chunking, "ID_SCHEME", "v2")
+        ingest(files, collection, minilm, SETTINGS, cache=cache)
+    assert all(SECOND_SCHEME_ID.match(i) for i in collection.get().ids)
+
+
 @backends("chroma", "pgvector")
 def test_second_scheme_relative_paths_move_to_absolute_ones_without_embedding(store, new_name, embedder, cache,
                                                                               minilm, tmp_path, monkeypatch):
-    """The second scheme ("v2" ids) knew projA/README.md, found by ingesting projA/, as "README.md". Ingested
-    again, it moves to its absolute path, its vectors reused; projB/README.md, ingested first, does not take
-    it: it never held that text."""
-    import core.chunking
-
+    """The second scheme ("v2" ids) knew projA/README.md, found by ingesting projA/, as "README.md". The first
+    ingest of anything (projB here) moves every chunk to current ids, nothing embedded again, and says
+    that projA's files are kept under their relative names; ingesting projA again moves them to their
+    absolute paths, their vectors reused. projB/README.md, ingested first, does not take projA's: it never
+    held that text."""
     collection = store.open_collection(new_name(store), minilm.info)
     proj_a, proj_b = two_projects(tmp_path)
-    monkeypatch.setattr(core.chunking, "ID_SCHEME", "v2")
-    ingest([LocalFile(proj_a / "README.md", "README.md"), LocalFile(proj_a / "docs/guide.md", "docs/guide.md")],
-           collection, minilm, SETTINGS, cache=cache)
-    monkeypatch.undo()
+    fill_under_second_scheme(collection, minilm, cache, monkeypatch, [
+        LocalFile(proj_a / "README.md", "README.md"), LocalFile(proj_a / "docs/guide.md", "docs/guide.md")])
     assert sorted(by_source(collection)) == ["README.md", "docs/guide.md"]
     fresh_cache = EmbeddingCache(tmp_path / "another-machine.sqlite")  # vectors come from the collection
 
     other = ingest(local_files([proj_b]), collection, embedder, SETTINGS, cache=fresh_cache)
-    assert other.chunks_migrated == 0 and other.chunks_removed == 0 and len(embedder.embedded) == 2
+    assert other.chunks_migrated == 2 and other.chunks_removed == 0 and len(embedder.embedded) == 2
+    assert "2 document(s) an older version knew by a name without its folder" in other.summary()
+    assert not any(SECOND_SCHEME_ID.match(i) for i in collection.get().ids)
     assert sorted(by_source(collection)) == sorted(["README.md", "docs/guide.md", str(proj_b / "README.md"),
                                                     str(proj_b / "docs/guide.md")])
     embedder.embedded.clear()
@@ -360,6 +375,94 @@ def test_second_scheme_relative_paths_move_to_absolute_ones_without_embedding(st
     assert sorted(by_source(collection)) == sorted(str(p / n) for p in (proj_a, proj_b)
                                                    for n in ("README.md", "docs/guide.md"))
     assert collection.count() == 4
+
+
+def second_scheme_write(write: str, collection, store, embedder, cache, tmp_path: Path, link: Path) -> None:
+    """One first write of each kind into a second-scheme collection."""
+    if write == "ingest":
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "plan.md").write_text("A plan for the harbour wall, written in spring.")
+        ingest(local_files([tmp_path / "other"]), collection, embedder, SETTINGS, cache=cache)
+    elif write == "upload":
+        ingest([Upload("memo.txt", b"A memo about the harbour wall.")], collection, embedder, SETTINGS, cache=cache)
+    elif write == "delete":  # the document as the list showed it before the move: the path as spelled
+        assert delete_document(collection, DocumentKey(str(link / "gone.txt"))) == 1
+    elif write == "import":
+        np.save(tmp_path / "note.npy", np.full((1, 384), 384 ** -0.5, np.float32))
+        (tmp_path / "note.csv").write_text("id,text\nnote-1,An imported note on tides.\n")
+        import_vectors(tmp_path / "note.npy", store, collection.name, Fields(id="id"), model="minilm",
+                       metadata=tmp_path / "note.csv")
+    else:
+        repair_collection(store, collection.name)
+
+
+@pytest.mark.parametrize("write", ["ingest", "upload", "delete", "import", "repair"])
+def test_any_first_write_moves_a_second_scheme_collection_to_current_ids(write, tmp_path, minilm, embedder,
+                                                                         cache, monkeypatch):
+    """Not only re-ingesting its folder: an ingest of other files, an upload, a delete, an import or a repair
+    moves the whole collection first. Absolute paths go to their resolved form (a symlinked folder), names
+    without a folder are kept and flagged; every text keeps its very vector (nothing embedded again)."""
+    from core.identity import RELATIVE_NAME
+
+    real = tmp_path / "real"
+    (real / "mail").mkdir(parents=True)
+    (real / "mail" / "letters.txt").write_text(TEXT[:1_500])
+    (real / "kept.txt").write_text("The lighthouse keeper's log for the winter.")
+    (real / "gone.txt").write_text("A note that will be deleted.")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    store = open_store(str(tmp_path / "store"))
+    collection = store.open_collection("docs", minilm.info)
+    fill_under_second_scheme(collection, minilm, cache, monkeypatch, [
+        LocalFile(real / "mail" / "letters.txt", "mail/letters.txt"),
+        LocalFile(link / "kept.txt", str(link / "kept.txt")), LocalFile(link / "gone.txt", str(link / "gone.txt"))])
+    before = collection.get(include_embeddings=True)
+    vectors = dict(zip(before.texts, before.embeddings))
+
+    second_scheme_write(write, collection, store, embedder, cache, tmp_path, link)
+    after = collection.get(include_embeddings=True)
+    assert after.ids and not any(SECOND_SCHEME_ID.match(i) for i in after.ids)
+    held = {t: (m["source"], v) for t, m, v in zip(after.texts, after.metadatas, after.embeddings)}
+    for text, vector in vectors.items():
+        if text == "A note that will be deleted." and write == "delete":
+            assert text not in held
+            continue
+        np.testing.assert_array_equal(held[text][1], vector)
+    assert held["The lighthouse keeper's log for the winter."][0] == os.path.realpath(real / "kept.txt")
+    relative = [m for m in after.metadatas if m["source"] == "mail/letters.txt"]
+    assert relative and all(m.get(RELATIVE_NAME) for m in relative)
+    assert embedder.embedded == [] or write in ("ingest", "upload") and len(embedder.embedded) == 1
+    assert check_collection(collection).problems == ()
+
+
+def test_an_interrupted_move_is_reported_incomplete_and_the_next_write_finishes_it(tmp_path, minilm, cache,
+                                                                                   monkeypatch):
+    """Killed between writing a batch's new rows and deleting its old ones: both are held, `check` calls the
+    collection incomplete (not healthy with texts twice), and the next write finishes the move."""
+    import core.identity
+    from core.stores.base import Pending
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.txt").write_text(f"Note {n} on the tides of the northern harbour.")
+    store = open_store(str(tmp_path / "store"))
+    collection = store.open_collection("docs", minilm.info)
+    fill_under_second_scheme(collection, minilm, cache, monkeypatch, local_files([folder]))
+    texts = sorted(collection.get().texts)
+    monkeypatch.setattr(core.identity, "MIGRATE_BATCH", 1)
+    dead = Pending.mine("move", "of chunks to ids by source")
+    monkeypatch.setattr(Pending, "mine", classmethod(lambda cls, what, detail: dead))
+    monkeypatch.setattr(type(collection), "delete_ids", lambda self, ids: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        move_to_current_scheme(collection, cache)
+    monkeypatch.undo()
+    monkeypatch.setattr(Pending, "alive", lambda self: self != dead)  # the interrupted process is gone
+    assert collection.count() == 4 and [p.kind for p in check_collection(collection).problems] == ["incomplete"]
+
+    delete_document(collection, DocumentKey(str(folder / "2.txt")))
+    assert sorted(collection.get().texts) == texts[:2] and check_collection(collection).problems == ()
+    assert not any(SECOND_SCHEME_ID.match(i) for i in collection.get().ids)
 
 
 # -- things that are not documents ------------------------------------------------------------

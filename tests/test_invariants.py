@@ -199,7 +199,7 @@ class IdentityMachine(RuleBasedStateMachine):
         import_vectors(path, self.store, self.collection.name, Fields(vector="embedding", text="text", id="id"),
                        model="minilm")
         for row_id, text in zip(ids, texts):
-            self.model[DocumentKey("vectors.parquet", row_id)] = text
+            self.model[DocumentKey(os.path.realpath(path), row_id)] = text  # by its path, as an ingested file
 
     @rule()
     def repair(self) -> None:

@@ -264,3 +264,58 @@ def test_a_chroma_server_that_never_answers_is_given_up_on_in_bounded_time(silen
     monkeypatch.setenv("EXPLORER_CHROMA_TIMEOUT", "0.5")
     with pytest.raises(StoreUnavailable, match="did not answer within 0.5 s"):
         open_store(url)
+
+
+@pytest.fixture
+def server_that_stops_answering():
+    """An HTTP server that answers the calls chromadb's client makes while it is being made (heartbeat,
+    identity, tenant, database), then never answers another: the read timeout chromadb's client is given
+    (on its private session: chromadb offers no setting) is what ends the wait."""
+    import http.server
+    import json as json_
+
+    handshake = {"/api/v2/heartbeat": {"nanosecond heartbeat": 1},
+                 "/api/v2/auth/identity": {"user_id": "", "tenant": "default_tenant",
+                                           "databases": ["default_database"]},
+                 "/api/v2/tenants/default_tenant": {"name": "default_tenant"},
+                 "/api/v2/tenants/default_tenant/databases/default_database": {
+                     "id": "00000000-0000-0000-0000-000000000000", "name": "default_database",
+                     "tenant": "default_tenant"}}
+    release = threading.Event()
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            asked.append(path)
+            if path not in handshake:
+                release.wait(60)  # accepted, read, never answered
+                return
+            body = json_.dumps(handshake[path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], asked
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_chroma_server_that_stops_answering_after_the_handshake_fails_within_the_timeout(
+        server_that_stops_answering, monkeypatch):
+    port, asked = server_that_stops_answering
+    monkeypatch.setenv("EXPLORER_CHROMA_TIMEOUT", "0.5")
+    with pytest.raises(StoreUnavailable, match=rf"the Chroma server at chroma://127.0.0.1:{port} did not answer "
+                                               r"within 0.5 s \(set EXPLORER_CHROMA_TIMEOUT to wait longer\)"):
+        open_store(f"chroma://127.0.0.1:{port}").list_collections()
+    assert asked[0] == "/api/v2/heartbeat" and asked[-1].endswith("/collections")  # the handshake went through

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SCIFACT
+from core.documents import DocumentKey
 from core.evaluation import load_qrels
 from core.pipeline import LoadOptions, Upload, ingest
 from core.search import (FusionSettings, fuse_convex, fuse_rrf, fusion_sweep, scale_by_best, search,
@@ -158,6 +159,25 @@ def test_filters_restrict_every_mode(collection, minilm, corpus):
                            where=Filter(sources=("even.jsonl",)))
         assert by_source and all(r.metadata["category"] == "even" for r in by_source), mode
         assert search(collection, minilm, "cancer", mode=mode, where=Filter(categories=("none",))) == []
+
+
+def test_chosen_rows_of_a_file_narrow_every_mode_exactly(collection, minilm, corpus):
+    """Rows of a JSONL file are documents: a search among 30 chosen rows of odd.jsonl (and the whole of no
+    other file) returns only them, ranked as a search of the whole file with the other rows struck out."""
+    chosen = [DocumentKey("odd.jsonl", d["_id"]) for d in corpus[1:61:2]]
+    wanted = {key.row for key in chosen}
+    query = "cancer cells tumour growth"
+    for mode in ("vector", "keyword", "hybrid"):
+        results = search(collection, minilm, query, mode=mode, k=10, documents=chosen)
+        assert results and {r.metadata["_id"] for r in results} <= wanted, mode
+        assert [r.rank for r in results] == list(range(1, len(results) + 1))
+        if mode != "hybrid":
+            whole = search(collection, minilm, query, mode=mode, k=N_DOCS, where=Filter(sources=("odd.jsonl",)))
+            assert [r.id for r in results] == [r.id for r in whole if r.metadata["_id"] in wanted][:10], mode
+    both = search(collection, minilm, query, mode="vector", k=N_DOCS, documents=[*chosen, DocumentKey("even.jsonl")])
+    assert len(both) == 30 + N_DOCS // 2
+    sweep = fusion_sweep(collection, minilm, query, [FusionSettings()], k=5, documents=chosen)
+    assert sweep.rows and {r.metadata["_id"] for r in sweep.rows} <= wanted
 
 
 def test_empty_and_very_long_queries(collection, minilm, corpus):

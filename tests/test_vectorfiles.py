@@ -61,7 +61,7 @@ def test_parquet_import_keeps_vectors_text_and_metadata(store, new_name, long_do
     for n, chunk in enumerate(long_docs_corpus.chunks):
         text, metadata, vector = rows[chunk.id]
         assert text == chunk.text and metadata["category"] == chunk.metadata["category"]
-        assert metadata["year"] == n and metadata["source"] == "notebook.parquet"
+        assert metadata["year"] == n and metadata["source"] == str(path.resolve())
         np.testing.assert_allclose(vector, long_docs_corpus.embeddings[n], atol=1e-6)
     # The map and keyword search work from what is stored; a text query says why it cannot be embedded.
     points = load_points(workspace.collection)
@@ -88,7 +88,7 @@ def test_named_model_makes_the_import_searchable_by_text(tmp_path, long_docs_cor
     workspace = open_workspace(store, "with-model")
     assert workspace.embedder.name == "minilm"
     top = search(workspace.collection, workspace.embedder, "a monster made by a scientist", mode="vector", k=3)
-    assert top and all(r.metadata["source"] == "minilm.parquet" for r in top)
+    assert top and all(r.metadata["source"] == str(path.resolve()) for r in top)
     with pytest.raises(ExplorerError, match="384"):
         import_vectors(path, store, "wrong-size", Fields(id="doc_id"), model="openai-small")
 
@@ -309,3 +309,30 @@ def test_bad_metadata_files_and_shapes_get_one_line(tmp_path, capsys):
                      "--metadata", str(tmp_path / "huge.csv"), "--id-field", "id", "--text-field", "text"]) == 0
     rows = open_workspace(store, "big-cells").collection.get(ids=["1"])
     assert len(rows.texts[0]) == 200_000
+
+
+def test_two_vector_files_of_one_name_in_two_folders_are_two_sources_and_never_replace_each_other(tmp_path):
+    """Imported rows were known by the bare file name, and without an id column by `<stem>-<row>`: a second
+    vectors.npy from another folder replaced the first's rows. Now a file is its resolved path (as an
+    ingested file is), and ids another file's rows hold are refused before anything is written."""
+    store = open_store(str(tmp_path / "store"))
+    files = []
+    for folder, words in (("a", "tides harbour"), ("b", "glacier drone")):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "vectors.npy", np.eye(3, 8, dtype=np.float32) + 0.1)
+        (tmp_path / folder / "rows.csv").write_text("id,text\n" + "".join(f"{folder}{n},{words} {n}\n" for n in range(3)))
+        (tmp_path / folder / "plain.csv").write_text("text\n" + "".join(f"{words} {n}\n" for n in range(3)))
+        files.append(tmp_path / folder / "vectors.npy")
+    for path in files:
+        import_vectors(path, store, "mixed", Fields(id="id"), metadata=path.parent / "rows.csv")
+    collection = open_workspace(store, "mixed").collection
+    assert sorted(s.source for s in collection.sources()) == sorted(str(p.resolve()) for p in files)
+    assert collection.count() == 6
+    import_vectors(files[0], store, "plain", metadata=files[0].parent / "plain.csv")
+    import_vectors(files[0], store, "plain", metadata=files[0].parent / "plain.csv")  # again: replaces its own rows
+    plain = open_workspace(store, "plain").collection
+    before = (plain.count(), plain.version())
+    with pytest.raises(ExplorerError, match="row id 'vectors-0' is held already by a row of another file "
+                                            r"\('vectors.npy'\); importing would replace it"):
+        import_vectors(files[1], store, "plain", metadata=files[1].parent / "plain.csv")
+    assert (plain.count(), plain.version()) == before == (3, before[1])

@@ -167,7 +167,8 @@ st.subheader("The map")
 st.caption("PCA of the full vectors, coloured by label (with your fixes); suspect documents ringed in red, the 20 "
            "strongest outliers in violet. Box or lasso select points to fix or tag them.")
 values = edits.apply(field, points.chunks.ids, label_values(points.chunks.metadatas, field))
-view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection)
+view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection,
+                  full_paths=ui.policy().shows_server_paths)
 groups = [v or "(none)" for v in values]
 rings = (("suspect labels", tuple(r for s in flagged for r in s.rows), SUSPECT_RING),
          ("outliers", tuple(r for o in report.outliers[:20] for r in o.rows), OUTLIER_RING))

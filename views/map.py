@@ -105,10 +105,12 @@ def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def cached_view(fingerprint: str, settings: ProjectionSettings, _workspace: Workspace, _points: MapPoints,
-                _projection: Projection) -> Bundle:
-    """The map as a bundle (ids, sources, categories, previews): built once per map, not per rerun."""
-    return map_bundle(_workspace.collection.name, _workspace.collection.embedder, _points, _projection)
+def cached_view(fingerprint: str, settings: ProjectionSettings, full_paths: bool, _workspace: Workspace,
+                _points: MapPoints, _projection: Projection) -> Bundle:
+    """The map as a bundle (ids, sources, categories, previews): built once per map, not per rerun. Its
+    sources go into the CSV and the session bundle: a shared app names them as it shows them."""
+    return map_bundle(_workspace.collection.name, _workspace.collection.embedder, _points, _projection,
+                      full_paths=full_paths)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -381,7 +383,7 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
                 "space** (ringed on the map). *Rank on the map*: how close each is on this picture; far above "
                 f"{len(neighbours)} means the map tore the neighbourhood apart.")
-    frame = selection_frame(points, [n.row for n in neighbours], names)
+    frame = selection_frame(points, [n.row for n in neighbours], names, ui.policy().shows_server_paths)
     frame.insert(0, "rank on the map", [n.map_rank for n in neighbours])
     frame.insert(0, "similarity" if projection.settings.metric == "cosine" else "minus distance",
                  [n.similarity for n in neighbours])
@@ -393,12 +395,13 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
 def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, ...], names: list[str] | None) -> None:
     """The box/lasso selection as a table (CSV with text and cluster) and a search within it."""
     st.subheader(f"Selected region: {len(rows):,} chunks")
-    frame = selection_frame(points, rows[:TABLE_ROWS], names)
+    full_paths = ui.policy().shows_server_paths
+    frame = selection_frame(points, rows[:TABLE_ROWS], names, full_paths)
     if len(rows) > TABLE_ROWS:
         st.caption(f"The first {TABLE_ROWS:,} are listed; the CSV holds all {len(rows):,}.")
     st.download_button("Selected chunks (CSV: id, source, category, " + ("cluster, " if names else "") + "text)",
-                       lambda: frame_csv(selection_frame(points, rows, names)), file_name="map-selection.csv",
-                       mime="text/csv", key="map_selection_csv", on_click="ignore")
+                       lambda: frame_csv(selection_frame(points, rows, names, full_paths)),
+                       file_name="map-selection.csv", mime="text/csv", key="map_selection_csv", on_click="ignore")
     query_col, mode_col = st.columns([3, 2])
     query = query_col.text_input("Search within the selection", key="map_within_query",
                                  max_chars=ui.limits().query_chars,
@@ -410,7 +413,7 @@ def selection_details(workspace: Workspace, points: MapPoints, rows: tuple[int, 
         if not found:
             st.info("Nothing in the selection matches.")
         else:
-            results = selection_frame(points, [f.row for f in found], names).drop(columns=["id"])
+            results = selection_frame(points, [f.row for f in found], names, full_paths).drop(columns=["id"])
             results.insert(0, "score", [f.score for f in found])
             results.insert(0, "rank", [f.rank for f in found])
             st.caption("Ranked among the selected chunks only; BM25's word statistics are those of the selection.")
@@ -478,7 +481,8 @@ def live_page(workspace: Workspace) -> Bundle | None:
     n = len(points.chunks.ids)
     shown = cached_filter(points.fingerprint, wanted, points) if wanted.active else np.arange(n)
     trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
-    view = cached_view(points.fingerprint, projection.settings, workspace, points, projection)
+    view = cached_view(points.fingerprint, projection.settings, ui.policy().shows_server_paths, workspace, points,
+                       projection)
     categories = map_categories(workspace, points)
     map_col, side_col = st.columns([2.2, 1], gap="medium")
     with side_col:

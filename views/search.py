@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from core.documents import DocumentKey, shown_sources
+from core.documents import DocumentKey, list_documents, shown_sources
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
 from core.samples import example_questions
@@ -28,15 +28,27 @@ if workspace is None:
 
 
 @st.cache_data(show_spinner="Searching…", max_entries=64)
-def cached_search(version: tuple, query: str, mode: str, k: int, where: Filter, fusion: FusionSettings,
-                  _workspace: Workspace) -> list[SearchResult]:
-    return search(_workspace.collection, _workspace.embedder, query, mode=mode, k=k, where=where, fusion=fusion)
+def cached_search(version: tuple, query: str, mode: str, k: int, where: Filter, documents: tuple[DocumentKey, ...],
+                  fusion: FusionSettings, _workspace: Workspace) -> list[SearchResult]:
+    return search(_workspace.collection, _workspace.embedder, query, mode=mode, k=k, where=where, fusion=fusion,
+                  documents=documents)
 
 
 @st.cache_data(show_spinner="Comparing fusion settings…", max_entries=32)
-def cached_sweep(version: tuple, query: str, k: int, where: Filter, settings: tuple[FusionSettings, ...],
-                 _workspace: Workspace) -> FusionSweep:
-    return fusion_sweep(_workspace.collection, _workspace.embedder, query, settings, k=k, where=where)
+def cached_sweep(version: tuple, query: str, k: int, where: Filter, documents: tuple[DocumentKey, ...],
+                 settings: tuple[FusionSettings, ...], _workspace: Workspace) -> FusionSweep:
+    return fusion_sweep(_workspace.collection, _workspace.embedder, query, settings, k=k, where=where,
+                        documents=documents)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def file_rows(version: tuple, _workspace: Workspace) -> dict[str, list[DocumentKey]]:
+    """The rows (documents) of each CSV / JSONL file, for the row picker."""
+    rows: dict[str, list[DocumentKey]] = {}
+    for document in list_documents(_workspace.collection):
+        if document.key.row:
+            rows.setdefault(document.key.source, []).append(document.key)
+    return rows
 
 
 def fusion_controls(mode: str) -> FusionSettings:
@@ -119,15 +131,22 @@ chosen_categories = category_column.multiselect("Categories", categories, key="c
 shown = shown_sources(sources)
 chosen_sources = source_column.multiselect("Files", sources, key="sources", format_func=shown.__getitem__)
 where = Filter(categories=tuple(chosen_categories) or None, sources=tuple(chosen_sources) or None)
+# Rows of CSV / JSONL files are documents: a chosen file's rows can be picked (type to find one of thousands).
+version = ui.collection_version(workspace)
+rows = [key for source in chosen_sources for key in file_rows(version, workspace).get(source, [])]
+chosen_rows = st.multiselect("Rows of the chosen files", rows, key="search_rows",
+                             format_func=ui.document_names(workspace),
+                             placeholder=f"all {len(rows):,} rows (type an id to pick some)") if rows else []
+picked = {key.source for key in chosen_rows}
+documents = (*chosen_rows, *(DocumentKey(s) for s in chosen_sources if s not in picked)) if chosen_rows else ()
 fusion = fusion_controls(mode)
 
 if not query.strip():
     st.info("Type a query to search the collection.")
     st.stop()
 
-version = ui.collection_version(workspace)
 try:
-    results = cached_search(version, query, mode, int(k), where, fusion, workspace)
+    results = cached_search(version, query, mode, int(k), where, documents, fusion, workspace)
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()
@@ -145,7 +164,7 @@ if mode == "hybrid":
                f"the one the results above use, other settings as above; "
                "blank = not retrieved at that depth); 'moved' = places gained from the first column to the last.")
     try:
-        sweep = cached_sweep(version, query, int(k), where, settings, workspace)
+        sweep = cached_sweep(version, query, int(k), where, documents, settings, workspace)
     except ExplorerError as exc:
         st.error(str(exc))
     else:

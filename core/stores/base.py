@@ -48,7 +48,7 @@ class Pending:
     the last. Whoever finds one whose process is gone knows the collection is incomplete.
 
     `what` is "import", "ingest" or "copy" (`detail`: what was being written; running it again
-    completes it), or "repair-build" / "repair-ready" on the fresh collection a repair fills
+    completes it), "move" (an older collection's chunks to current ids: any next write completes it), or "repair-build" / "repair-ready" on the fresh collection a repair fills
     (`detail`: the collection it will replace; "ready" once it is whole and may be swapped in)."""
 
     what: str
@@ -84,7 +84,8 @@ class Pending:
         return True
 
     def describe(self) -> str:
-        what = {"import": "an import of", "ingest": "an ingest of", "copy": "a copy from"}.get(self.what, self.what)
+        what = {"import": "an import of", "ingest": "an ingest of", "copy": "a copy from",
+                "move": "a move"}.get(self.what, self.what)
         return f"{what} {self.detail}"
 
 
