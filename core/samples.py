@@ -34,7 +34,7 @@ ANSWER_QUESTIONS = SAMPLES_DIR / "answer_questions.jsonl"
 # Offered on the chat and search pages when the sample collection is open: from ANSWER_QUESTIONS, each
 # one the offline answer quotes the gold span for in its first sentence (bench/results/answers.md).
 EXAMPLE_QUESTIONS = ("What does a single man in possession of a good fortune want?",
-                     "Where is the regiment going to be encamped?",
+                     "Which university does Victor attend?",
                      "How do I write a fenced code block?")
 
 # Project Gutenberg files wrap the book in a header and a long license footer; the
