@@ -35,7 +35,8 @@ from common import machine_line  # noqa: E402
 import core.rag as rag  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
 from core.evaluation import DOC_ID, ingest_benchmark  # noqa: E402
-from core.rag import EXTRACT_SENTENCES, EXTRACTIVE_READ, FEATURES, Citation, context_index, ranked_sentences  # noqa: E402
+from core.rag import (EXTRACT_SENTENCES, EXTRACTIVE_READ, FEATURES, Citation, context_index,  # noqa: E402
+                      ranked_sentences)
 from core.search import DEFAULT_MODE, search  # noqa: E402
 from core.sweep import beir_subset  # noqa: E402
 from core.workspace import open_workspace  # noqa: E402

@@ -28,7 +28,8 @@ def test_markup_sentences_are_kept_and_code_blocks_are_not():
             "tildes (`~`).\n\nA [bullet list marker](@) is a `-`, `+`, or `*` character.\n\n"
             "```````````````````````````````` example\n# foo\n.\n<h1>foo</h1>\n````````````````````````````````")
     assert sentences(text) == ["A [code fence](@) is a sequence of at least three consecutive backtick characters "
-                               "(`` ` ``) or tildes (`~`).", "A [bullet list marker](@) is a `-`, `+`, or `*` character."]
+                               "(`` ` ``) or tildes (`~`).",
+                               "A [bullet list marker](@) is a `-`, `+`, or `*` character."]
 
 
 def test_sentence_spans_point_into_the_original_text():
