@@ -52,7 +52,8 @@ def test_the_index_holds_every_sentence_with_the_models_vector_and_its_place(wor
     assert index.texts == ["Mr. Bingley was good-looking and gentlemanlike.",
                            "He had a pleasant countenance, and easy, unaffected manners.",
                            "His sisters were fine women, with an air of decided fashion."]
-    np.testing.assert_allclose(index.vectors, minilm.embed(index.texts), atol=1e-5)
+    # The model's vectors (one sentence is also a sample's, whose vector may come from the shipped float16 ones)
+    assert (index.vectors * minilm.embed(index.texts)).sum(axis=1).min() > 0.999
     for text, chunk, (start, end) in zip(index.texts, index.chunk_of, index.spans):
         assert " ".join(index.chunks[chunk].text[start:end].split()) == text
     previous, following = index.neighbours
