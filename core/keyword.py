@@ -491,11 +491,16 @@ class KeywordIndex:
             return self._stats(db) if db is not None else IndexStats(None, 0, 0)
 
 
+def bm25_idf(holding: int, documents: int) -> float:
+    """A term's idf when `holding` of `documents` hold it (Lucene's, as bm25s)."""
+    return math.log(1 + (documents - holding + 0.5) / (holding + 0.5))
+
+
 def bm25_term_scores(tfs: np.ndarray, lengths: np.ndarray, documents: int, avg_length: float,
                      settings: BM25Settings) -> np.ndarray:
     """One term's BM25 in the documents that hold it (its posting list: term frequencies and document
     lengths), among `documents` of mean length `avg_length`: the one definition every index here scores by."""
-    idf = math.log(1 + (documents - len(tfs) + 0.5) / (len(tfs) + 0.5))
+    idf = bm25_idf(len(tfs), documents)
     tfs = np.asarray(tfs, dtype=np.float64)
     return idf * tfs / (tfs + settings.k1 * (1 - settings.b + settings.b * np.asarray(lengths) / avg_length))
 
@@ -530,9 +535,9 @@ class MemoryBM25:
                                                        self.settings)
         return out
 
-    def holds(self, term: str) -> np.ndarray:
-        """The rows holding an (analysed) term."""
-        return self._postings.get(term, (np.zeros(0, dtype=np.int32), None))[0]
+    def idf(self, term: str) -> float:
+        """An (analysed) term's idf among the texts."""
+        return bm25_idf(len(self._postings[term][0]) if term in self._postings else 0, self.size)
 
 
 _OPEN: dict[tuple[Path, BM25Settings], KeywordIndex] = {}

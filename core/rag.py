@@ -16,7 +16,6 @@ It quotes; it never paraphrases; when nothing is close it says so.
 from __future__ import annotations
 
 import html
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -279,8 +278,7 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
     topic = set(t for w in question_topic(question) for t in analyzer.terms(w))
     asked = set(analyzer.terms(" ".join(_TYPE_WORDS.findall(question.lower()))))  # "old" of "how old"
     focus = [t for t in dict.fromkeys(analyzer.terms(question)) if t not in topic and t not in asked]
-    n = len(index)
-    idf = {t: math.log(1 + (n - len(index.bm25.holds(t)) + 0.5) / (len(index.bm25.holds(t)) + 0.5)) for t in focus}
+    idf = {t: index.bm25.idf(t) for t in focus}
     total_idf = sum(idf.values()) or 1.0
     kind = answer_type(question)
     question_words = {w.lower() for w in WORD.findall(question)}
@@ -327,9 +325,7 @@ class Ranking:
 def term_coverage(question: str, index: SentenceIndex, rows: np.ndarray) -> np.ndarray:
     """For each row, the idf-weighted share of the question's terms (the BM25 analyser's) its sentence holds."""
     analyzer = index.bm25.analyzer
-    wanted = list(dict.fromkeys(analyzer.terms(question)))
-    df = {t: len(index.bm25.holds(t)) for t in wanted}
-    idf = {t: math.log(1 + (len(index) - df[t] + 0.5) / (df[t] + 0.5)) for t in wanted}
+    idf = {t: index.bm25.idf(t) for t in analyzer.terms(question)}
     total = sum(idf.values())
     if not total:
         return np.zeros(len(rows))
