@@ -8,8 +8,9 @@ search, as many as the extractive reader reads):
 - best sentence: share of answers whose best-scored sentence cites a judged-relevant abstract;
 - any: share of answers in which at least one of the 3 citations is a judged-relevant abstract;
 - citation precision: share of the distinct abstracts cited that are judged relevant;
-- scorers: ours (`core.rag`: cosine, question-term coverage, answer type, passage rank), cosine
-  alone, and "top chunk" (citing the first retrieved chunk: chunk rank alone).
+- scorers: ours (`core.rag.sentence_features` weighted by FEATURE_WEIGHTS), cosine alone, and
+  "top chunk" (citing the first retrieved chunk: chunk rank alone). The sentences are those of the
+  retrieved chunks (`core.rag.context_index`), so every scorer picks among the same ones.
 
 A subset (--max-queries claims, every abstract judged for them, then others up to
 --max-docs) keeps the run short; the collection lives in a scratch store under
@@ -24,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,7 +35,8 @@ from common import machine_line  # noqa: E402
 import core.rag as rag  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
 from core.evaluation import DOC_ID, ingest_benchmark  # noqa: E402
-from core.rag import EXTRACT_SENTENCES, EXTRACTIVE_READ, Citation, ranked_sentences  # noqa: E402
+from core.rag import (EXTRACT_SENTENCES, EXTRACTIVE_READ, FEATURES, Citation, context_index,  # noqa: E402
+                      ranked_sentences)
 from core.search import DEFAULT_MODE, search  # noqa: E402
 from core.sweep import beir_subset  # noqa: E402
 from core.workspace import open_workspace  # noqa: E402
@@ -54,9 +58,9 @@ def main() -> None:
     started = time.perf_counter()
     ingest_benchmark(bench, workspace.collection, workspace.embedder)
     ingest_s = time.perf_counter() - started
-    weights = ("SENTENCE_VECTOR_WEIGHT", "SENTENCE_TERM_WEIGHT", "SENTENCE_TYPE_WEIGHT", "SENTENCE_PASSAGE_WEIGHT")
-    ours = tuple(getattr(rag, w) for w in weights)
-    scorers = {"ours (cosine, terms, answer type, passage rank)": ours, "cosine alone": (1.0, 0.0, 0.0, 0.0)}
+    ours = rag.FEATURE_WEIGHTS
+    scorers = {"ours (core.rag.FEATURES, weighted)": ours,
+               "cosine alone": (np.array(FEATURES) == "cosine").astype(float)}
     names = [*scorers, "top chunk"]
     best_ok, any_ok = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
     cited, relevant_cited = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
@@ -65,22 +69,21 @@ def main() -> None:
         judged = {d for d, grade in bench.qrels[query_id].items() if grade > 0}
         results = search(workspace.collection, workspace.embedder, claim, mode=DEFAULT_MODE, k=EXTRACTIVE_READ)
         context = [Citation(n=r.rank, chunk_id=r.id, source="", category="", text=r.text) for r in results]
-        doc_of = {r.rank: str(r.metadata[DOC_ID]) for r in results}
-        picks = {"top chunk": [1] * EXTRACT_SENTENCES if results else []}  # citing chunk rank alone
-        for name, weight in scorers.items():
-            for name_, value in zip(weights, weight):
-                setattr(rag, name_, value)
-            ranked, _ = ranked_sentences(claim, context, workspace.embedder)
-            picks[name] = [q.n for q in ranked[:EXTRACT_SENTENCES]]  # best first
-        for name, ns in picks.items():
-            docs = [doc_of[n] for n in ns]
+        doc_of = {r.id: str(r.metadata[DOC_ID]) for r in results}
+        index = context_index(context, workspace.embedder)
+        picks = {"top chunk": [results[0].id] * EXTRACT_SENTENCES if results else []}  # citing chunk rank alone
+        for name, weights in scorers.items():
+            rag.FEATURE_WEIGHTS = weights
+            ranking = ranked_sentences(claim, index, workspace.embedder, retrieved={c.chunk_id: c.n for c in context})
+            picks[name] = [index.chunks[index.chunk_of[s.row]].id for s in ranking.sentences[:EXTRACT_SENTENCES]]
+        for name, chunk_ids in picks.items():
+            docs = [doc_of[i] for i in chunk_ids]
             best_ok[name] += bool(docs) and docs[0] in judged
             any_ok[name] += any(d in judged for d in docs)
             cited[name] += len(set(docs))
             relevant_cited[name] += len(set(docs) & judged)
     answer_s = time.perf_counter() - started
-    for name_, value in zip(weights, ours):
-        setattr(rag, name_, value)
+    rag.FEATURE_WEIGHTS = ours
 
     n = len(bench.queries)
     print(machine_line())

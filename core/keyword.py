@@ -464,15 +464,12 @@ class KeywordIndex:
 
     def _score(self, found: list[tuple[np.ndarray, int]], stats: IndexStats) -> tuple[np.ndarray, np.ndarray]:
         """Rows with a positive score and their scores: bm25s's lucene BM25 (see the module docstring)."""
-        k1, b = self.settings.k1, self.settings.b
         avg_length = stats.total_length / stats.chunks
         all_rows, all_scores = [], []
         for postings, weight in found:
             rows, tfs, lengths = postings
-            idf = math.log(1 + (stats.chunks - len(rows) + 0.5) / (len(rows) + 0.5))
-            tfs = tfs.astype(np.float64)
             all_rows.append(rows)
-            all_scores.append(weight * idf * tfs / (tfs + k1 * (1 - b + b * lengths / avg_length)))
+            all_scores.append(weight * bm25_term_scores(tfs, lengths, stats.chunks, avg_length, self.settings))
         rows = np.concatenate(all_rows)
         if len(found) == 1:
             scores = all_scores[0]
@@ -492,6 +489,55 @@ class KeywordIndex:
         with self._readable():
             db = self._connect(create=False)
             return self._stats(db) if db is not None else IndexStats(None, 0, 0)
+
+
+def bm25_idf(holding: int, documents: int) -> float:
+    """A term's idf when `holding` of `documents` hold it (Lucene's, as bm25s)."""
+    return math.log(1 + (documents - holding + 0.5) / (holding + 0.5))
+
+
+def bm25_term_scores(tfs: np.ndarray, lengths: np.ndarray, documents: int, avg_length: float,
+                     settings: BM25Settings) -> np.ndarray:
+    """One term's BM25 in the documents that hold it (its posting list: term frequencies and document
+    lengths), among `documents` of mean length `avg_length`: the one definition every index here scores by."""
+    idf = bm25_idf(len(tfs), documents)
+    tfs = np.asarray(tfs, dtype=np.float64)
+    return idf * tfs / (tfs + settings.k1 * (1 - settings.b + settings.b * np.asarray(lengths) / avg_length))
+
+
+class MemoryBM25:
+    """BM25 over a few thousand short texts held in memory (the sentences an extractive answer picks
+    from), scored as `KeywordIndex` scores chunks; `scores` gives every text's score, 0 where no term is held."""
+
+    def __init__(self, texts: Sequence[str], settings: BM25Settings = BM25Settings()):
+        self.settings = settings
+        self.analyzer = Analyzer(settings)
+        self.size = len(texts)
+        rows: dict[str, list[int]] = {}
+        tfs: dict[str, list[int]] = {}
+        lengths = np.zeros(len(texts), dtype=np.int32)
+        for row, text in enumerate(texts):
+            terms = Counter(self.analyzer.terms(text))
+            lengths[row] = sum(terms.values())
+            for term, tf in terms.items():
+                rows.setdefault(term, []).append(row)
+                tfs.setdefault(term, []).append(tf)
+        self._postings = {t: (np.array(r, dtype=np.int32), np.array(tfs[t], dtype=np.int32)) for t, r in rows.items()}
+        self._lengths = lengths
+        self._avg_length = max(float(lengths.mean()) if len(lengths) else 0.0, 1e-9)
+
+    def scores(self, query: str) -> np.ndarray:
+        out = np.zeros(self.size)
+        for term, weight in Counter(self.analyzer.terms(query)).items():
+            if term in self._postings:
+                rows, tfs = self._postings[term]
+                out[rows] += weight * bm25_term_scores(tfs, self._lengths[rows], self.size, self._avg_length,
+                                                       self.settings)
+        return out
+
+    def idf(self, term: str) -> float:
+        """An (analysed) term's idf among the texts."""
+        return bm25_idf(len(self._postings[term][0]) if term in self._postings else 0, self.size)
 
 
 _OPEN: dict[tuple[Path, BM25Settings], KeywordIndex] = {}

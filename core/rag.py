@@ -7,15 +7,15 @@ treat their text as data, not instructions. Chunk text is XML-escaped so no
 document can close its delimiter and pose as the prompt.
 
 Without a model (the offline default), or when the model fails, the answer is
-extractive: the sentences of the retrieved chunks that best answer the question
-(meaning, the question's words, the kind of answer it asks for, the passage's
-rank), best first, each followed by its citation and kept with its place in the
-chunk. It quotes; it never paraphrases; when nothing is close it says so.
+extractive: the sentences of the collection that best answer the question (from
+its sentence index, `core.sentence_index`: meaning, the question's words and
+names, the kind of answer it asks for, whether search retrieved its chunk),
+best first, each followed by its citation and kept with its place in the chunk.
+It quotes; it never paraphrases; when nothing is close it says so.
 """
 from __future__ import annotations
 
 import html
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -25,18 +25,21 @@ import numpy as np
 from .documents import DocumentKey, label, shown_sources
 from .embedders import Embedder
 from .errors import ProviderError
-from .keyword import WORD, Analyzer, BM25Settings
+from .keyword import WORD
 from .llm import LLM, Message
 from .search import DEFAULT_MODE, Mode, search
-from .types import Filter
+from .sentence_index import INLINE_CODE, SentenceIndex, build_sentence_index, sentence_index
+from .types import Filter, ProgressCallback, no_progress
 from .workspace import Workspace
 
 DEFAULT_K = 5
 EXTRACT_SENTENCES = 3
-# The extractive reader reads at least this many chunks: the sentence that answers often sits in a chunk
-# ranked well below the top 5 (on the samples, "Who does Elizabeth Bennet marry?" is answered at rank 18),
-# and reading more costs only embedding their sentences (about a second).
+# The extractive reader retrieves this many chunks: they are the context shown with the answer, and a
+# sentence in one of them counts for a little more (`sentence_features`); the sentences it quotes come from
+# the whole collection's sentence index, so a quote's chunk may be added to them.
 EXTRACTIVE_READ = 20
+# Embedding every sentence of a bigger collection would take many minutes on the first question.
+SENTENCE_INDEX_MAX_CHUNKS = 20_000
 HISTORY_MESSAGES = 6  # earlier turns sent with a question: enough for follow-ups, bounded in tokens
 NO_CONTEXT = "No passage in this collection matches the question, so there is nothing to answer from."
 
@@ -129,83 +132,41 @@ def cited(text: str, context: Sequence[Citation]) -> tuple[Citation, ...]:
     return tuple(by_n[n] for n in sorted(numbers) if n in by_n)
 
 
-# -- extractive answers ---------------------------------------------------------------
-
-# A sentence ends at . ! or ? (and any closing quotes or brackets), before whitespace and a capital,
-# digit or opening quote; not after a title like "Mr." or a single initial.
-_SENTENCE_END = re.compile(r"""[.!?]+["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])""")
-_NOT_AN_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Sr|Jr|Prof|Capt|Col|Gen|Rev|vs|etc|e\.g|i\.e)|\b[A-Z])\.$")
-_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t\r\f\v]*\n|\s*$)", re.S)
-MIN_SENTENCE_CHARS = 25
-PROSE_SHARE = 0.85  # letters and spaces in a sentence; below it is code, a table row or a URL, not an answer
-_INLINE_CODE = re.compile(r"`+[^`\n]*?`+")  # `#`, ``` `` ` `` ```: markup a how-to answer names, not code
-# Below this best cosine nothing is quoted: the answer says no passage answers (a near miss read as an
-# answer misleads). With MiniLM on the samples, questions the documents answer score 0.37-0.86 at best, unrelated ones ("What is the capital
-# of France?") 0.14-0.22.
-WEAK_MATCH = 0.3
-NO_ANSWER = "None of the retrieved passages answers this question."
-# A sentence's score, each part in [0, 1]: its cosine to the question (scaled by the best cosine), the
-# idf-weighted share of the question's terms it holds, whether it holds what the question asks for
-# (a name for "who", a number for "how many", markup for "how do I write"), and its passage's rank.
-# Meaning finds the passage, the question's words pick the sentence within it, the answer type
-# prefers the sentence that names the answer over one that only repeats the question.
-SENTENCE_VECTOR_WEIGHT = 0.2
-SENTENCE_TERM_WEIGHT = 0.35
-# The answer type outweighs the rest: a sentence holding what is asked for comes before any that does not
-# (and a sentence that itself asks a question, "Do you know Mr. Bingley?", after them).
-SENTENCE_TYPE_WEIGHT = 1.0
-SENTENCE_PASSAGE_WEIGHT = 0.15
-TOPIC_TERM_SHARE = 0.3  # weight of the question's topic names among its terms
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Where the sentences of a chunk are, in order; headings, fragments and code left out."""
-    spans = []
-    for paragraph in _PARAGRAPH.finditer(text):
-        body, offset, start = paragraph.group(), paragraph.start(), 0
-        for end in _SENTENCE_END.finditer(body):
-            if _NOT_AN_END.search(body[start:end.start() + 1]):
-                continue
-            spans.append((offset + start, offset + end.start() + len(end.group().rstrip())))
-            start = end.end()
-        spans.append((offset + start, offset + len(body)))
-    return [(a, b) for a, b in spans if _is_prose(" ".join(text[a:b].split()))]
-
-
-def _is_prose(sentence: str) -> bool:
-    """Long enough, and mostly words once inline code (`#`) is set aside; a code block is not."""
-    words = _INLINE_CODE.sub("", sentence)
-    return (len(sentence) >= MIN_SENTENCE_CHARS and "```" not in sentence and len(words) >= 0.6 * len(sentence)
-            and sum(ch.isalpha() or ch.isspace() for ch in words) >= PROSE_SHARE * len(words))
-
-
-def sentences(text: str) -> list[str]:
-    """The sentences of a chunk in order, whitespace collapsed; headings, fragments and code dropped."""
-    return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
-
-
 # -- what a question asks for -----------------------------------------------------------
 
-AnswerType = str  # "person", "place", "number", "markup" or "" (anything)
+AnswerType = str  # "person", "place", "number", "name", "markup" or "" (anything)
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
                  "fifty hundred thousand million half dozen score first second third once twice").split()
 _NUMBER = re.compile(r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-_NAME = re.compile(r"\b(?:(?:Mr|Mrs|Miss|Ms|Dr|M|Sir|Lady|Lord|Colonel|Captain)\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+_TITLES = "(?:Mr|Mrs|Miss|Ms|Dr|M|Sir|Lady|Lord|Colonel|Captain)"
+_NAME = re.compile(r"\b(?:" + _TITLES + r"\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+# A place: a capitalised name after a preposition of place ("near Brighton", "university of Ingolstadt").
+# A title ("of Mr. Bennet") makes it a person.
+_PLACE = re.compile(r"\b(?:in|at|near|of|to|from|into|towards?)\s+(?!" + _TITLES
+                    + r"\b)((?:the\s+)?[A-Z]\w+(?:\s+[A-Z]\w+)*)")
+# Nouns that ask for an amount whatever the question's opening ("What is his income?").
+_QUANTITY = re.compile(r"\b(?:income|age|distance|price|cost|salary|size|length|width|height|weight|population)\b")
 _NOT_NAMES = frozenset("I The A An He She It They We You His Her Their My Our This That These Those But And Or "
                        "Yet So If When Then There Here What Who Where How Why Which Oh Yes No Not Nor".split())
+
+
+# The words that ask for an amount ("how old", "how long"): what kind of answer, not what it is about.
+_TYPE_WORDS = re.compile(r"^how (many|much|long|old|far|wide|often|big|large|high)\b")
 
 
 def answer_type(question: str) -> AnswerType:
     """What kind of words answer the question, from its opening words."""
     q = question.strip().lower()
-    if re.match(r"how (?:many|much|long|old|far|wide|often|big|large|high)\b", q):
+    if _TYPE_WORDS.match(q) or _QUANTITY.search(q):
         return "number"
-    if re.match(r"how (?:do|can|should|would|to)\b|how is an? |what (?:characters?|syntax|markup)\b", q):
+    if re.match(r"how (?:do|can|should|would|to|does)\b|how is an? |what (?:characters?|syntax|markup)\b", q):
         return "markup"
     if re.match(r"(?:who|whom|whose)\b|(?:which|what) (?:professor|person|man|woman|friend|sister|brother)\b", q):
         return "person"
     if re.match(r"where\b|(?:which|what) (?:university|town|city|country|place|estate|house)\b", q):
         return "place"
+    if re.match(r"what (?:is|was|are|were) the names? of\b|what (?:book|books|title)\b", q):
+        return "name"
     return ""
 
 
@@ -221,98 +182,210 @@ def _names(text: str, exclude: set[str]) -> list[str]:
 
 def holds_answer_type(sentence: str, kind: AnswerType, question_words: set[str]) -> bool:
     """Whether the sentence holds what the question asks for: a name the question does not already
-    contain (person, place), a number, or inline markup. Anything does for a question of no type."""
+    contain (person, place, name), a number, or markup. Anything does for a question of no type."""
     if kind == "number":
         return bool(_NUMBER.search(sentence))
     if kind == "markup":
-        return bool(_INLINE_CODE.search(sentence))
-    if kind in ("person", "place"):
+        return bool(INLINE_CODE.search(sentence))
+    if kind == "place":
+        return any(_names(m.group(1), question_words) for m in _PLACE.finditer(sentence))
+    if kind in ("person", "name"):
         return bool(_names(sentence, question_words))
     return True
 
 
 def question_topic(question: str) -> set[str]:
-    """The names the question is about ("Victor", "Mr. Bingley"): capitalised words after its first.
-    In a story the sentence that answers often calls them "he" or "I", so they say less about which
-    sentence answers than the rest of the question (its focus: "marry", "income"), and count for
-    TOPIC_TERM_SHARE of their weight in `_term_coverage`."""
+    """The names the question is about ("Victor", "Mr. Bingley"): capitalised words after its first."""
     words = WORD.findall(question)
     return {w.lower() for w in words[1:] if w[:1].isupper() and w not in _NOT_NAMES}
 
 
-def _term_coverage(question: str, candidates: Sequence[str]) -> np.ndarray:
-    """How much of the question each candidate sentence holds: the idf-weighted share of the question's
-    terms (the keyword index's analyser: stems, no stopwords) found in it, idf taken over the candidates
-    (Lucene's formula, as in BM25). Unlike BM25 it does not favour short sentences: a sentence holding
-    every word of the question beats one repeating one of them. The longer stopword list drops the
-    question's own words ("who", "does", "what") that the index keeps."""
-    analyzer = Analyzer(BM25Settings(stopwords="en_plus"))
-    wanted = set(analyzer.terms(question))
-    if not wanted or not candidates:
-        return np.zeros(len(candidates))
-    held = [wanted & set(analyzer.terms(text)) for text in candidates]
-    n = len(candidates)
-    topic = {term for word in question_topic(question) for term in analyzer.terms(word)}
-    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) * (TOPIC_TERM_SHARE if t in topic else 1.0) for t in wanted
-           for df in [sum(t in h for h in held)]}
-    total = sum(idf.values())
-    return np.array([sum(idf[t] for t in h) / total for h in held])
+# -- extractive answers ---------------------------------------------------------------
+
+# When a passage answers: some sentence is close in meaning to the question (best cosine at least
+# WEAK_MATCH), or fairly close (NEAR_MATCH) and holding nearly all the question's words (FULL_COVERAGE of
+# their idf). Otherwise the answer says no passage answers: a near miss read as an answer misleads.
+# With MiniLM on the samples, the 49 labelled questions' best sentences score 0.48-0.90; questions the
+# samples cannot answer ("What is the capital of France?", "What is the speed of light?", "How do I
+# install Python on Windows?", eight more) 0.19-0.43, except "Who wrote Hamlet?" (0.50), and hold at
+# most 0.60 of their words; "Who is Mr. Bingley?" on the first pages of the novel only scores 0.42 but
+# a sentence holds all its words. Thresholds measured on these questions only: a narrow margin.
+WEAK_MATCH = 0.45
+NEAR_MATCH = 0.3
+FULL_COVERAGE = 0.75
+NO_ANSWER = "None of the passages in this collection answers this question."
+LEAD_IN_WORDS = 12  # a sentence ending in ":" and shorter than this introduces an example rather than saying much
+SUBJECT_WORDS = 6  # a sentence's opening words: where a definition names what it defines
+CANDIDATES = 300  # sentences scored in full: the best by cosine and by BM25, whatever chunk they sit in
+
+# A sentence's features, each in [0, 1] (see `sentence_features`), and their weights, set by hand on the
+# tune split of data/samples/answer_questions.jsonl (37 questions). A logistic regression fitted on that
+# split (pairwise: gold sentence against the others) put the gold sentence first less often (8-9 of 37
+# against 13). A random search over 20,000 weight vectors found some scoring 14 on the tune split but
+# fewer on the held-out questions; the hand-set weights were kept, so the held-out figure was seen when
+# choosing and is not a clean one. The answer type counts most: a sentence holding what is asked for
+# comes before one that only repeats the question. BM25 counts slightly against: the words are already
+# counted (focus terms held), and BM25 also favours short sentences, which rarely hold an answer.
+FEATURES = ("cosine", "window cosine", "focus cosine", "bm25", "focus terms held", "topic in window",
+            "answer type", "not a statement", "retrieved chunk", "focus as subject")
+FEATURE_WEIGHTS = np.array([2.0, 0.5, 1.0, -0.25, 1.0, 0.5, 2.0, -1.0, 0.2, 0.5])
 
 
-def _scaled(scores: np.ndarray) -> np.ndarray:
-    best = float(scores.max()) if len(scores) else 0.0
-    return scores / best if best > 0 else np.zeros_like(scores)
+@dataclass(frozen=True)
+class ScoredSentence:
+    row: int  # in the sentence index
+    score: float
 
 
-def ranked_sentences(question: str, context: Sequence[Citation], embedder: Embedder) -> tuple[list[Quote], float]:
-    """Every sentence of the context, best answer first, and the best cosine of any sentence to the question.
+def candidate_rows(cosines: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, count: int = CANDIDATES) -> np.ndarray:
+    """The rows worth scoring in full: the best `count` by cosine and the best `count` by BM25 (allowed only)."""
+    rows = np.flatnonzero(allowed)
+    if len(rows) <= count:
+        return rows
+    by_cosine = rows[np.argpartition(-cosines[rows], count - 1)[:count]]
+    by_terms = rows[np.argpartition(-bm25[rows], count - 1)[:count]]
+    return np.union1d(by_cosine, by_terms)
 
-    Every sentence of every retrieved chunk competes, whatever its chunk's rank, scored by the weighted
-    sum described at SENTENCE_VECTOR_WEIGHT."""
-    candidates: list[Quote] = []
-    seen: set[str] = set()
-    for c in context:
-        for start, end in sentence_spans(c.text):
-            sentence = " ".join(c.text[start:end].split())
-            if sentence not in seen:  # overlapping chunks repeat sentences
-                seen.add(sentence)
-                candidates.append(Quote(c.n, sentence, start, end))
-    if not candidates:
-        return [], 0.0
-    texts = [q.text for q in candidates]
-    vectors = embedder.embed([question, *texts])
-    cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
+
+def question_focus(question: str) -> str:
+    """The question without its names: "What is Mr. Bingley's income?" -> "What is 's income?"; what it asks
+    about them, for a cosine that a sentence merely naming them does not win."""
+    topic = question_topic(question)
+    return "".join(w if w.lower() not in topic else "" for w in re.split(r"(\w+)", question))
+
+
+def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, rows: np.ndarray,
+                      retrieved: dict[str, int], bm25: np.ndarray) -> np.ndarray:
+    """(len(rows), len(FEATURES)) for the candidate sentences; `vectors` are the question's and its focus's.
+    - cosine: the sentence's cosine to the question;
+    - window cosine: the cosine of the sentence with its neighbours (their mean vector): the passage;
+    - focus cosine: its cosine to the question without the question's names (`question_focus`);
+    - bm25: its BM25 for the question's content words, divided by the best candidate's;
+    - focus terms held: the idf-weighted share of the question's terms other than its names that it holds;
+    - topic in window: the share of the question's names ("Darcy", "Lydia") it or a neighbour holds
+      (a story's answering sentence often says "he" where the one before names him);
+    - answer type: it holds what is asked for (a name not in the question for who/where/which, a number
+      for how many, inline code for how do I);
+    - not a statement: it asks a question (which answers nothing) or is a short line introducing an example;
+    - retrieved chunk: its chunk's place among the chunks search retrieved, 1 at rank 1, 0 when not retrieved;
+    - focus as subject: the idf-weighted share of the focus terms in its first SUBJECT_WORDS words
+      ("A code span begins with ...": a definition names its subject first)."""
+    previous, following = index.neighbours
+    window = index.vectors[previous[rows]] + index.vectors[rows] + index.vectors[following[rows]]
+    cosines = index.vectors[rows] @ vectors.T
+    window_cosine = (window @ vectors[0]) / np.maximum(np.linalg.norm(window, axis=1), 1e-9)
+    analyzer = index.bm25.analyzer
+    topic = set(t for w in question_topic(question) for t in analyzer.terms(w))
+    asked = set(analyzer.terms(" ".join(_TYPE_WORDS.findall(question.lower()))))  # "old" of "how old"
+    focus = [t for t in dict.fromkeys(analyzer.terms(question)) if t not in topic and t not in asked]
+    idf = {t: index.bm25.idf(t) for t in focus}
+    total_idf = sum(idf.values()) or 1.0
     kind = answer_type(question)
     question_words = {w.lower() for w in WORD.findall(question)}
-    typed = np.array([holds_answer_type(t, kind, question_words) for t in texts], dtype=np.float64)
-    ranks = np.array([q.n for q in candidates], dtype=np.float64)
-    passage = 1.0 / (1.0 + (ranks - 1.0) / 5.0)  # rank 1 -> 1, rank 6 -> 0.5, rank 21 -> 0.2
-    asks = np.array([t.rstrip("”’\"' ").endswith("?") for t in texts], dtype=np.float64)  # a question answers nothing
-    scores = (SENTENCE_VECTOR_WEIGHT * _scaled(cosines) + SENTENCE_TERM_WEIGHT * _term_coverage(question, texts)
-              + SENTENCE_TYPE_WEIGHT * (typed - asks) + SENTENCE_PASSAGE_WEIGHT * passage)
-    return [candidates[i] for i in np.argsort(-scores, kind="stable")], float(cosines.max())
+    best_bm25 = float(bm25[rows].max()) if len(rows) else 0.0
+    features = np.zeros((len(rows), len(FEATURES)))
+    for j, row in enumerate(rows):
+        text = index.texts[row]
+        terms = set(analyzer.terms(text))
+        opening = set(analyzer.terms(" ".join(text.split()[:SUBJECT_WORDS])))
+        near = terms.union(analyzer.terms(index.texts[previous[row]]), analyzer.terms(index.texts[following[row]]))
+        rank = retrieved.get(index.chunks[index.chunk_of[row]].id)
+        features[j] = (cosines[j, 0], window_cosine[j], cosines[j, 1], bm25[row] / best_bm25 if best_bm25 > 0 else 0.0,
+                       sum(idf[t] for t in focus if t in terms) / total_idf,
+                       len(topic & near) / len(topic) if topic else 1.0,
+                       holds_answer_type(text, kind, question_words),
+                       _not_a_statement(text),
+                       1.0 / (1.0 + (rank - 1) / 5.0) if rank else 0.0,
+                       sum(idf[t] for t in focus if t in opening) / total_idf)
+    return features
+
+
+def _not_a_statement(sentence: str) -> bool:
+    """A question ("Do you know him?", "Can list items include headings? (...)") or a short lead-in
+    ending in ":" ("This is a simple code span:")."""
+    end = sentence.rstrip("”’\"' ")
+    return "? " in sentence or end.endswith("?") or (end.endswith(":") and len(end.split()) < LEAD_IN_WORDS)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidate sentences, best answer first, and how close the closest came."""
+
+    sentences: list[ScoredSentence]
+    best_cosine: float  # of any allowed sentence; 0 when the filter allows none
+    best_coverage: float  # the largest idf-weighted share of the question's terms one candidate holds
+
+    @property
+    def answers(self) -> bool:
+        """Whether any passage answers (see WEAK_MATCH)."""
+        return (self.best_cosine >= WEAK_MATCH
+                or (self.best_cosine >= NEAR_MATCH and self.best_coverage >= FULL_COVERAGE))
+
+
+def term_coverage(question: str, index: SentenceIndex, rows: np.ndarray) -> np.ndarray:
+    """For each row, the idf-weighted share of the question's terms (the BM25 analyser's) its sentence holds."""
+    analyzer = index.bm25.analyzer
+    idf = {t: index.bm25.idf(t) for t in analyzer.terms(question)}
+    total = sum(idf.values())
+    if not total:
+        return np.zeros(len(rows))
+    return np.array([sum(idf[t] for t in set(analyzer.terms(index.texts[r])) if t in idf) / total for r in rows])
+
+
+def ranked_sentences(question: str, index: SentenceIndex, embedder: Embedder, where: Filter | None = None,
+                     retrieved: dict[str, int] | None = None) -> Ranking:
+    """The index's candidate sentences the filter allows, best answer first (`sentence_features` weighted by
+    FEATURE_WEIGHTS)."""
+    allowed = index.allowed(where)
+    if not allowed.any():
+        return Ranking([], 0.0, 0.0)
+    vectors = embedder.embed([question, question_focus(question)])
+    cosines = index.vectors @ vectors[0]
+    bm25 = index.bm25.scores(question)
+    rows = candidate_rows(cosines, bm25, allowed)
+    scores = sentence_features(question, vectors, index, rows, retrieved or {}, bm25) @ FEATURE_WEIGHTS
+    order = np.argsort(-scores, kind="stable")
+    return Ranking([ScoredSentence(int(rows[i]), float(scores[i])) for i in order], float(cosines[allowed].max()),
+                   float(term_coverage(question, index, rows).max()))
+
+
+def context_index(context: Sequence[Citation], embedder: Embedder) -> SentenceIndex:
+    """The sentences of some chunks only (retrieved ones), for a collection without a sentence index."""
+    return build_sentence_index([c.chunk_id for c in context], [c.text for c in context],
+                                [{"source": c.source, "category": c.category, "row": c.row, "index": c.n}
+                                 for c in context], embedder)
 
 
 def extractive_quotes(question: str, context: Sequence[Citation], embedder: Embedder,
-                      count: int = EXTRACT_SENTENCES) -> tuple[tuple[Quote, ...], float]:
-    """The `count` sentences that best answer the question (`ranked_sentences`), best first, and the best
-    cosine of any sentence to the question; no sentence when even the best is below WEAK_MATCH."""
-    ranked, best = ranked_sentences(question, context, embedder)
-    return (tuple(ranked[:count]) if best >= WEAK_MATCH else ()), best
+                      index: SentenceIndex | None = None, where: Filter | None = None, count: int = EXTRACT_SENTENCES
+                      ) -> tuple[tuple[Quote, ...], Ranking, tuple[Citation, ...]]:
+    """The `count` sentences that best answer the question, best first (none when no passage answers:
+    `Ranking.answers`), the ranking, and the context with the chunks they come from added (numbered after
+    the retrieved ones). From the whole collection's `index`, else from the context's own sentences."""
+    index = index if index is not None else context_index(context, embedder)
+    ranking = ranked_sentences(question, index, embedder, where, {c.chunk_id: c.n for c in context})
+    if not ranking.answers:
+        return (), ranking, tuple(context)
+    by_id = {c.chunk_id: c for c in context}
+    added: list[Citation] = []
+    quotes = []
+    for scored in ranking.sentences[:count]:
+        chunk = index.chunks[index.chunk_of[scored.row]]
+        if chunk.id not in by_id:
+            by_id[chunk.id] = Citation(len(context) + len(added) + 1, chunk.id, chunk.source, chunk.category,
+                                       chunk.text, chunk.row)
+            added.append(by_id[chunk.id])
+        start, end = index.spans[scored.row]
+        quotes.append(Quote(by_id[chunk.id].n, index.texts[scored.row], int(start), int(end)))
+    return tuple(quotes), ranking, (*context, *added)
 
 
-def extractive_text(quotes: Sequence[Quote], best_cosine: float) -> str:
-    """The quotes, best first, each followed by its [n]; when none is close enough to the question to
-    answer it, says so and quotes nothing (a near miss read as an answer misleads more than none)."""
-    if best_cosine < WEAK_MATCH:
-        return NO_ANSWER if best_cosine > 0 else NO_CONTEXT
+def extractive_text(quotes: Sequence[Quote], ranking: Ranking) -> str:
+    """The quotes, best first, each followed by its [n]; without quotes, that no passage answers (or,
+    when the filter left no sentence to read, that nothing matches)."""
+    if not quotes:
+        return NO_ANSWER if ranking.sentences else NO_CONTEXT
     return "\n\n".join(f"{q.text} [{q.n}]" for q in quotes)
-
-
-def extractive_answer(question: str, context: Sequence[Citation], embedder: Embedder,
-                      count: int = EXTRACT_SENTENCES) -> str:
-    """The extractive answer's text: `extractive_quotes`, each followed by its citation."""
-    return extractive_text(*extractive_quotes(question, context, embedder, count))
 
 
 # -- answering ------------------------------------------------------------------------
@@ -331,6 +404,8 @@ class AnswerStream:
     embedder: Embedder
     llm: LLM | None
     history: tuple[Message, ...] = ()
+    index: SentenceIndex | None = None  # the collection's sentences, for an extractive answer (else the context's)
+    where: Filter | None = None
     _answer: RagAnswer | None = field(default=None, init=False)
 
     @property
@@ -343,8 +418,9 @@ class AnswerStream:
         if self._answer is not None:
             raise RuntimeError("an answer stream can be read only once")
         if not self.context or self.llm is None:
-            quotes, best = extractive_quotes(self.question, self.context, self.embedder)
-            text = extractive_text(quotes, best)
+            quotes, ranking, self.context = extractive_quotes(self.question, self.context, self.embedder, self.index,
+                                                              self.where)
+            text = extractive_text(quotes, ranking)
             yield text
             self._finish(text, "extractive", extractive=True, quotes=quotes)
             return
@@ -355,8 +431,9 @@ class AnswerStream:
                 written.append(delta)
                 yield delta
         except ProviderError as exc:
-            quotes, best = extractive_quotes(self.question, self.context, self.embedder)
-            fallback = ("\n\n" if written else "") + extractive_text(quotes, best)
+            quotes, ranking, self.context = extractive_quotes(self.question, self.context, self.embedder, self.index,
+                                                              self.where)
+            fallback = ("\n\n" if written else "") + extractive_text(quotes, ranking)
             yield fallback
             self._finish("".join(written) + fallback, self.llm.name, extractive=True, quotes=quotes,
                          notice=f"fell back to the extractive answer because {exc}")
@@ -372,11 +449,16 @@ class AnswerStream:
 
 def stream_answer(question: str, workspace: Workspace, llm: LLM | None = None, k: int = DEFAULT_K,
                   mode: Mode = DEFAULT_MODE, where: Filter | None = None,
-                  history: Sequence[Message] = ()) -> AnswerStream:
-    """Retrieve now; write the answer as the returned stream is read (None = extractive, which reads
-    at least EXTRACTIVE_READ chunks)."""
+                  history: Sequence[Message] = (), progress: ProgressCallback = no_progress) -> AnswerStream:
+    """Retrieve now; write the answer as the returned stream is read. Without a model (extractive) it
+    retrieves at least EXTRACTIVE_READ chunks and quotes from the collection's sentence index (built on the
+    first question of each collection version, kept on disk; a collection of more than
+    SENTENCE_INDEX_MAX_CHUNKS chunks is read through the retrieved chunks' sentences only)."""
     context = retrieve(question, workspace, k if llm is not None else max(k, EXTRACTIVE_READ), mode, where)
-    return AnswerStream(question, context, workspace.embedder, llm, tuple(history))
+    index = None
+    if llm is None and context and workspace.collection.count() <= SENTENCE_INDEX_MAX_CHUNKS:
+        index = sentence_index(workspace.collection, workspace.embedder, workspace.store.url, progress)
+    return AnswerStream(question, context, workspace.embedder, llm, tuple(history), index, where)
 
 
 def answer(question: str, workspace: Workspace, llm: LLM | None = None, k: int = DEFAULT_K,

@@ -9,6 +9,8 @@ not by chunk id: ids may change with how documents are identified, the text of a
 chunk cut the same way does not. A chunk whose text is not shipped (the chunking
 or the files changed) is embedded as usual, so a stale file costs time, never
 correctness; `tests/test_samples.py` checks the file against the live model.
+The vectors of the samples' sentences (for extractive answers) ship the same way
+(`data/samples/sentence_vectors.npz`) and are put into the embedding cache.
 """
 from __future__ import annotations
 
@@ -23,18 +25,24 @@ import numpy as np
 from .chunking import chunk_documents
 from .config import DEFAULT_CHUNKING, SAMPLE_COLLECTION, SAMPLES_DIR
 from .embedders import Embedder, normalise
+from .embedding_cache import EmbeddingCache, text_hash
 from .loaders import load_bytes
 from .pipeline import IngestReport, LoadOptions, Upload, ingest
+from .sentence_index import embed_with_cache, sentences
 from .stores import Store
 from .types import Chunk, EmbedderInfo, ProgressCallback, ProgressEvent, content_hash, no_progress
 
 SAMPLE_VECTORS = SAMPLES_DIR / "vectors.npz"
+# The samples' sentences' vectors (core.sentence_index, for extractive answers), keyed as the embedding
+# cache keys them (sha256 of the text): `seed_sentence_vectors` puts them there, so the first question on
+# the samples reads them instead of embedding 9,900 sentences (minutes on two cores).
+SAMPLE_SENTENCE_VECTORS = SAMPLES_DIR / "sentence_vectors.npz"
 # Questions about the samples with their gold answer spans (core.answer_eval, bench/bench_answers.py).
 ANSWER_QUESTIONS = SAMPLES_DIR / "answer_questions.jsonl"
 # Offered on the chat and search pages when the sample collection is open: from ANSWER_QUESTIONS, each
 # one the offline answer quotes the gold span for in its first sentence (bench/results/answers.md).
 EXAMPLE_QUESTIONS = ("What does a single man in possession of a good fortune want?",
-                     "Where is the regiment going to be encamped?",
+                     "Which university does Victor attend?",
                      "How do I write a fenced code block?")
 
 # Project Gutenberg files wrap the book in a header and a long license footer; the
@@ -153,6 +161,38 @@ class PrecomputedEmbedder:
         return out
 
 
+def sample_sentences(embedder: Embedder) -> list[str]:
+    """Every distinct sentence of the samples' chunks, as the sentence index cuts them."""
+    return sorted({s for c in sample_chunks(embedder) for s in sentences(c.text)})
+
+
+def write_sentence_vectors(embedder: Embedder, path: Path = SAMPLE_SENTENCE_VECTORS,
+                           progress: ProgressCallback = no_progress) -> int:
+    """Embed every sample sentence with `embedder` and save the vectors (float16) keyed by text hash."""
+    texts = sample_sentences(embedder)
+    vectors = embed_with_cache(embedder, texts, EmbeddingCache.default(), progress)
+    np.savez_compressed(path, model=np.array(embedder.name), text_hashes=np.array([text_hash(t).hex() for t in texts]),
+                        vectors=vectors.astype(np.float16))
+    return len(texts)
+
+
+def seed_sentence_vectors(embedder: Embedder, cache: EmbeddingCache | None = None,
+                          path: Path = SAMPLE_SENTENCE_VECTORS) -> int:
+    """Put the shipped sentence vectors into the embedding cache (once: nothing when it holds them already,
+    or when they are missing or were made by another model); how many were put."""
+    cache = cache or EmbeddingCache.default()
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            hashes, vectors, model = data["text_hashes"], data["vectors"], str(data["model"])
+    except (OSError, KeyError, ValueError):
+        return 0
+    keys = [bytes.fromhex(h) for h in hashes.tolist()]
+    if model != embedder.name or not keys or len(cache.get(embedder.info, keys[:1] + keys[-1:])) == 2:
+        return 0
+    cache.put(embedder.info, keys, normalise(vectors.astype(np.float32)))
+    return len(keys)
+
+
 def with_shipped_vectors(embedder: Embedder) -> Embedder:
     """`embedder` answering the samples' texts from the shipped vectors when they fit it."""
     shipped = load_shipped_vectors()
@@ -165,6 +205,7 @@ def ensure_samples(store: Store, embedder: Embedder, progress: ProgressCallback 
     """Ingest the samples into the sample collection (shipped vectors, so only chunks not shipped are
     embedded); a no-op when they are already there."""
     collection = store.open_collection(SAMPLE_COLLECTION, embedder.info)
+    seed_sentence_vectors(embedder)
     fast = with_shipped_vectors(embedder)
     report = IngestReport()
     for sample in samples():

@@ -11,7 +11,7 @@ import bm25s
 import pytest
 
 from core.evaluation import load_beir
-from core.keyword import Analyzer, BM25Settings, KeywordIndex, keyword_index
+from core.keyword import Analyzer, BM25Settings, KeywordIndex, MemoryBM25, keyword_index
 from core.types import Filter
 
 from conftest import SCIFACT
@@ -94,6 +94,17 @@ def test_scores_equal_bm25s_lucene_on_real_text(built, scifact, reference):
     queries = scifact[3]
     for text in list(queries.values())[:40] + ["cells cells protein", "capillaries"]:
         assert_same_scores(ours(built, text), reference.scores(text))
+
+
+
+@pytest.mark.parametrize("settings", [BM25Settings(), BM25Settings(stopwords="en_plus")])
+def test_memory_bm25_scores_equal_bm25s_lucene(scifact, settings):
+    """The in-memory BM25 (an extractive answer's sentences) is the same BM25, with either stopword list."""
+    ids, texts, metadatas, queries, _ = scifact
+    memory, reference = MemoryBM25(texts, settings), Reference(ids, texts, metadatas, settings)
+    for text in list(queries.values())[:20] + ["cells cells protein", "what is it?"]:
+        scores = memory.scores(text)
+        assert_same_scores({i: float(s) for i, s in zip(ids, scores) if s > 0}, reference.scores(text))
 
 
 def test_filtered_scores_equal_bm25s_masked(built, scifact, reference):

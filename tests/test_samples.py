@@ -6,7 +6,9 @@ import random
 import numpy as np
 
 from core.embedders import normalise
-from core.samples import PrecomputedEmbedder, ensure_samples, load_shipped_vectors, sample_chunks, samples
+from core.embedding_cache import EmbeddingCache, text_hash
+from core.samples import (PrecomputedEmbedder, ensure_samples, load_shipped_vectors, sample_chunks, sample_sentences,
+                          samples, seed_sentence_vectors)
 from core.stores import open_store
 from core.types import content_hash
 
@@ -35,6 +37,19 @@ def test_shipped_vectors_are_the_live_models_vectors_of_todays_chunks(minilm):
     live = minilm.embed(picked)
     stored = normalise(np.stack([shipped.lookup(t) for t in picked]).astype(np.float32))
     cosines = (live * stored).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines.min()
+
+
+def test_shipped_sentence_vectors_are_the_live_models_and_seed_the_cache_once(tmp_path, minilm):
+    texts = sample_sentences(minilm)
+    cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
+    assert seed_sentence_vectors(minilm, cache) == len(texts)  # every sentence the index will cut
+    assert seed_sentence_vectors(minilm, cache) == 0  # already there
+    assert len(cache.get(minilm.info, [text_hash(t) for t in texts])) == len(texts)  # the same sentences
+    picked = random.Random(14).sample(texts, 48)
+    stored = cache.get(minilm.info, [text_hash(t) for t in picked])
+    assert len(stored) == len(picked)
+    cosines = (minilm.embed(picked) * np.stack([stored[text_hash(t)] for t in picked])).sum(axis=1)
     assert cosines.min() >= 0.999, cosines.min()
 
 

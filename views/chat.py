@@ -21,7 +21,7 @@ from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
 from core.markup import markdown_text
-from core.rag import CITATION, DEFAULT_K, EXTRACTIVE_READ, Citation, RagAnswer, stream_answer
+from core.rag import CITATION, DEFAULT_K, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
 from core.types import Filter
@@ -76,8 +76,9 @@ def provider_controls() -> tuple[str, str | None, str | None]:
         provider_column.caption(" · ".join(f"{s.label} answers need {s.needs}" for s in missing)
                                 + " (environment or .streamlit/secrets.toml)")
     if provider == "extractive":
-        model_column.caption(f"No language model: the sentences that best answer the question, from the "
-                             f"retrieved chunks (at least {EXTRACTIVE_READ} are read), quoted with their citations.")
+        model_column.caption("No language model: the sentences of the collection that best answer the question, "
+                             "quoted with their citations (the first question of a collection version splits and "
+                             "embeds its sentences once).")
         return provider, None, None
     model = model_column.text_input("Model", value=PROVIDERS[provider].default_model or "",
                                     key=f"chat_model_{provider}").strip() or None
@@ -162,9 +163,11 @@ with st.chat_message("assistant"):
     try:
         # Shown from the first moment until the first words arrive: retrieval, then reading the
         # passages (extractive) or the model's first token.
-        with ui.working("Finding and reading the passages…"):
+        # The bar moves only on a collection version's first extractive question (its sentences embedded).
+        with ui.working("Finding and reading the passages…"), ui.progress_bar("Sentence index") as progress:
             llm = make_answerer()
-            stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns)
+            stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
+                                   progress=progress)
             deltas = iter(stream)
             first = next(deltas, "")
     except ExplorerError as exc:

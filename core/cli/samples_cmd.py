@@ -9,7 +9,8 @@ from typing import Callable
 
 from ..config import DEFAULT_EMBEDDER, SAMPLE_COLLECTION
 from ..embedders import get_embedder
-from ..samples import SAMPLE_VECTORS, ensure_samples, write_sample_vectors
+from ..samples import (SAMPLE_SENTENCE_VECTORS, SAMPLE_VECTORS, ensure_samples, write_sample_vectors,
+                       write_sentence_vectors)
 from ..stores import open_store
 from ..types import ProgressCallback, ProgressEvent
 from .common import add_store_options, store_url
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_vectors:
         with progress_bar("sample vectors") as show:
             count = write_sample_vectors(embedder, progress=show)
-        print(f"wrote {count} vectors to {SAMPLE_VECTORS}")
+            sentence_count = write_sentence_vectors(embedder, progress=show)
+        print(f"wrote {count} vectors to {SAMPLE_VECTORS} and {sentence_count} to {SAMPLE_SENTENCE_VECTORS}")
         return 0
     store = open_store(store_url(args))
     with progress_bar("samples") as bar:
