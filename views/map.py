@@ -31,7 +31,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import category_colours
-from core.projection import (DEFAULT_METHOD, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
+from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
                              ProjectionSettings, cached_points, place_queries, prepared_vectors)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
@@ -47,7 +47,6 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 MAX_POINTS = 2_000_000
-MAP_POINTS = 1_000_000  # the 2-D map draws a million points; more are a seeded sample
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
 RING = "#111111"
