@@ -5,8 +5,8 @@ book) are embedded with MiniLM (real vectors, cached in data/cache/bench-map/),
 then repeated under new ids up to --points, each copy with small gaussian noise
 (sigma 0.02 per dimension, re-normalised) so no two points coincide. The
 collection is kept in data/cache/bench-map/ (or --folder DIR/store) and reused by later runs.
-It is written the way a big import is (Collection.bulk_write: batches of BATCH precomputed
-vectors, the keyword index built once at the end from the stored text).
+It is written the way a big import is (tests/map_fixtures.py write_noisy_copies: Collection.bulk_write,
+batches of precomputed vectors, the keyword index built once at the end from the stored text).
 
 --build-only also reads the map's points as the page does (a million at most) and computes the
 page's default layout (UMAP: fitted on a sample, the rest placed by nearest neighbours), kept in
@@ -40,23 +40,23 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from common import embed_cached, long_doc_paths, machine_line  # noqa: E402
 from core.bundle import map_bundle  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
-from core.embedders import get_embedder, normalise  # noqa: E402
+from core.embedders import get_embedder  # noqa: E402
 from core.map_figure import Colouring, map_figure  # noqa: E402
 from core.palette import category_colours  # noqa: E402
 from core.projection import (DEFAULT_CACHE_DIR, DEFAULT_SAMPLE_CAP, MAP_POINTS, POINTS_CACHE_DIR,  # noqa: E402
                              ProjectionSettings, cached_points, project)
 from core.stores import open_store  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
-from core.types import Chunk  # noqa: E402
+from map_fixtures import write_noisy_copies  # noqa: E402
 
 STORE = DATA_DIR / "cache" / "bench-map"  # the 100,000-point store; other sizes get their own (store_for)
 NOISE_SIGMA = 0.02
 PER_BOOK = 700  # real paragraphs per book: a few minutes of embedding on 2 cores
-BATCH = 50_000  # rows per write: few version bumps, memory for the batch's chunks only
 
 
 def real_paragraphs() -> tuple[list[str], list[str]]:
@@ -95,21 +95,7 @@ def build(size: int, folder: Path | None = None):
         return collection
     texts, books = real_paragraphs()
     base = embed_cached(embedder, texts, STORE)
-    rng = np.random.default_rng(0)
-    started = time.perf_counter()
-    with collection.bulk_write(size):
-        for lo in range(0, size, BATCH):
-            ns = np.arange(lo, min(lo + BATCH, size))
-            rows = ns % len(texts)
-            vectors = normalise(base[rows] + rng.normal(0, NOISE_SIGMA, (len(ns), base.shape[1])).astype(np.float32))
-            chunks = [Chunk(id=f"m{n:07d}", text=texts[r], source=f"{books[r]}-copy{n // len(texts)}", start=0,
-                            end=len(texts[r]), index=int(n),
-                            metadata={"source": f"{books[r]}-copy{n // len(texts)}", "category": books[r]})
-                      for n, r in zip(ns, rows)]
-            collection.upsert(chunks, vectors)
-            print(f"  wrote {ns[-1] + 1:,}/{size:,} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
-        print(f"  building the keyword index ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
-    print(f"  built {size:,} points in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+    write_noisy_copies(collection, texts, [{"source": b, "category": b} for b in books], base, size, NOISE_SIGMA)
     return collection
 
 
