@@ -18,12 +18,14 @@ from map_fixtures import write_noisy_copies
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 MAP = ".emap"
+RUN_MS = 300_000  # a script run after a pick: seconds at 100,000 points, minutes on a loaded 2-core machine
 
 
 def open_map(tab, timeout_ms: int = 60_000, method: str | None = None):
     """The map page with every point drawn in its final layout (the default UMAP replaces the PCA drawn
     meanwhile, and a pick made before would go with it); returns the component's root."""
-    tab.open("map" + (f"?method={method}" if method else ""))
+    tab.page.goto(f"{tab.base_url}/map" + (f"?method={method}" if method else ""))
+    tab.settle(timeout_ms)
     tab.page.wait_for_selector(f"{MAP}[data-points]", timeout=timeout_ms)
     root = tab.page.locator(MAP)
     final = (method or "umap").upper().replace("TSNE", "t-SNE")
@@ -76,7 +78,7 @@ def region_size(tab, root, kind: str, before: str | None) -> int:
                                "&& r.dataset.picked !== before", arg=[root.element_handle(), kind, before])
     size = int(root.get_attribute("data-picked").split(":")[1])
     tab.page.get_by_text(f"Selected region: {size:,} chunks").wait_for()
-    tab.settle()
+    tab.settle(RUN_MS)
     return size
 
 
@@ -89,7 +91,7 @@ def check_click_box_lasso_legend_labels(tab, root, screenshot: str | None = None
     tab.page.mouse.click(x, y)
     heading = tab.page.get_by_text("Clicked point")
     heading.wait_for()
-    tab.settle()
+    tab.settle(RUN_MS)
     assert tab.exceptions() == []
     tab.page.get_by_text("nearest chunks in the full").wait_for()
     panel, chart = heading.bounding_box(), canvas_box(tab)
