@@ -60,6 +60,7 @@ WIDGETS: dict[str, str] = {
     "export_*": HARMLESS, "map_filter_categories": HARMLESS, "map_filter_sources": HARMLESS,
     "map_filter_field": HARMLESS, "map_filter_values": HARMLESS,
     "map_scatter": HARMLESS,  # the WebGL map: only the user's pick comes back
+    "map_label_rings": HARMLESS,  # the labels check on the points already mapped, as the Labels page runs it
     # Ask (RAG chat)
     "chat_provider": LLM, "chat_model_*": LLM, "chat_base_url": PATH, "chat_k": limit("k"), "chat_mode": HARMLESS,
     "chat_categories": HARMLESS, "chat_clear": HARMLESS, "chat_example_*": HARMLESS, "chat_question": QUERY,

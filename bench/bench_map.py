@@ -1,10 +1,17 @@
 """The map at 100,000 points: first view and revisit, as the map page computes them.
 
 Collection: SYNTHETIC. Paragraphs of the shared long documents (one category per
-book) are embedded with MiniLM (real vectors, cached in data/cache/bench-query/),
-then repeated under new ids up to --size, each copy with small gaussian noise
+book) are embedded with MiniLM (real vectors, cached in data/cache/bench-map/),
+then repeated under new ids up to --points, each copy with small gaussian noise
 (sigma 0.02 per dimension, re-normalised) so no two points coincide. The
-collection is kept in data/cache/bench-map/ and reused by later runs.
+collection is kept in data/cache/bench-map/ (or --folder DIR/store) and reused by later runs.
+It is written the way a big import is (tests/map_fixtures.py write_noisy_copies: Collection.bulk_write,
+batches of precomputed vectors, the keyword index built once at the end from the stored text).
+
+--build-only also reads the map's points as the page does (a million at most) and computes the
+page's default layout (UMAP: fitted on a sample, the rest placed by nearest neighbours), kept in
+DIR/map-points and DIR/projections (data/cache/... without --folder); bench_map_browser.py
+links them into the app's caches, so its first view is the one with the projection cached.
 
 Timed, in this process, the way the page does it (core calls only, no browser):
 - first view: read the points (store -> MapPoints), the PCA map the page draws at once for
@@ -16,7 +23,7 @@ Wall time and this process's CPU time per step: on a busy machine the second say
 what a step costs.
 Also the figure's JSON size (what the browser downloads for the chart).
 
-    .venv/bin/python bench/bench_map.py [--size 100000]
+    .venv/bin/python bench/bench_map.py [--points 100000] [--folder DIR] [--build-only]
 """
 from __future__ import annotations
 
@@ -33,17 +40,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from common import embed_cached, long_doc_paths, machine_line  # noqa: E402
 from core.bundle import map_bundle  # noqa: E402
 from core.config import DATA_DIR  # noqa: E402
-from core.embedders import get_embedder, normalise  # noqa: E402
+from core.embedders import get_embedder  # noqa: E402
 from core.map_figure import Colouring, map_figure  # noqa: E402
 from core.palette import category_colours  # noqa: E402
-from core.projection import DEFAULT_SAMPLE_CAP, ProjectionSettings, cached_points, project  # noqa: E402
+from core.projection import (DEFAULT_CACHE_DIR, DEFAULT_SAMPLE_CAP, MAP_POINTS, POINTS_CACHE_DIR,  # noqa: E402
+                             ProjectionSettings, cached_points, project)
 from core.stores import open_store  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
-from core.types import Chunk  # noqa: E402
+from map_fixtures import write_noisy_copies  # noqa: E402
 
 STORE = DATA_DIR / "cache" / "bench-map"  # the 100,000-point store; other sizes get their own (store_for)
 NOISE_SIGMA = 0.02
@@ -61,34 +70,50 @@ def real_paragraphs() -> tuple[list[str], list[str]]:
     return texts, books
 
 
-def store_for(size: int) -> Path:
+def store_for(size: int, folder: Path | None = None) -> Path:
     """The store holding the collection of `size` points: one collection per store, as the app opens
     a store's first collection."""
+    if folder is not None:
+        return folder / "store"
     return STORE if size == 100_000 else STORE.parent / f"bench-map-{size}"
 
 
-def build(size: int):
+def cache_dirs(folder: Path | None) -> tuple[Path, Path]:
+    """Where `precompute` keeps the map's points and its layouts: beside the store under --folder,
+    else the app's own caches."""
+    if folder is None:
+        return POINTS_CACHE_DIR, DEFAULT_CACHE_DIR
+    return folder / "map-points", folder / "projections"
+
+
+def build(size: int, folder: Path | None = None):
     """The synthetic collection of `size` points (reused when complete)."""
     embedder = get_embedder("minilm")
     name = f"map-{size}"
-    collection = open_store(str(store_for(size))).open_collection(name, embedder.info)
+    collection = open_store(str(store_for(size, folder))).open_collection(name, embedder.info)
     if collection.count() == size:
         return collection
     texts, books = real_paragraphs()
     base = embed_cached(embedder, texts, STORE)
-    rng = np.random.default_rng(0)
-    started = time.perf_counter()
-    for lo in range(0, size, 5000):
-        ns = np.arange(lo, min(lo + 5000, size))
-        rows = ns % len(texts)
-        vectors = normalise(base[rows] + rng.normal(0, NOISE_SIGMA, (len(ns), base.shape[1])).astype(np.float32))
-        chunks = [Chunk(id=f"m{n:07d}", text=texts[r], source=f"{books[r]}-copy{n // len(texts)}", start=0,
-                        end=len(texts[r]), index=int(n),
-                        metadata={"source": f"{books[r]}-copy{n // len(texts)}", "category": books[r]})
-                  for n, r in zip(ns, rows)]
-        collection.upsert(chunks, vectors)
-        print(f"  wrote {ns[-1] + 1:,}/{size:,} ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+    write_noisy_copies(collection, texts, [{"source": b, "category": b} for b in books], base, size, NOISE_SIGMA)
     return collection
+
+
+def precompute(collection, folder: Path | None) -> None:
+    """The map page's points (its default cap) and its default layout, into `cache_dirs(folder)`."""
+    points_dir, layouts_dir = cache_dirs(folder)
+    started = time.perf_counter()
+    url = open_store(str(store_for(collection.count(), folder))).url  # the page keys the points by its store's url
+    points = cached_points(collection, url, MAP_POINTS, cache_dir=points_dir)
+    print(f"  read {len(points.chunks.ids):,} map points ({time.perf_counter() - started:.0f}s)", file=sys.stderr,
+          flush=True)
+
+    def report(event) -> None:
+        print(f"  layout: {event.stage} {event.detail or ''} ({time.perf_counter() - started:.0f}s)", file=sys.stderr,
+              flush=True)
+
+    project(points.chunks.embeddings, ProjectionSettings(), report, data_key=points.fingerprint, cache_dir=layouts_dir)
+    print(f"  default layout cached ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -129,11 +154,14 @@ def first_view(collection, cache: Path) -> View:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--points", "--size", type=int, default=100_000, dest="size")
+    parser.add_argument("--folder", type=Path, help="keep the store and its precomputed caches here")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build the collection and precompute the page's points and default layout, then stop")
     args = parser.parse_args()
-    collection = build(args.size)
+    collection = build(args.size, args.folder)
     if args.build_only:
+        precompute(collection, args.folder)
         return
     print(machine_line())
     load = os.getloadavg()[0]

@@ -4,21 +4,25 @@ Same SYNTHETIC collection as bench/bench_map.py (built by it: one store per size
 `streamlit run app.py` on that store; Debian Chromium (software WebGL through SwiftShader) opens the
 app, then each visit is timed in the page from the click on "Embedding map" in the sidebar until the
 map component has drawn every point and the script run has ended:
-- first view: the disk caches of the points, the PCA map, the trust estimate and the labels are warmed first in
-  this process ("projection cached"; --cold leaves them empty), the server's memory caches are empty;
+- first view: the disk caches of the points, the page's default layout (UMAP, when bench_map.py --build-only
+  precomputed it: linked in from --folder; else the PCA the page draws meanwhile), its trust estimate and its
+  labels are warmed first in this process ("projection cached"; --cold leaves them empty), the server's
+  memory caches are empty;
 - back to the map in the same tab after visiting another page (Streamlit's memory caches; the browser
   keeps the drawn map);
 - a new browser session on the same server (memory caches; the points file comes from the browser cache);
 - click a point until the side panel shows it and its neighbours;
 - lasso a tenth of the points (100,000 of a million) until the side panel lists them.
-Disk-cache files the run makes are deleted at the end, so the next run starts as cold as this one.
+--screenshot PATH saves the page once the first view has drawn every point (before any click or lasso).
+Disk-cache files the run makes (or links in) are deleted at the end, so the next run starts as cold as this one.
 
-    .venv/bin/python bench/bench_map_browser.py [--points 100000] [--cold] [--screenshot docs/screenshots/map-million.png]
+    .venv/bin/python bench/bench_map_browser.py [--points 100000] [--folder DIR] [--cold] [--screenshot docs/map-million.png]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -31,11 +35,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from bench_map import build, store_for  # noqa: E402
+from bench_map import build, cache_dirs, store_for  # noqa: E402
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, app_tab, free_port, start_app, stop_app  # noqa: E402
 from common import machine_line  # noqa: E402
-from core.projection import (DEFAULT_CACHE_DIR, POINTS_CACHE_DIR, ProjectionSettings, cached_points,  # noqa: E402
-                             project)
+from core.projection import (DEFAULT_CACHE_DIR, MAP_POINTS, POINTS_CACHE_DIR, ProjectionSettings,  # noqa: E402
+                             cached_points, project, read_cached)
 from core.map_encoding import cached_topic_labels  # noqa: E402
 from core.trust import DEFAULT_K, cached_preservation  # noqa: E402
 
@@ -134,16 +138,30 @@ def session(browser, url: str) -> Iterator:
         yield tab.page
 
 
-def warm_caches(collection, store: str, points: int) -> float:
-    """The disk caches the first view reads: points, the default 2-D PCA map, its trust estimate, its labels."""
+def link_precomputed(folder: Path) -> None:
+    """bench_map.py --build-only's points and layouts for this store, linked into the app's caches."""
+    for made, cache in zip(cache_dirs(folder), (POINTS_CACHE_DIR, DEFAULT_CACHE_DIR)):
+        cache.mkdir(parents=True, exist_ok=True)
+        for path in made.glob("*") if made.is_dir() else ():
+            if not (cache / path.name).exists():
+                try:
+                    os.link(path, cache / path.name)
+                except OSError:  # another file system
+                    shutil.copyfile(path, cache / path.name)
+
+
+def warm_caches(collection, store: str) -> tuple[float, str]:
+    """The disk caches the first view reads: points, the page's default layout when cached (else the PCA
+    drawn meanwhile), its trust estimate, its labels. Returns the seconds taken and the layout's method."""
     started = time.perf_counter()
-    mapped = cached_points(collection, store, points)
-    settings = ProjectionSettings(method="pca")
-    projection = project(mapped.chunks.embeddings, settings, data_key=mapped.fingerprint)
-    cached_preservation(mapped.chunks.embeddings, projection.coords, DEFAULT_K, settings.metric,
+    mapped = cached_points(collection, store, MAP_POINTS)
+    n = len(mapped.chunks.ids)
+    projection = (read_cached(n, ProjectionSettings(), data_key=mapped.fingerprint)
+                  or project(mapped.chunks.embeddings, ProjectionSettings(method="pca"), data_key=mapped.fingerprint))
+    cached_preservation(mapped.chunks.embeddings, projection.coords, DEFAULT_K, projection.settings.metric,
                         map_key=f"{mapped.fingerprint}-{projection.settings.key()}")
     cached_topic_labels(projection.coords, mapped.chunks.texts, f"{mapped.fingerprint}-{projection.settings.key()}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, projection.settings.method.upper()
 
 
 def main() -> None:
@@ -151,16 +169,21 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", "--size", type=int, default=100_000, dest="points")
+    parser.add_argument("--folder", type=Path, help="the store and precomputed caches of bench_map.py --folder")
     parser.add_argument("--cold", action="store_true", help="leave the disk caches empty for the first view")
-    parser.add_argument("--screenshot", type=Path, help="save the map after the lasso here (PNG)")
+    parser.add_argument("--screenshot", type=Path, help="save the page with the whole map drawn here (PNG)")
     args = parser.parse_args()
-    collection = build(args.points)
+    collection = build(args.points, args.folder)
     points = collection.count()
-    store = str(store_for(points))
-    cache_dirs = (POINTS_CACHE_DIR, DEFAULT_CACHE_DIR)
-    before = {p for d in cache_dirs if d.exists() for p in d.iterdir()}
+    store = str(store_for(points, args.folder))
+    app_caches = (POINTS_CACHE_DIR, DEFAULT_CACHE_DIR)
+    before = {p for d in app_caches if d.exists() for p in d.iterdir()}
     load = os.getloadavg()[0]
-    warm_s = 0.0 if args.cold else warm_caches(collection, store, points)
+    warm_s, layout = 0.0, "none"
+    if not args.cold:
+        if args.folder:
+            link_precomputed(args.folder)
+        warm_s, layout = warm_caches(collection, store)
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as logs, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -169,23 +192,23 @@ def main() -> None:
         server = start_app(store, port, Path(logs) / "server.log")
         try:
             with session(browser, url) as page:
-                rows.append(("first view, " + ("every cache empty" if args.cold else "disk caches warm (points, PCA, "
-                             "trust, labels), server memory empty") + ": points file written and fetched, drawn",
-                             visit(page, "Embedding map", points)))
+                rows.append(("first view, " + ("every cache empty" if args.cold else f"disk caches warm (points, "
+                             f"{layout} layout, trust, labels), server memory empty") + ": points file written and "
+                             "fetched, drawn", visit(page, "Embedding map", points)))
+                if args.screenshot:
+                    page.mouse.move(5, 5)
+                    page.screenshot(path=str(args.screenshot), full_page=True)
                 visit(page, "Similarity")
                 rows.append(("back to the map in the same tab", visit(page, "Embedding map", points)))
                 rows.append(("click a point: its text and neighbours in the side panel", click_point(page)))
                 lasso_s, lassoed = lasso_tenth(page)
                 rows.append((f"lasso {lassoed:,} points: the side panel lists them", lasso_s))
-                if args.screenshot:
-                    page.mouse.move(5, 5)
-                    page.screenshot(path=str(args.screenshot))
             with session(browser, url) as page:
                 rows.append(("a new browser session on the same server", visit(page, "Embedding map", points)))
         finally:
             stop_app(server)
             browser.close()
-            for made in {p for d in cache_dirs if d.exists() for p in d.iterdir()} - before:
+            for made in {p for d in app_caches if d.exists() for p in d.iterdir()} - before:
                 made.unlink()
     print(machine_line())
     print(f"collection: SYNTHETIC {points:,} points (bench/bench_map.py); headless Debian Chromium, software "

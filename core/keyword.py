@@ -49,6 +49,9 @@ WORD = re.compile(r"\w+")
 TERM_SEPARATOR = " "  # terms are \w+ runs, so a space never occurs inside one
 CACHED_TERMS = 50_000  # postings kept decoded in memory per index (most-recently used)
 REBUILD_BATCH = 2_000  # chunks analysed per step of a rebuild (and per progress report)
+# Texts whose analysis an Analyzer remembers: a chunk repeated (a boilerplate paragraph, a file stored
+# under several names, the synthetic million-point collection) is tokenised and stemmed once.
+COUNTED_TEXTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Analyzer:
         self._stopwords = _stopword_set(settings.stopwords)
         self._stemmer = Stemmer.Stemmer("english") if settings.stem else None
         self._terms: dict[str, str] = {}  # word -> term, "" for a stopword
+        self.counted = lru_cache(maxsize=COUNTED_TEXTS)(self._counted)
 
     def _term(self, word: str) -> str:
         term = self._terms.get(word)
@@ -92,6 +96,12 @@ class Analyzer:
 
     def terms(self, text: str) -> list[str]:
         return [t for t in map(self._term, WORD.findall(text.lower())) if t]
+
+    def _counted(self, text: str) -> tuple[tuple[str, ...], tuple[int, ...], int]:
+        """A text's distinct terms (in order of first use), the frequency of each, and its length in terms;
+        use `counted`, which remembers the latest texts."""
+        counts = Counter(self.terms(text))
+        return tuple(counts), tuple(counts.values()), sum(counts.values())
 
     def corpus(self, texts: Sequence[str]) -> tuple[list[list[int]], dict[str, int]]:
         """Every text as term ids, and the vocabulary (term -> id): the form bm25s indexes fastest."""
@@ -199,12 +209,10 @@ class KeywordWriter:
     def _analysed(self, row: int, chunk_id: str, text: str, metadata: Metadata,
                   postings: dict[str, list[tuple[int, int, int]]]) -> tuple[int, str, int, str, str, str]:
         """A chunk's row for the `chunks` table; its (row, tf, length) appended to `postings` per term."""
-        counts = Counter(self._index.analyzer.terms(text))
-        length = sum(counts.values())
-        for term, tf in counts.items():
+        terms, tfs, length = self._index.analyzer.counted(text)
+        for term, tf in zip(terms, tfs):
             postings.setdefault(term, []).append((row, tf, length))
-        return (row, chunk_id, length, str(metadata.get("category", "")), str(metadata.get("source", "")),
-                TERM_SEPARATOR.join(counts))
+        return _chunk_row(row, chunk_id, terms, length, metadata)
 
     def _edit_postings(self, leaving: dict[str, list[int]], joining: dict[str, list[tuple[int, int, int]]]) -> None:
         db = self._db
@@ -229,23 +237,62 @@ class KeywordWriter:
 
     def rebuild(self, rows: Iterable[tuple[Sequence[str], Sequence[str], Sequence[Metadata]]], stamp: str,
                 total: int | None = None, progress: ProgressCallback = no_progress) -> None:
-        """Replace the whole index by these rows (pages of ids, texts, metadatas), stamped `stamp`."""
+        """Replace the whole index by these rows (pages of ids, texts, metadatas), stamped `stamp`.
+
+        Postings gather as int32 arrays of (term id, row, tf, length), one per page, sorted by term once at
+        the end: a million chunks hold some fifty million postings, too many for Python tuples."""
         db = self._db
         self.clear()
-        postings: dict[str, list[tuple[int, int, int]]] = {}
+        analyzer = self._index.analyzer
+        vocabulary: dict[str, int] = {}
+        # A text's terms as term ids and frequencies, looked up once per distinct text (of the latest ones)
+        numbered: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        pages: list[np.ndarray] = []
         chunks = total_length = 0
         for ids, texts, metadatas in rows:
-            new_rows = [self._analysed(row, chunk_id, text, metadata, postings)
-                        for row, (chunk_id, text, metadata) in enumerate(zip(ids, texts, metadatas), start=chunks)]
+            new_rows, parts = [], []
+            for row, (chunk_id, text, metadata) in enumerate(zip(ids, texts, metadatas), start=chunks):
+                terms, tfs, length = analyzer.counted(text)
+                part = numbered.get(terms)
+                if part is None:
+                    part = numbered[terms] = (
+                        np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in terms), np.int32, len(terms)),
+                        np.asarray(tfs, dtype=np.int32))
+                parts.append(part)
+                new_rows.append(_chunk_row(row, chunk_id, terms, length, metadata))
+            if len(numbered) > COUNTED_TEXTS:
+                numbered.clear()
+            sizes = [len(part[0]) for part in parts]
+            page = np.empty((sum(sizes), 4), dtype=np.int32)
+            if parts:
+                page[:, 0] = np.concatenate([part[0] for part in parts])
+                page[:, 1] = np.repeat(np.arange(chunks, chunks + len(parts), dtype=np.int32), sizes)
+                page[:, 2] = np.concatenate([part[1] for part in parts])
+                page[:, 3] = np.repeat(np.asarray([r[2] for r in new_rows], dtype=np.int32), sizes)
+            pages.append(page)
             _keep_documents(db, chunks, list(zip(ids, texts, metadatas)))
             chunks += len(new_rows)
             total_length += sum(r[2] for r in new_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", new_rows)
             progress(ProgressEvent("keyword index", chunks, total))
+        postings = np.concatenate(pages) if pages else np.zeros((0, 4), np.int32)
+        del pages
+        postings = postings[np.argsort(postings[:, 0], kind="stable")]  # stable: rows stay ascending per term
+        starts = np.flatnonzero(np.diff(postings[:, 0], prepend=-1))
+        ends = np.append(starts[1:], len(postings))
+        terms_by_id = list(vocabulary)
         db.executemany("INSERT INTO postings VALUES (?, ?)",
-                       ((term, _pack(*np.asarray(triples, dtype=np.int32).T)) for term, triples in postings.items()))
+                       ((terms_by_id[postings[lo, 0]], _pack(*postings[lo:hi, 1:].T))
+                        for lo, hi in zip(starts, ends)))
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                        [("chunks", str(chunks)), ("total_length", str(total_length)), ("stamp", stamp)])
+
+
+def _chunk_row(row: int, chunk_id: str, terms: Sequence[str], length: int,
+               metadata: Metadata) -> tuple[int, str, int, str, str, str]:
+    """A chunk's row of the `chunks` table."""
+    return (row, chunk_id, length, str(metadata.get("category", "")), str(metadata.get("source", "")),
+            TERM_SEPARATOR.join(terms))
 
 
 def _keep_documents(db: sqlite3.Connection, first_row: int, added: Sequence[tuple[str, str, Metadata]]) -> None:

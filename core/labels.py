@@ -43,6 +43,7 @@ FOLDS = 5
 COVARIANCE_SAMPLE = 20_000
 MAX_LABELS = 500
 UNLABELLED = -1
+RINGED_OUTLIERS = 20  # the most isolated documents a map rings
 
 
 class LabelCheckError(ExplorerError):
@@ -97,6 +98,11 @@ class LabelReport:
     def flagged(self) -> tuple[Suspect, ...]:
         """The documents whose score is above the threshold."""
         return tuple(s for s in self.suspects if s.score > self.threshold)
+
+    def ringed(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The rows a map rings: every chunk of the flagged documents, and of the RINGED_OUTLIERS most isolated."""
+        return (tuple(r for s in self.flagged for r in s.rows),
+                tuple(r for o in self.outliers[:RINGED_OUTLIERS] for r in o.rows))
 
     def cell_rows(self, given: int, voted: int) -> np.ndarray:
         """The chunks counted in confusion[given, voted]."""

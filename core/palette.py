@@ -22,6 +22,7 @@ QUALITATIVE: tuple[str, ...] = (
 )
 MUTED = "#b8b8b8"  # "other", no category, never retrieved
 HIGHLIGHT = "#111111"  # query marker, clicked point, its neighbours, text-filter hits
+SUSPECT_RING, OUTLIER_RING = "#dc2626", "#7c3aed"  # the labels check's suspect documents and outliers, on any map
 UNNAMED = ("", "(none)", "other")
 
 

@@ -69,6 +69,7 @@ POINTS_CACHE_DIR = DATA_DIR / "cache" / "map-points"
 # 100,000 points: read once (about a minute on 2 cores), then PCA in a second; UMAP and t-SNE take
 # minutes (fitted on FIT_SAMPLE of them), computed in the background while PCA is shown (core.layout_jobs).
 DEFAULT_SAMPLE_CAP = 100_000
+MAP_POINTS = 1_000_000  # the map page's default cap: its 2-D map draws a million points; more are a seeded sample
 # Below this many points t-SNE runs on one thread: its OpenMP threads cost more than they save on small
 # maps, and on a busy machine they spin-wait (142 points: 0.4 s on one thread, 31 s on two under load).
 TSNE_SINGLE_THREAD_BELOW = 5_000

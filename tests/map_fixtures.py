@@ -1,11 +1,45 @@
-"""Points of the real sample store (MiniLM vectors of three sample excerpts), shared by the map tests."""
+"""Points of the real sample store (MiniLM vectors of three sample excerpts), shared by the map tests;
+and the synthetic big collections of the map's browser test and benches (`write_noisy_copies`)."""
 from __future__ import annotations
 
+import sys
+import time
+from typing import Sequence
+
+import numpy as np
 import pytest
+
+from core.embedders import normalise
+from core.stores.base import Collection
+from core.types import Chunk, Metadata
 
 from core.config import SAMPLE_COLLECTION
 from core.projection import MapPoints, load_points
 from core.workspace import open_workspace
+
+
+def write_noisy_copies(collection: Collection, texts: Sequence[str], metadatas: Sequence[Metadata],
+                       vectors: np.ndarray, size: int, sigma: float = 0.02, batch: int = 50_000) -> None:
+    """`size` points into `collection`: point n is copy n // len(texts) of base row n % len(texts), its
+    vector with gaussian noise (`sigma` per dimension, re-normalised) so no two points coincide, its
+    source that of the base row with "-copyK" added. Written as a big import is (`bulk_write`: batches of
+    precomputed vectors, the keyword index built once at the end); progress on stderr."""
+    rng = np.random.default_rng(0)
+    started = time.perf_counter()
+    with collection.bulk_write(size):
+        for lo in range(0, size, batch):
+            ns = np.arange(lo, min(lo + batch, size))
+            rows = ns % len(texts)
+            noisy = normalise(vectors[rows] + rng.normal(0, sigma, (len(ns), vectors.shape[1])).astype(np.float32))
+            chunks = []
+            for n, r in zip(ns, rows):
+                source = f"{metadatas[r]['source']}-copy{n // len(texts)}"
+                chunks.append(Chunk(id=f"m{n:07d}", text=texts[r], source=source, start=0, end=len(texts[r]),
+                                    index=int(n), metadata={"source": source, "category": metadatas[r]["category"]}))
+            collection.upsert(chunks, noisy)
+            print(f"  wrote {ns[-1] + 1:,}/{size:,} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
+        print(f"  building the keyword index ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
+    print(f"  built {size:,} points in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
 
 
 @pytest.fixture(scope="session")

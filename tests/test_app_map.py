@@ -6,12 +6,18 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from app_pages import open_page
 from conftest import ROOT
 from core.bundle import BundleQuery, map_bundle
 from core.config import SAMPLE_COLLECTION
+from core.label_edits import LabelEdits, Target
+from core.labels import RINGED_OUTLIERS, check_points, document_names
 from core.layout_jobs import wait_for_layout
-from core.projection import ProjectionSettings, project
+from core.palette import OUTLIER_RING, SUSPECT_RING
+from core.projection import ProjectionSettings, load_points, project
 from core.types import EmbedderInfo
+from core.workspace import open_workspace
+from label_fixtures import labelled_store, labels_dir  # noqa: F401  (fixtures)
 from map_fixtures import hover_previews, map_data, map_points, sample_points  # noqa: F401  (fixture)
 
 
@@ -177,3 +183,38 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     assert not at.exception, at.exception
     level0 = [text for *_, text, _, level in map_data(at)["labels"] if level == 0]
     assert len(level0) >= 2 and all(level0)
+
+
+def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, labels_dir,  # noqa: F811
+                                                               monkeypatch):
+    """Off: no labels check runs. On: the chunks of the documents the labels check flags ringed in red
+    (the injected flips among them), its most isolated documents in violet; a fix drops its document."""
+    monkeypatch.setenv("EXPLORER_STORE", labelled_store.store)
+    at = open_page("views/map.py", {"method": "pca"})
+    next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(labelled_store.noisy).run()
+    assert not at.exception, at.exception
+    assert [r["ids"] for r in map_data(at)["rings"][2:]] == [[], []]
+    assert not any(c.value.startswith("Ringed in red") for c in at.caption)
+
+    at.checkbox(key="map_label_rings").check().run()
+    assert not at.exception, at.exception
+    data = map_data(at)
+    rows = map_points(data)["row"]
+    suspect, outlier = ([int(rows[i]) for i in ring["ids"]] for ring in data["rings"][2:])
+    assert [ring["colour"] for ring in data["rings"][2:]] == [SUSPECT_RING, OUTLIER_RING]
+    points = load_points(open_workspace(labelled_store.store, labelled_store.noisy).collection)
+    documents = document_names(points.chunks.metadatas)
+    report = check_points(points, edits=LabelEdits(labelled_store.store, labelled_store.noisy))
+    assert sorted(suspect) == sorted(r for s in report.flagged for r in s.rows)
+    assert sorted(outlier) == sorted(r for o in report.outliers[:RINGED_OUTLIERS] for r in o.rows) and outlier
+    assert set(labelled_store.flipped) <= {documents[r] for r in suspect}
+    assert any(c.value.startswith(f"Ringed in red: {len(suspect):,} chunks") for c in at.caption)
+
+    document, (truth, given) = next(iter(labelled_store.flipped.items()))
+    LabelEdits(labelled_store.store, labelled_store.noisy).set_label(
+        "category", [Target(points.chunks.ids[documents.index(document)], document, given)], truth)
+    at.run()
+    assert not at.exception, at.exception
+    data = map_data(at)
+    rows = map_points(data)["row"]
+    assert document not in {documents[int(rows[i])] for i in data["rings"][2]["ids"]}

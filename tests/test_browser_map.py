@@ -1,7 +1,7 @@
 """The map in headless Chromium (software WebGL): click a point and read it and its neighbours in the
 side panel, box- and lasso-select regions, hide a category from the legend, zoom in for finer labels.
-On the sample store, and on the 100,000-point bench collection when it has been built
-(`bench/bench_map.py --build-only`). Saves docs/screenshots/map.png and map-selection.png."""
+On the sample store, and on 100,000 points (the sample collection's vectors repeated with noise, written
+by the bulk path a big import takes). Saves docs/screenshots/map.png and map-selection.png."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,17 +10,22 @@ from typing import Iterator
 import pytest
 
 from browser_fixtures import ROOT, app_tab, free_port, start_app, stop_app
+from core.config import SAMPLE_COLLECTION
+from core.stores import open_store
+from core.workspace import open_workspace
+from map_fixtures import write_noisy_copies
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 MAP = ".emap"
-BENCH_STORE = ROOT / "data" / "cache" / "bench-map"  # bench/bench_map.py's 100,000 points
+RUN_MS = 300_000  # a script run after a pick: seconds at 100,000 points, minutes on a loaded 2-core machine
 
 
 def open_map(tab, timeout_ms: int = 60_000, method: str | None = None):
     """The map page with every point drawn in its final layout (the default UMAP replaces the PCA drawn
     meanwhile, and a pick made before would go with it); returns the component's root."""
-    tab.open("map" + (f"?method={method}" if method else ""))
+    tab.page.goto(f"{tab.base_url}/map" + (f"?method={method}" if method else ""))
+    tab.settle(timeout_ms)
     tab.page.wait_for_selector(f"{MAP}[data-points]", timeout=timeout_ms)
     root = tab.page.locator(MAP)
     final = (method or "umap").upper().replace("TSNE", "t-SNE")
@@ -73,7 +78,7 @@ def region_size(tab, root, kind: str, before: str | None) -> int:
                                "&& r.dataset.picked !== before", arg=[root.element_handle(), kind, before])
     size = int(root.get_attribute("data-picked").split(":")[1])
     tab.page.get_by_text(f"Selected region: {size:,} chunks").wait_for()
-    tab.settle()
+    tab.settle(RUN_MS)
     return size
 
 
@@ -86,7 +91,7 @@ def check_click_box_lasso_legend_labels(tab, root, screenshot: str | None = None
     tab.page.mouse.click(x, y)
     heading = tab.page.get_by_text("Clicked point")
     heading.wait_for()
-    tab.settle()
+    tab.settle(RUN_MS)
     assert tab.exceptions() == []
     tab.page.get_by_text("nearest chunks in the full").wait_for()
     panel, chart = heading.bounding_box(), canvas_box(tab)
@@ -167,17 +172,21 @@ def test_map_click_box_lasso_legend_and_zoom_labels(chromium, samples_app):
 
 
 @pytest.fixture(scope="module")
-def bench_app(tmp_path_factory) -> str:
-    if not (BENCH_STORE / "chroma.sqlite3").exists():
-        pytest.skip("the 100,000-point collection is not built: .venv/bin/python bench/bench_map.py --build-only")
+def big_app(full_sample_store, tmp_path_factory) -> Iterator[str]:
+    """The app on 100,000 points: the sample collection's 2,411 chunks, each about 41 times with noise."""
+    samples = open_workspace(full_sample_store, SAMPLE_COLLECTION).collection
+    base = samples.get(include_embeddings=True)
+    folder = tmp_path_factory.mktemp("big-store")
+    collection = open_store(str(folder)).open_collection("big", samples.embedder)
+    write_noisy_copies(collection, base.texts, base.metadatas, base.embeddings, 100_000)
     port = free_port()
-    process = start_app(str(BENCH_STORE), port, Path(tmp_path_factory.mktemp("bench-app")) / "server.log")
+    process = start_app(str(folder), port, Path(tmp_path_factory.mktemp("big-app")) / "server.log")
     yield f"http://127.0.0.1:{port}"
     stop_app(process)
 
 
-def test_map_at_100k_points(chromium, bench_app):
-    with app_tab(chromium, bench_app, timeout_ms=300_000) as tab:
+def test_map_at_100k_points(chromium, big_app):
+    with app_tab(chromium, big_app, timeout_ms=300_000) as tab:
         tab.open()
         root = open_map(tab, timeout_ms=300_000, method="pca")  # UMAP at 100k is minutes of a background job
         assert int(root.get_attribute("data-points")) == 100_000

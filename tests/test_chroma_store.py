@@ -178,6 +178,33 @@ def test_check_names_a_keyword_index_out_of_step_and_rebuild_fixes_it(tmp_path):
     assert collection.check() == [] and events[-1].done == 50
 
 
+def test_a_bulk_write_builds_the_keyword_index_once_at_its_end(tmp_path):
+    store = open_store(str(tmp_path / "store"))
+    collection = store.open_collection("bulk", EmbedderInfo("test", 16))
+    chunks = [Chunk(f"c{i}", t, "a.txt", 0, 1, 0, {"source": f"f{i % 3}.txt"}) for i, t in enumerate(texts(90))]
+    with collection.bulk_write(90):
+        collection.upsert(chunks[:40], vectors(90)[:40])
+        collection.upsert(chunks[40:], vectors(90)[40:])
+        assert collection._keyword.stats().chunks == 0  # rows go in without keyword upkeep
+        assert collection._keyword.stamp != collection.version()  # ... and the index says it is behind
+    assert collection._keyword.stamp == collection.version() and collection.check() == []
+    normal = store.open_collection("normal", EmbedderInfo("test", 16))
+    normal.upsert(chunks, vectors(90))
+    for query in ("glacier storm", "letter letter garden", "north"):
+        assert ([(h.id, round(h.score, 5)) for h in collection.keyword_search(query, 20)]
+                == [(h.id, round(h.score, 5)) for h in normal.keyword_search(query, 20)])
+    with collection.bulk_write(10):  # 10 rows into 90: cheaper kept up as they come
+        collection.upsert(chunks[:10], vectors(10, seed=1))
+        assert collection._keyword.stamp == collection.version()
+    with pytest.raises(RuntimeError), collection.bulk_write(500):  # a big write dying half way
+        collection.upsert([Chunk("late", "glacier glacier glacier", "b.txt", 0, 1, 0, {"source": "b.txt"})],
+                          vectors(1, seed=2))
+        raise RuntimeError("killed")
+    assert collection._keyword.stamp != collection.version()  # left behind: the next use rebuilds it
+    assert collection.keyword_search("glacier", 1)[0].id == "late"
+    assert collection.check() == []
+
+
 # -- a full disk ---------------------------------------------------------------------------
 
 REOPEN = textwrap.dedent("""

@@ -118,6 +118,23 @@ def test_filtered_scores_equal_bm25s_masked(built, scifact, reference):
     assert len(top) == 10  # k results from the allowed set, not a filtered-down top 10
 
 
+def test_a_rebuild_in_pages_of_repeated_texts_equals_bm25s(tmp_path, scifact):
+    """A big import's one rebuild: many pages, every text several times (each analysed once), still the
+    scores of bm25s over the same rows."""
+    ids, texts, metadatas, queries, _ = scifact
+    rows = [(f"{ids[n % 100]}-copy{n // 100}", texts[n % 100], metadatas[n % 100]) for n in range(450)]
+    pages = [([r[0] for r in rows[lo:lo + 70]], [r[1] for r in rows[lo:lo + 70]], [r[2] for r in rows[lo:lo + 70]])
+             for lo in range(0, len(rows), 70)]
+    index = KeywordIndex(tmp_path / "repeated.sqlite3")
+    with index.writing() as writer:
+        writer.rebuild(pages, "bulk")
+    assert index.stats().chunks == 450 and sorted(index.indexed_ids()) == sorted(r[0] for r in rows)
+    fresh = Reference([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    for text in list(queries.values())[:15] + ["cells cells protein"]:
+        assert_same_scores(ours(index, text), fresh.scores(text))
+        assert_same_scores(ours(index, text, Filter(categories=("odd",))), fresh.scores(text, Filter(categories=("odd",))))
+
+
 def test_incremental_adds_deletes_and_replacements_equal_a_fresh_bm25s(tmp_path, scifact):
     ids, texts, metadatas, queries, _ = scifact
     index = build(tmp_path / "kw.sqlite3", ids[:120], texts[:120], metadatas[:120])

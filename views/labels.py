@@ -12,10 +12,11 @@ import ui
 from core.bundle import map_bundle
 from core.errors import ExplorerError
 from core.label_edits import LabelEdits, Target
-from core.labels import DEFAULT_K, DEFAULT_THRESHOLD, LabelReport, check_points, document_names, label_values
+from core.labels import (DEFAULT_K, DEFAULT_THRESHOLD, RINGED_OUTLIERS, LabelReport, check_points, document_names,
+                         label_values)
 from core.map_explore import chart_pick, frame_csv
 from core.map_figure import Colouring, Highlights, map_figure
-from core.palette import category_colours
+from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
 from core.projection import DEFAULT_SAMPLE_CAP, MapPoints, Projection, ProjectionSettings, cached_points, project
 from core.workspace import Workspace
 
@@ -23,7 +24,6 @@ CHART_KEY = "labels_map"
 CONFUSION_KEY = "labels_confusion"
 SUSPECTS_KEY = "labels_suspects"
 SHOWN = 500  # rows of the suspect and outlier tables
-SUSPECT_RING, OUTLIER_RING = "#dc2626", "#7c3aed"
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 LABELS_JOB = "labels"  # runs on its own thread: leaving the page does not cancel it
 HIDDEN_FIELDS = {"source", "row", "document", "chunking", "start", "end", "index"}  # identity and offsets, not labels
@@ -164,14 +164,14 @@ elif pick.rows:
     where = "picked on the map"
 
 st.subheader("The map")
-st.caption("PCA of the full vectors, coloured by label (with your fixes); suspect documents ringed in red, the 20 "
-           "strongest outliers in violet. Box or lasso select points to fix or tag them.")
+st.caption(f"PCA of the full vectors, coloured by label (with your fixes); suspect documents ringed in red, the "
+           f"{RINGED_OUTLIERS} strongest outliers in violet. Box or lasso select points to fix or tag them.")
 values = edits.apply(field, points.chunks.ids, label_values(points.chunks.metadatas, field))
 view = map_bundle(workspace.collection.name, workspace.collection.embedder, points, projection,
                   full_paths=ui.policy().shows_server_paths)
 groups = [v or "(none)" for v in values]
-rings = (("suspect labels", tuple(r for s in flagged for r in s.rows), SUSPECT_RING),
-         ("outliers", tuple(r for o in report.outliers[:20] for r in o.rows), OUTLIER_RING))
+suspect_rows, outlier_rows = report.ringed()
+rings = (("suspect labels", suspect_rows, SUSPECT_RING), ("outliers", outlier_rows, OUTLIER_RING))
 marks = Highlights(rings=rings, matches=rows, match_label="selected")
 fig = map_figure(view, Colouring(groups=groups, colours=category_colours(groups)), marks=marks)
 st.plotly_chart(fig, width="stretch", key=CHART_KEY, on_select="rerun", selection_mode=("points", "box", "lasso"))

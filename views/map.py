@@ -23,6 +23,8 @@ from core.bundle import Bundle, BundleQuery, from_json, map_bundle, to_json
 from core.clusters import CLUSTER_METHODS, NOISE, ClusterSettings, Clustering, cluster
 from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
+from core.label_edits import LabelEdits
+from core.labels import RINGED_OUTLIERS, check_points
 from core.layout_jobs import current_layout, job_status
 from core.markup import markdown_text
 from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
@@ -30,8 +32,8 @@ from core.map_encoding import Classes, MapLabel, cached_topic_labels, classes, l
 from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_rows, frame_csv, map_frame,
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
 from core.map_figure import Colouring, Highlights, map_figure
-from core.palette import category_colours
-from core.projection import (DEFAULT_METHOD, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
+from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
+from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
                              ProjectionSettings, cached_points, place_queries, prepared_vectors)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
@@ -47,7 +49,6 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 MAX_POINTS = 2_000_000
-MAP_POINTS = 1_000_000  # the 2-D map draws a million points; more are a seeded sample
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
 RING = "#111111"
@@ -139,6 +140,16 @@ def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[s
 def cached_topics(fingerprint: str, settings: ProjectionSettings, first_level: int, _points: MapPoints,
                   _coords: np.ndarray) -> list[MapLabel]:
     return cached_topic_labels(_coords, _points.chunks.texts, f"{fingerprint}-{settings.key()}", first_level)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def label_rings(fingerprint: str, edits_version: int, _points: MapPoints,
+                _edits: LabelEdits) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The rows of suspect labels and of outliers by the labels check (category, the user's fixes on top,
+    default k and threshold) on the map's points: computed once per points (their fingerprint follows the
+    collection's version) and version of the fixes."""
+    with ui.progress_bar("Checking labels") as progress:
+        return check_points(_points, field="category", edits=_edits, progress=progress).ringed()
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -459,6 +470,10 @@ def live_page(workspace: Workspace) -> Bundle | None:
         k_col, mode_col = st.columns(2)
         k = k_col.number_input("Query: top k", 1, *ui.limits().fit("k", 50, 10), key="map_query_k")
         mode = mode_col.selectbox("Query: mode", MODES, index=MODES.index(DEFAULT_MODE), key="map_query_mode")
+        ring_labels = st.checkbox("Ring suspect labels and outliers", key="map_label_rings",
+                                  help="The Labels & clusters page's check, by category: documents whose label "
+                                       f"their neighbours dispute ringed in red, the {RINGED_OUTLIERS} most isolated "
+                                       "in violet. Computed once per version of the collection.")
     ui.url_linked("map_colour", "colour", COLOURS)
     colour = colour_col.selectbox("Colour by", COLOURS, key="map_colour",
                                   help="trust: share of each chunk's 10 nearest neighbours (full space) kept among "
@@ -485,6 +500,16 @@ def live_page(workspace: Workspace) -> Bundle | None:
                        projection)
     categories = map_categories(workspace, points)
     map_col, side_col = st.columns([2.2, 1], gap="medium")
+    suspects = outliers = ()
+    if ring_labels:
+        try:
+            edits = LabelEdits(workspace.store.url, workspace.collection.name)
+            suspects, outliers = label_rings(points.fingerprint, edits.version(), points, edits)
+            side_col.caption(f"Ringed in red: {len(suspects):,} chunks of documents whose label their neighbours "
+                             f"dispute; in violet: {len(outliers):,} chunks of the {RINGED_OUTLIERS} most isolated "
+                             "documents (see Labels & clusters).")
+        except ExplorerError as exc:
+            side_col.info(f"No labels to ring: {exc}")
     with side_col:
         metric_col = words_col = st.container()
         metric_col.metric("True neighbours kept on the map", trust.headline(),
@@ -536,6 +561,7 @@ def live_page(workspace: Workspace) -> Bundle | None:
     with map_col:
         if projection.settings.dims == 3:
             marks = Highlights(focus=clicked, neighbours=neighbours, matches=matches,
+                               rings=(("suspect labels", suspects, SUSPECT_RING), ("outliers", outliers, OUTLIER_RING)),
                                match_label=f"contains “{phrase.strip()[:30]}”", labels=tuple(
                                    (centre, {c.id: c for c in clusters.clusters}[centre.id].label)
                                    for centre in cluster_centres(projection.coords, clusters.labels))
@@ -546,7 +572,8 @@ def live_page(workspace: Workspace) -> Bundle | None:
             index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
             query_hits = [index[i] for i in query.result_ids if i in index] if query else []
             scatter_map(files, points.fingerprint, points.chunks.texts, labels=map_labels(points, projection, clusters),
-                        focus=clicked, rings=[(neighbours, RING), (query_hits, RING)], matches=matches,
+                        focus=clicked, rings=[(neighbours, RING), (query_hits, RING), (suspects, SUSPECT_RING),
+                                              (outliers, OUTLIER_RING)], matches=matches,
                         query=(query.position, query_hits) if query else None,
                         footer=f"{projection.settings.describe()} · {len(shown):,} points", key=SCATTER_KEY)
         downloads(view, lambda: map_figure(view, chosen(), queries), points.chunks.texts, names)

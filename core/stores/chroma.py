@@ -506,6 +506,7 @@ class ChromaCollection:
         self.space = index_space(raw)  # "cosine" for ours
         self._keyword: KeywordIndex = keyword_index(store.keyword_path(self.name, self.ours))
         self.folder: Path | None = store.folder  # where writes land on this machine (None for a server)
+        self._deferring_keywords = False  # inside a big `bulk_write`: the keyword index is rebuilt at its end
 
     @property
     def read_only(self) -> bool:
@@ -545,8 +546,8 @@ class ChromaCollection:
         self._check_writable()
         with explained(self._store.url, self.name), self._keyword.writing() as index, self._use() as raw:
             before = self._version_of(raw)
-            if index.stamp != before:  # another writer's crash, or a writer elsewhere: catch up first
-                self._rebuild(index, before)
+            if index.stamp != before and not self._deferring_keywords:  # another writer's crash, or a writer
+                self._rebuild(index, before)                            # elsewhere: catch up first
             pending, done = new_version(), new_version()
             self._store.client.expect(self.name, {before, pending, done})
             self._set_version(raw, pending)  # from here until `done`, the index's stamp says it is behind
@@ -554,7 +555,8 @@ class ChromaCollection:
             apply(raw, index)
             write_step()
             self._set_version(raw, done, **{ROWS_KEY: raw.count()})
-            index.set_stamp(done)
+            if not self._deferring_keywords:  # deferred: the stamp stays behind until the block's rebuild
+                index.set_stamp(done)
 
     def _ensure_space(self, rows: int, text_bytes: int) -> None:
         """Refuse a write the disk may not hold, before anything is written (see SPACE_MARGIN)."""
@@ -620,13 +622,30 @@ class ChromaCollection:
                            metadatas=[c.metadata for c in part], embeddings=embeddings[lo:lo + PAGE])
                 if lo + PAGE < len(chunks):  # between pages (the write's own steps are before and after)
                     write_step()
-            index.add([c.id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks])
+            if not self._deferring_keywords:
+                index.add([c.id for c in chunks], [c.text for c in chunks], [c.metadata for c in chunks])
 
         self._write(apply)
 
     @contextmanager
     def bulk_write(self, rows: int) -> Iterator[None]:
-        yield  # Chroma keeps its HNSW index current as it writes, and the keyword index follows each write
+        """About `rows` rows are coming: if that at least doubles the collection, the keyword index is left
+        behind by the block's writes and rebuilt once from the stored text at its end.
+
+        Each write edits the postings of every term it touches, rewriting lists that grow with the
+        collection: a million rows in batches cost quadratic time, while one rebuild is linear. Meanwhile
+        the index's stamp lags the version, so a keyword search (in any process) rebuilds it before
+        answering, and a block that dies half way leaves it to the next use. Chroma keeps its HNSW
+        index current as it writes either way."""
+        if rows < self.count():
+            yield
+            return
+        self._deferring_keywords = True
+        try:
+            yield
+        finally:
+            self._deferring_keywords = False
+        self.sync_keyword_index()
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         if not ids:
