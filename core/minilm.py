@@ -16,8 +16,13 @@ from .types import EmbedderInfo
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows. Vectors already of unit length come back as they are: for a million rows a copy is a
+    1.5 GB allocation, seconds of page faults, and np.linalg.norm's squared temporary is another."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None] if vectors.ndim == 2 else \
+        np.linalg.norm(vectors, axis=-1, keepdims=True)
+    if vectors.ndim == 2 and np.all(np.abs(norms - 1.0) < 1e-4):
+        return vectors
     return vectors / np.maximum(norms, 1e-12)
 
 

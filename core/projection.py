@@ -232,7 +232,9 @@ def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_
     vectors_path, rows_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
     try:
         rows = json.loads(rows_path.read_text(encoding="utf-8"))
-        embeddings = np.load(vectors_path)
+        # Mapped, not read: a million vectors are 1.5 GB, and reading them into fresh memory took 7-10 s of the
+        # first view; copy-on-write, so a caller that changes them in place changes only its own pages.
+        embeddings = np.load(vectors_path, mmap_mode="c")
         if embeddings.shape[0] == len(rows["ids"]):
             progress(ProgressEvent("read from cache", 1, 1))
             return MapPoints(StoredChunks(rows["ids"], rows["texts"], rows["metadatas"], embeddings),
