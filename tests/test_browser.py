@@ -64,7 +64,9 @@ def test_search_finds_and_highlights(browser_page):
 def test_chat_answers_with_a_citation(browser_page):
     tab = browser_page
     tab.open("chat")
-    assert re.search(r"\[\d+\]", ask(tab, "Who is Victor Frankenstein?"))
+    # The excerpt store holds Walton's letters, where Victor is not yet named: asked about him, the answerer
+    # rightly says no passage answers; Walton signs the letters.
+    assert re.search(r"\[\d+\]", ask(tab, "Who is Robert Walton?"))
     assert tab.exceptions() == []
 
 
