@@ -48,7 +48,6 @@ from .types import Filter, Metadata, ProgressCallback, ProgressEvent, no_progres
 WORD = re.compile(r"\w+")
 TERM_SEPARATOR = " "  # terms are \w+ runs, so a space never occurs inside one
 CACHED_TERMS = 50_000  # postings kept decoded in memory per index (most-recently used)
-REBUILD_BATCH = 2_000  # chunks analysed per step of a rebuild (and per progress report)
 # Texts whose analysis an Analyzer remembers: a chunk repeated (a boilerplate paragraph, a file stored
 # under several names, the synthetic million-point collection) is tokenised and stemmed once.
 COUNTED_TEXTS = 20_000
