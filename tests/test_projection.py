@@ -150,19 +150,19 @@ def copies(vectors: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def test_above_the_fit_sample_umap_fits_a_sample_and_places_the_rest(sample_points, monkeypatch):
-    monkeypatch.setattr(projection_module, "FIT_SAMPLE", 2_000)
-    vectors, origin = copies(sample_points.chunks.embeddings, 20_000)
+    monkeypatch.setattr(projection_module, "FIT_SAMPLE", 1_000)
+    vectors, origin = copies(sample_points.chunks.embeddings, 8_000)
     categories = np.array([m["category"] for m in sample_points.chunks.metadatas])[origin]
     events = []
     result = project(vectors, ProjectionSettings(), events.append, cache_dir=None)
-    assert result.settings.fit_sample == 2_000 and "fit=2000" in result.settings.key()
-    assert "fitted on 2,000 sampled points" in result.settings.describe()
-    assert result.coords.shape == (20_000, 2) and np.isfinite(result.coords).all()
+    assert result.settings.fit_sample == 1_000 and "fit=1000" in result.settings.key()
+    assert "fitted on 1,000 sampled points" in result.settings.describe()
+    assert result.coords.shape == (8_000, 2) and np.isfinite(result.coords).all()
     stages = [e.stage for e in events]
-    assert stages[-1] == "done" and any(s.startswith("placing the other 18,000 points") for s in stages)
+    assert stages[-1] == "done" and any(s.startswith("placing the other 7,000 points") for s in stages)
     # The placed points land among their own kind: 10 nearest map neighbours in the same category, as the
     # fitted ones are (a placement that ignored the full space would mix the three documents).
-    rows = np.random.default_rng(1).choice(20_000, 1_000, replace=False)
+    rows = np.random.default_rng(1).choice(8_000, 1_000, replace=False)
     nearest = nearest_others(result.coords, 10, np.sort(rows))
     agreement = (categories[nearest] == categories[np.sort(rows), None]).mean()
     assert agreement > 0.9
