@@ -103,9 +103,15 @@ def nearest_neighbours(embeddings: np.ndarray, coords: np.ndarray, row: int, k: 
     best = best[np.lexsort((best, -closeness[best]))]
     on_map = np.linalg.norm(coords - coords[row], axis=1)
     on_map[row] = -np.inf  # the point itself sorts first and is not counted
-    map_rank = np.empty(n, dtype=int)
-    map_rank[np.argsort(on_map, kind="stable")] = np.arange(n)
-    return [Neighbour(int(i), float(closeness[i]), int(map_rank[i])) for i in best]
+    return [Neighbour(int(i), float(closeness[i]), map_rank(on_map, int(i))) for i in best]
+
+
+def map_rank(on_map: np.ndarray, i: int) -> int:
+    """Point i's place among the points ordered by their distance on the map (ties by row), without
+    sorting them all: a million-point sort per click was a tenth of a second."""
+    ahead = on_map < on_map[i]
+    ties = np.count_nonzero(on_map[:i] == on_map[i])
+    return int(np.count_nonzero(ahead)) + int(ties)
 
 
 def phrase_matches(texts: Sequence[str], phrase: str) -> np.ndarray:

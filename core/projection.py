@@ -38,6 +38,7 @@ import io
 import os
 import re
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal, Sequence
@@ -288,18 +289,11 @@ def _rows_file(points: MapPoints) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _read_ahead(path: Path) -> None:
-    """Ask the kernel to start reading the file into its cache now, in the background: the first click's
-    neighbour search reads every vector, and 1.5 GB paged in on demand from a cold disk took 10 s of it."""
-    if hasattr(os, "posix_fadvise"):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass  # only a hint
+def _page_in(embeddings: np.ndarray) -> None:
+    """Read the mapped vectors once in the background (numpy lets go of the GIL meanwhile): the first click's
+    neighbour search reads every vector, and 1.5 GB paged in on demand took 5-10 s of it."""
+    if len(embeddings):
+        threading.Thread(target=lambda: embeddings @ embeddings[0], name="map-vectors-page-in", daemon=True).start()
 
 
 def _read_points(vectors_path: Path, rows_path: Path) -> MapPoints | None:
@@ -308,7 +302,7 @@ def _read_points(vectors_path: Path, rows_path: Path) -> MapPoints | None:
     # changes them in place changes only its own pages.
     table = pa.ipc.open_file(pa.memory_map(str(rows_path))).read_all()
     embeddings = np.load(vectors_path, mmap_mode="c")
-    _read_ahead(vectors_path)
+    _page_in(embeddings)
     if embeddings.shape[0] != table.num_rows:
         return None
     meta = table.schema.metadata
