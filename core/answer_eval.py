@@ -34,11 +34,11 @@ class AnswerOutcome:
 
     @property
     def first(self) -> bool:
-        return bool(self.quotes) and _flat(self.case.answer) in self.quotes[0]
+        return bool(self.quotes) and _flat(self.case.answer).lower() in self.quotes[0].lower()
 
     @property
     def any(self) -> bool:
-        return any(_flat(self.case.answer) in q for q in self.quotes)
+        return any(_flat(self.case.answer).lower() in q.lower() for q in self.quotes)
 
 
 def _flat(text: str) -> str:

@@ -119,6 +119,14 @@ class SentenceIndex:
                              dtype=np.int64)
         return previous, following
 
+    @cached_property
+    def window_vectors(self) -> np.ndarray:
+        """Each sentence with its neighbours (the mean of the three vectors), as unit vectors: the passage
+        around it, whose meaning is closer to a question than that of an answering sentence saying "he"."""
+        previous, following = self.neighbours
+        window = self.vectors[previous] + self.vectors + self.vectors[following]
+        return window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-9)
+
     def allowed(self, where: Filter | None) -> np.ndarray:
         """Which sentences a filter lets an answer quote."""
         if where is None or where.is_empty():
