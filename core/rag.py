@@ -157,10 +157,11 @@ _TITLE_WORDS = frozenset(_TITLES[3:-1].split("|"))
 # The words that ask for an amount ("how old", "how long"): what kind of answer, not what it is about.
 _TYPE_WORDS = re.compile(r"^how (many|much|long|old|far|wide|often|big|large|high)\b")
 # What an amount of each kind is counted in: "how long" is answered by "two years", not by "two of them".
-# (How many counts the question's own noun: "how many daughters" -> "five daughters".)
-_UNITS = {"long": "year month week day hour minute", "old": "year age", "far": "mile league yard foot feet",
+# (How many counts the question's own noun: "how many daughters" -> "five daughters". How old has none: an
+# age is often given bare, "a girl of fifteen", while "two years older" is not an age; fitted on the tune split.)
+_UNITS = {"long": "year month week day hour minute", "far": "mile league yard foot feet",
           "much": "pound shilling guinea dollar year", "income": "year pound annum", "wide": "character space column",
-          "often": "time day week year", "age": "year", "distance": "mile league yard", "price": "pound shilling dollar",
+          "often": "time day week year", "distance": "mile league yard", "price": "pound shilling dollar",
           "cost": "pound shilling dollar"}
 
 

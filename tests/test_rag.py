@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from core.config import DEFAULT_CHUNKING
 from core.llm import Message, make_llm
 from core.pipeline import LoadOptions, Upload, ingest
-from core.rag import (EXTRACTIVE_READ, NO_ANSWER, NO_CONTEXT, SYSTEM_PROMPT, answer, answer_type, holds_answer_type,
-                      question_focus, stream_answer)
+from core.rag import (EXTRACTIVE_READ, FEATURES, NO_ANSWER, NO_CONTEXT, SYSTEM_PROMPT, answer, answer_type,
+                      holds_answer_type, question_focus, sentence_features, stream_answer, unit_words)
+from core.sentence_index import build_sentence_index
 from core.types import Filter
 from core.workspace import open_workspace
 from fake_llm import FakeLLM
@@ -48,6 +50,8 @@ def flat(text: str) -> str:
      "M. Krempe taught at the university."),
     ("What is Mr. Bingley's income?", "number", "He has four or five thousand a year.", "He is rich."),
     ("What is the name of the old man?", "name", "The old man was De Lacey.", "The old man was blind."),
+    # A name with one new word is new; a month is not a name, nor is a title alone.
+    ("Who is Mr. Darcy's sister?", "person", "Georgiana Darcy plays well.", "Mr. Darcy came in May, said Miss."),
     ("How do I write a heading?", "markup", "Start the line with `#`.", "Headings are useful."),
     ("What is a tab stop?", "", "Anything.", None),
 ])
@@ -56,6 +60,24 @@ def test_answer_types_follow_the_question(question, kind, holds, lacks):
     assert answer_type(question) == kind
     assert holds_answer_type(holds, kind, words)
     assert lacks is None or not holds_answer_type(lacks, kind, words)
+
+
+def test_an_answer_counts_more_beside_the_questions_focus_or_unit(minilm):
+    near = "At last she married Mr. Wickham at the church."
+    far = "Mr. Wickham danced all evening at the ball, and long after that she was married."
+    index = build_sentence_index(["c"], [f"{near} {far} She had waited there for two years."], [{"source": "x.txt"}],
+                                 minilm)
+    column = FEATURES.index("answer by the focus")
+    question = "Who did Lydia marry?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert [index.texts[0], index.texts[1]] == [near, far]
+    assert features[0, column] == 1 and features[1, column] == 0
+    question = "How long did she wait?"
+    assert "year" in unit_words(question).split()
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert features[2, column] == 1 and features[0, column] == 0
 
 
 def test_the_focus_is_the_question_without_its_names():
