@@ -32,6 +32,15 @@ def test_markup_sentences_are_kept_and_code_blocks_are_not():
                                "A [bullet list marker](@) is a `-`, `+`, or `*` character."]
 
 
+def test_emphasis_and_long_link_targets_do_not_make_prose_code():
+    comment = ("An [HTML comment](@) consists of `<!-->`, `<!--->`, or `<!--`, a string of characters not including "
+               "the string `-->`, and `-->` (see the [HTML spec](https://html.spec.whatwg.org/multipage/parsing.html"
+               "#markup-declaration-open-state)).")
+    text = (f"_To Mrs. Saville, England._\n\n{comment}\n\n| foo | bar | baz | qux |\n\n"
+            "if (x == y) { return a[i] * b[j]; } // && ||")
+    assert sentences(text) == ["_To Mrs. Saville, England._", comment]
+
+
 def test_sentence_spans_point_into_the_original_text():
     text = "Chapter 1\n\nMr. Bingley came  to\nNetherfield. He was rich!\n\nShort one."
     spans = sentence_spans(text)
