@@ -26,7 +26,7 @@ import numpy as np
 from .documents import DocumentKey, label, shown_sources
 from .embedders import Embedder
 from .errors import ProviderError
-from .keyword import WORD
+from .keyword import WORD, Analyzer
 from .llm import LLM, Message
 from .search import DEFAULT_MODE, Mode, search
 from .sentence_index import INLINE_CODE, SentenceIndex, build_sentence_index, sentence_index
@@ -239,7 +239,9 @@ FULL_COVERAGE = 0.75
 NO_ANSWER = "None of the passages in this collection answers this question."
 LEAD_IN_WORDS = 12  # a sentence ending in ":" and shorter than this introduces an example rather than saying much
 SUBJECT_WORDS = 6  # a sentence's opening words: where a definition names what it defines
-CANDIDATES = 300  # sentences scored in full: the best by cosine and by BM25, whatever chunk they sit in
+# Sentences scored in full: the best this many by each of cosine, cosine with its neighbours, BM25 and BM25 of
+# the question without its names, whatever chunk they sit in (up to 4 x 300; the samples' questions: 450-870).
+CANDIDATES = 300
 
 # A sentence's features, each in [0, 1] (see `sentence_features`), and their weights, set by hand on the
 # tune split of data/samples/answer_questions.jsonl (37 questions). A logistic regression fitted on that
@@ -249,9 +251,16 @@ CANDIDATES = 300  # sentences scored in full: the best by cosine and by BM25, wh
 # choosing and is not a clean one. The answer type counts most: a sentence holding what is asked for
 # comes before one that only repeats the question. BM25 counts slightly against: the words are already
 # counted (focus terms held), and BM25 also favours short sentences, which rarely hold an answer.
+# Added in a second round, also by hand on the tune split: "answer by the focus" (1.0) and "defines the
+# focus" (2.0; 1.5 to 3 scored the same, 1.0 and below lower).
 FEATURES = ("cosine", "window cosine", "focus cosine", "bm25", "focus terms held", "topic in window",
-            "answer type", "answer by the focus", "not a statement", "retrieved chunk", "focus as subject")
-FEATURE_WEIGHTS = np.array([2.0, 0.5, 1.0, -0.25, 1.0, 0.5, 2.0, 1.0, -1.0, 0.2, 0.5])
+            "answer type", "answer by the focus", "not a statement", "retrieved chunk", "focus as subject",
+            "defines the focus")
+FEATURE_WEIGHTS = np.array([2.0, 0.5, 1.0, -0.25, 1.0, 0.5, 2.0, 1.0, -1.0, 0.2, 0.5, 2.0])
+# A definition opens a sentence with an indefinite article: "A [code span](@) begins with ...", "An indented
+# chunk is a sequence of ..." ("The heading is a level 1 heading if ..." describes rather than defines).
+_DEFINITION = re.compile(r"^An?\s+(.{1,60}?)\s+(?:is|are|consists?\s+of|begins?\s+with|starts?\s+with"
+                         r"|is\s+composed\s+of|means)\b")
 NEAR_WORDS = 4  # an answer this many words from a word of the question's focus is about it ("married Darcy")
 STEM_PREFIX = 5  # terms sharing their first letters are one family: "patroness" and "patronage", "marry" and "marriage"
 
@@ -278,7 +287,7 @@ def question_focus(question: str) -> str:
     return "".join(w if w.lower() not in topic else "" for w in re.split(r"(\w+)", question))
 
 
-def _families(analyzer, text: str) -> list[str]:
+def _families(analyzer: Analyzer, text: str) -> list[str]:
     """Each word's term family (`STEM_PREFIX`), "" for a stopword: a word list aligned with WORD.finditer(text)."""
     return [terms[0][:STEM_PREFIX] if (terms := analyzer.terms(w)) else "" for w in WORD.findall(text)]
 
@@ -308,15 +317,19 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
     - bm25: its BM25 for the question's content words, divided by the best candidate's;
     - focus terms held: the idf-weighted share of the focus terms it holds;
     - topic in window: the share of the question's names ("Darcy", "Lydia") it or a neighbour holds
-      (a story's answering sentence often says "he" where the one before names him);
+      (a story's answering sentence often says "he" where the one before names him); 1 for a how-to
+      question, whose name is the language asked about ("in Markdown"), which its definitions rarely name;
     - answer type: it holds what is asked for (a name not in the question for who/where/which, a number
       for how many, inline code for how do I);
     - answer by the focus: what is asked for stands within NEAR_WORDS words of a focus term ("married
       Darcy", "encamped near Brighton", "five daughters") or, for an amount, of its unit ("two years");
-    - not a statement: it asks a question (which answers nothing) or is a short line introducing an example;
+    - not a statement: it asks a question (which answers nothing) or is a line introducing an example;
     - retrieved chunk: its chunk's place among the chunks search retrieved, 1 at rank 1, 0 when not retrieved;
     - focus as subject: the idf-weighted share of the focus terms in its first SUBJECT_WORDS words
-      ("A code span begins with ...": a definition names its subject first)."""
+      ("A code span begins with ...": a definition names its subject first);
+    - defines the focus: it opens as a definition ("An [ATX heading](@) consists of ...") of a term made
+      of focus terms: their idf-weighted share, times the share of the defined term's words they make up
+      ("ATX heading" defines "heading" more closely than "setext heading underline" does)."""
     previous, following = index.neighbours
     cosines = index.vectors[rows] @ vectors.T
     window_cosine = index.window_vectors[rows] @ vectors[0]
@@ -343,23 +356,30 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
         near = set(analyzer.terms(text)).union(analyzer.terms(index.texts[previous[row]]),
                                                analyzer.terms(index.texts[following[row]]))
         spans = answer_spans(text, kind, question_words)
+        definition = _DEFINITION.match(text)
+        defined = [f for f in _families(analyzer, definition.group(1)) if f] if definition else []
+        defines = share(defined) * sum(f in idf for f in defined) / len(defined) if defined else 0.0
         rank = retrieved.get(index.chunks[index.chunk_of[row]].id)
         features[j] = (cosines[j, 0], window_cosine[j], cosines[j, 1], bm25[row] / best_bm25 if best_bm25 > 0 else 0.0,
                        share(families),
-                       len(topic & near) / len(topic) if topic else 1.0,
+                       len(topic & near) / len(topic) if topic and kind != "markup" else 1.0,
                        not kind or bool(spans),
                        kind != "markup" and _near(spans, text, families, near_wanted),
                        _not_a_statement(text),
                        1.0 / (1.0 + (rank - 1) / 5.0) if rank else 0.0,
-                       share(families[:SUBJECT_WORDS]))
+                       share(families[:SUBJECT_WORDS]),
+                       defines)
     return features
 
 
 def _not_a_statement(sentence: str) -> bool:
-    """A question ("Do you know him?", "Can list items include headings? (...)") or a short lead-in
-    ending in ":" ("This is a simple code span:")."""
+    """A question ("Do you know him?", "Can list items include headings? (...)") or a line ending in ":" that
+    introduces an example ("This is a simple code span:", "If you want a heading with `> foo` as its literal
+    text, you can use backslash escapes:") rather than defining something (CommonMark marks a defined term
+    "[term](@)": "... is a [hard line break](@) (rendered in HTML as a `<br />` tag):")."""
     end = sentence.rstrip("”’\"' ")
-    return "? " in sentence or end.endswith("?") or (end.endswith(":") and len(end.split()) < LEAD_IN_WORDS)
+    return "? " in sentence or end.endswith("?") or (end.endswith(":") and (
+        len(end.split()) < LEAD_IN_WORDS or not (_DEFINITION.match(sentence) or "](@)" in sentence)))
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,22 @@ def test_an_answer_counts_more_beside_the_questions_focus_or_unit(minilm):
     assert features[2, column] == 1 and features[0, column] == 0
 
 
+def test_a_definition_of_the_asked_term_counts_and_an_example_lead_in_does_not(minilm):
+    texts = ["An [ATX heading](@) consists of a string of characters after 1 to 6 `#` characters.",
+             "A [setext heading underline](@) is a sequence of `=` characters.",
+             "The heading is a level 1 heading if `=` characters are used in the underline.",
+             "If you want a heading with `> foo` as its literal text, you can use backslash escapes:"]
+    index = build_sentence_index(["c"], ["\n\n".join(texts)], [{"source": "spec.md"}], minilm)
+    question = "How do I write a heading in Markdown?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert index.texts == texts
+    defines, lead_in = features[:, FEATURES.index("defines the focus")], features[:, FEATURES.index("not a statement")]
+    assert defines[0] > defines[1] > 0 and defines[2] == defines[3] == 0
+    assert lead_in.tolist() == [0, 0, 0, 1]
+    assert set(features[:, FEATURES.index("topic in window")]) == {1}  # "Markdown" is the language, not a topic
+
+
 def test_the_focus_is_the_question_without_its_names():
     assert question_focus("What is Mr. Bingley's income?") == "What is . 's income?"
     assert question_focus("How do I write a heading?") == "How do I write a heading?"
