@@ -165,6 +165,9 @@ _UNITS = {"long": "year month week day hour minute", "far": "mile league yard fo
           "cost": "pound shilling dollar"}
 
 
+_COUNTED = re.compile(r"how (?:many|much) (?!(?:does|do|did|is|are|was|were|has|have|had|will|would|can)\b)(\w+)")
+
+
 def answer_type(question: str) -> AnswerType:
     """What kind of words answer the question, from its opening words."""
     q = question.strip().lower()
@@ -182,11 +185,13 @@ def answer_type(question: str) -> AnswerType:
 
 
 def unit_words(question: str) -> str:
-    """The words an amount the question asks for is counted in ("how long" -> years, months, ...)."""
+    """The words an amount the question asks for is counted in: "how long" -> years, months, ...; "how many
+    daughters" -> daughters."""
     q = question.strip().lower()
     asked = _TYPE_WORDS.match(q)
     kinds = ([asked.group(1)] if asked else []) + _QUANTITY.findall(q)
-    return " ".join(_UNITS.get(k, "") for k in kinds)
+    counted = _COUNTED.match(q)
+    return " ".join([_UNITS.get(k, "") for k in kinds] + ([counted.group(1)] if counted else []))
 
 
 def _is_new_name(name: str, exclude: set[str]) -> bool:
@@ -292,15 +297,17 @@ def _families(analyzer: Analyzer, text: str) -> list[str]:
     return [terms[0][:STEM_PREFIX] if (terms := analyzer.terms(w)) else "" for w in WORD.findall(text)]
 
 
-def _near(spans: Sequence[tuple[int, int]], text: str, families: Sequence[str], wanted: set[str]) -> bool:
-    """Whether one of the character spans is within NEAR_WORDS words of a word of a wanted family."""
+def _near(spans: Sequence[tuple[int, int]], text: str, families: Sequence[str], wanted: set[str],
+          after: bool = False) -> bool:
+    """Whether one of the character spans is within NEAR_WORDS words of a word of a wanted family (only after
+    it when `after`: "two years", not "years, two")."""
     starts = [m.start() for m in WORD.finditer(text)]
     marks = [i for i, f in enumerate(families) if f and f in wanted]
     if not marks:
         return False
     for a, b in spans:
         first, last = bisect.bisect_left(starts, a), bisect.bisect_left(starts, b) - 1
-        if any(first - NEAR_WORDS <= m <= max(first, last) + NEAR_WORDS for m in marks):
+        if any((first if after else first - NEAR_WORDS) <= m <= max(first, last) + NEAR_WORDS for m in marks):
             return True
     return False
 
@@ -342,7 +349,10 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
         idf[t[:STEM_PREFIX]] = idf.get(t[:STEM_PREFIX], 0.0) + index.bm25.idf(t)
     total_idf = sum(idf.values()) or 1.0
     kind = answer_type(question)
-    near_wanted = set(idf) | {t[:STEM_PREFIX] for t in analyzer.terms(unit_words(question))}
+    # An amount is read with its unit when the question has one ("two years", "five daughters"); any other
+    # answer beside a focus term.
+    units = {t[:STEM_PREFIX] for t in analyzer.terms(unit_words(question))}
+    near_wanted, after = (units, True) if kind == "number" and units else (set(idf), False)
     question_words = {w.lower() for w in WORD.findall(question)}
     best_bm25 = float(bm25[rows].max()) if len(rows) else 0.0
 
@@ -364,7 +374,7 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
                        share(families),
                        len(topic & near) / len(topic) if topic and kind != "markup" else 1.0,
                        not kind or bool(spans),
-                       kind != "markup" and _near(spans, text, families, near_wanted),
+                       kind != "markup" and _near(spans, text, families, near_wanted, after),
                        _not_a_statement(text),
                        1.0 / (1.0 + (rank - 1) / 5.0) if rank else 0.0,
                        share(families[:SUBJECT_WORDS]),
