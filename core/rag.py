@@ -139,12 +139,12 @@ AnswerType = str  # "person", "place", "number", "name", "markup" or "" (anythin
 _NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
                  "fifty hundred thousand million half dozen score first second third once twice").split()
 _NUMBER = re.compile(r"\b(?:\d+|" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
-_TITLES = "(?:Mr|Mrs|Miss|Ms|Dr|M|Sir|Lady|Lord|Colonel|Captain)"
+_TITLES = "(?:Mr|Mrs|Miss|Ms|Dr|M|Sir|Lady|Lord|Colonel|Captain|General|Major|Lieutenant|Professor)"
 _NAME = re.compile(r"\b(?:" + _TITLES + r"\.?\s+)?[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 # A place: a capitalised name after a preposition of place ("near Brighton", "university of Ingolstadt").
-# A title ("of Mr. Bennet") makes it a person.
+# A title ("of Mr. Bennet") or a possessive ("in General----'s regiment") makes it a person.
 _PLACE = re.compile(r"\b(?:in|at|near|of|to|from|into|towards?)\s+(?!" + _TITLES
-                    + r"\b)((?:the\s+)?[A-Z]\w+(?:\s+[A-Z]\w+)*)")
+                    + r"\b)((?:the\s+)?[A-Z]\w+(?:\s+[A-Z]\w+)*)\b(?![-—]*['’]s\b)")
 # Nouns that ask for an amount whatever the question's opening ("What is his income?").
 _QUANTITY = re.compile(r"\b(?:income|age|distance|price|cost|salary|size|length|width|height|weight|population)\b")
 _NOT_NAMES = frozenset("I The A An He She It They We You His Her Their My Our This That These Those But And Or "

@@ -46,6 +46,7 @@ def flat(text: str) -> str:
     ("Who accepted Mr. Collins's proposal?", "person", "Miss Lucas accepted him.", "Mr. Collins proposed to her."),
     ("How many daughters does Mrs. Bennet have?", "number", "She had five daughters.", "She had daughters."),
     ("Where does Mr. Collins live?", "place", "He lives at Hunsford.", "Mr. Collins lives there."),
+    ("Where is the regiment going?", "place", "They go near Brighton.", "He is in General----’s regiment."),
     ("Which university does Victor attend?", "place", "He studied at the university of Ingolstadt.",
      "M. Krempe taught at the university."),
     ("What is Mr. Bingley's income?", "number", "He has four or five thousand a year.", "He is rich."),
