@@ -266,6 +266,9 @@ FEATURE_WEIGHTS = np.array([2.0, 0.5, 1.0, -0.25, 1.0, 0.5, 2.0, 1.0, -1.0, 0.2,
 # chunk is a sequence of ..." ("The heading is a level 1 heading if ..." describes rather than defines).
 _DEFINITION = re.compile(r"^An?\s+(.{1,60}?)\s+(?:is|are|consists?\s+of|begins?\s+with|starts?\s+with"
                          r"|is\s+composed\s+of|means)\b")
+# Or, for a question asking for no kind of word ("What was Mrs. Bennet's father?"), it says what a focus term
+# is: "Her father had been an attorney in Meryton."
+_SAYS_WHAT = re.compile(r"(\w+)\s+(?:is|are|was|were|had been|has been|became)\s+(?:an?|the)\b", re.I)
 NEAR_WORDS = 4  # an answer this many words from a word of the question's focus is about it ("married Darcy")
 STEM_PREFIX = 5  # terms sharing their first letters are one family: "patroness" and "patronage", "marry" and "marriage"
 
@@ -336,7 +339,9 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
       ("A code span begins with ...": a definition names its subject first);
     - defines the focus: it opens as a definition ("An [ATX heading](@) consists of ...") of a term made
       of focus terms: their idf-weighted share, times the share of the defined term's words they make up
-      ("ATX heading" defines "heading" more closely than "setext heading underline" does)."""
+      ("ATX heading" defines "heading" more closely than "setext heading underline" does); for a question
+      asking for no kind of word, also the share of a focus term it says is something ("Her father had
+      been an attorney")."""
     previous, following = index.neighbours
     cosines = index.vectors[rows] @ vectors.T
     window_cosine = index.window_vectors[rows] @ vectors[0]
@@ -369,6 +374,8 @@ def sentence_features(question: str, vectors: np.ndarray, index: SentenceIndex, 
         definition = _DEFINITION.match(text)
         defined = [f for f in _families(analyzer, definition.group(1)) if f] if definition else []
         defines = share(defined) * sum(f in idf for f in defined) / len(defined) if defined else 0.0
+        if not kind:
+            defines = max([defines] + [share(_families(analyzer, m.group(1))) for m in _SAYS_WHAT.finditer(text)])
         rank = retrieved.get(index.chunks[index.chunk_of[row]].id)
         features[j] = (cosines[j, 0], window_cosine[j], cosines[j, 1], bm25[row] / best_bm25 if best_bm25 > 0 else 0.0,
                        share(families),

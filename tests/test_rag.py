@@ -95,6 +95,13 @@ def test_a_definition_of_the_asked_term_counts_and_an_example_lead_in_does_not(m
     assert defines[0] > defines[1] > 0 and defines[2] == defines[3] == 0
     assert lead_in.tolist() == [0, 0, 0, 1]
     assert set(features[:, FEATURES.index("topic in window")]) == {1}  # "Markdown" is the language, not a topic
+    # A question asking for no kind of word: a sentence saying what its focus is.
+    texts = ["Her father had been an attorney in Meryton.", "Her father liked to read in the library."]
+    index = build_sentence_index(["c"], [" ".join(texts)], [{"source": "novel.txt"}], minilm)
+    question = "What was Mrs. Bennet's father?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert index.texts == texts and features[:, FEATURES.index("defines the focus")].tolist() == [1, 0]
 
 
 def test_the_focus_is_the_question_without_its_names():
