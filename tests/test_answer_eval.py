@@ -10,10 +10,10 @@ from core.workspace import open_workspace
 
 CASES = load_answer_cases(ANSWER_QUESTIONS)
 TARGET = 0.75  # issue 24: the first quoted sentence holds the gold span for at least this share
-# Just under what this release measures (0.39 first sentence = 19 of 49, 0.55 any of three;
+# Just under what this release measures (0.51 first sentence = 25 of 49, 0.65 any of three;
 # bench/results/answers.md): one question of slack, so a change that answers fewer questions fails here
 # even while the target is not reached.
-FLOOR = 0.36
+FLOOR = 0.48
 
 
 def test_the_question_set_is_labelled_from_the_texts():
@@ -53,7 +53,7 @@ def test_the_first_sentence_rate_does_not_fall(outcomes):
     assert first >= FLOOR and any_of_three >= first
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.39 (bench/results/answers.md): the offline answerer does not "
+@pytest.mark.xfail(strict=True, reason="measured 0.51 (bench/results/answers.md): the offline answerer does not "
                                        "reach issue 24's 0.75 yet; strict, so reaching it makes this fail until "
                                        "the mark is removed")
 def test_the_first_quoted_sentence_holds_the_answer_for_three_quarters(outcomes):

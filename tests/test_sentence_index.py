@@ -96,3 +96,15 @@ def test_a_damaged_index_file_is_rebuilt(workspace, tmp_path, minilm, monkeypatc
         path.write_bytes(b"not an npz")
     monkeypatch.setattr(sentence_index_module, "_MEMORY", {})
     assert sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache).texts == first.texts
+
+
+def test_a_file_cut_by_another_splitting_is_not_read(workspace, tmp_path, minilm, monkeypatch):
+    cache = tmp_path / "cache"
+    first = sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache)
+    built = []
+    build = sentence_index_module.build_sentence_index
+    monkeypatch.setattr(sentence_index_module, "build_sentence_index", lambda *a, **k: built.append(1) or build(*a, **k))
+    monkeypatch.setattr(sentence_index_module, "_MEMORY", {})
+    monkeypatch.setattr(sentence_index_module, "SPLITTING", sentence_index_module.SPLITTING + "-next")
+    assert sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache).texts == first.texts
+    assert built == [1] and len(list(cache.glob("*.npz"))) == 1  # built again; the older splitting's file removed
