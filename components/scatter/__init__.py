@@ -202,6 +202,7 @@ def scatter_map(files: MapFiles, texts_key: str, texts: Sequence[str], *, labels
         "density": True,
         "height": height,
         "footer": footer,
+        "instance": key,  # the browser keeps one view per key, so a return to the page redraws nothing
     }
     if query is not None:
         position, hits = query

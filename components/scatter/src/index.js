@@ -40,7 +40,9 @@ const STYLE = `
   background: rgba(255,255,255,0.8); padding: 0 4px; border-radius: 3px; }
 `;
 
-const instances = new Map(); // component key -> Map view (survives Streamlit reruns)
+// The map views by the component's key, kept on the window rather than in this module: coming back to the map
+// from another page loads the module anew, and a new view fetched and drew every point again (1-2 s at a million).
+const instances = window.explorerMapViews || (window.explorerMapViews = new Map());
 
 // A linear scale with the surface regl-scatterplot uses (domain, range, call): the library keeps its
 // domain on the view, so data -> screen for the overlays is one call.
@@ -585,10 +587,11 @@ function markerPaint(ctx) {
 
 export function render(component) {
   const { data, key, parentElement, setStateValue } = component;
-  let view = instances.get(key);
+  const id = data.instance || key;
+  let view = instances.get(id);
   if (!view) {
     view = new MapView(parentElement, setStateValue);
-    instances.set(key, view);
+    instances.set(id, view);
   }
   view.setStateValue = setStateValue;
   view.attach(parentElement);
