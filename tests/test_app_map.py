@@ -6,7 +6,7 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from app_pages import open_page
+from app_pages import finish_jobs, open_page
 from conftest import ROOT
 from core.bundle import BundleQuery, map_bundle
 from core.config import SAMPLE_COLLECTION
@@ -27,7 +27,7 @@ def map_page(**state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception, at.exception
     return at
 
@@ -118,7 +118,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert set(clusters.columns) >= {"label (c-TF-IDF terms)", "purity", "top category"}
     assert float(metric(at, "Cluster purity").rstrip("%")) > 80
 
-    at.radio(key="map_dims").set_value(3).run()
+    finish_jobs(at.radio(key="map_dims").set_value(3).run())  # at most 100,000 points in 3-D: read again
     assert not at.exception, at.exception
     assert chart(at)["data"][0]["type"] == "scatter3d" and not at.get("bidi_component")
 
@@ -191,7 +191,8 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     (the injected flips among them), its most isolated documents in violet; a fix drops its document."""
     monkeypatch.setenv("EXPLORER_STORE", labelled_store.store)
     at = open_page("views/map.py", {"method": "pca"})
-    next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(labelled_store.noisy).run()
+    next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(labelled_store.noisy)
+    finish_jobs(at.run())  # the new collection's points are read in the background
     assert not at.exception, at.exception
     assert [r["ids"] for r in map_data(at)["rings"][2:]] == [[], []]
     assert not any(c.value.startswith("Ringed in red") for c in at.caption)
@@ -218,3 +219,37 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     data = map_data(at)
     rows = map_points(data)["row"]
     assert document not in {documents[int(rows[i])] for i in data["rings"][2]["ids"]}
+
+
+def test_reading_the_points_goes_on_while_the_visitor_is_on_another_page(app_env, sample_points, monkeypatch):
+    """The first read of a collection version's points is a background job: its bar from the first run and again
+    after a visit to another page (the same job, not cancelled, not restarted), then the map."""
+    import threading
+
+    import core.projection
+
+    release, reads = threading.Event(), []
+    real = core.projection.cached_points
+
+    def held(*args, **kwargs):
+        reads.append(args[2])
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.projection, "cached_points", held)
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        at.session_state["map_cap"] = 1_234  # a sample no earlier test read
+        at.query_params["method"] = "pca"
+        at.run()
+        at.switch_page("views/map.py").run()
+        job = at.session_state["_jobs"]["map_points"]
+        assert job.running and at.get("progress") and not at.get("bidi_component")
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/map.py").run()
+        assert at.session_state["_jobs"]["map_points"] is job and job.running and at.get("progress")
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.exception and not at.error
+    assert map_data(at)["points"]["n"] == len(sample_points.chunks.ids) and reads[0] == 1_234
