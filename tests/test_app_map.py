@@ -67,7 +67,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert data["points"]["n"] == n and data["footer"][:8] in ("PCA 2-D,", "UMAP 2-D")
     umap = wait_for_layout(sample_points.chunks.embeddings, ProjectionSettings(), data_key=sample_points.fingerprint)
     assert umap.final, umap.status
-    at.run()
+    finish_jobs(at.run())  # the UMAP map's trust and topic names: background jobs of the session
     data = map_data(at)
     assert data["footer"].startswith("UMAP 2-D")
     points = map_points(data)
@@ -97,7 +97,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert query is not None and len(query["hits"]) == 10 and -1.5 < query["x"] < 1.5
     assert any("weighted mean" in c.value for c in at.caption)
 
-    at.selectbox(key="map_method").set_value("pca").run()
+    finish_jobs(at.selectbox(key="map_method").set_value("pca").run())  # the PCA map's trust
     assert not at.exception, at.exception
     assert map_data(at)["footer"].startswith("PCA 2-D")
     assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
@@ -112,7 +112,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     legend = map_data(at)["categories"]
     assert legend[0]["name"] == "never retrieved" and len(map_data(at)["sizes"]) == len(legend)
 
-    at.selectbox(key="map_colour").set_value("cluster").run()
+    finish_jobs(at.selectbox(key="map_colour").set_value("cluster").run())  # clustering: a background job
     assert not at.exception, at.exception
     clusters = next(d.value for d in at.dataframe if "purity" in d.value.columns)
     assert set(clusters.columns) >= {"label (c-TF-IDF terms)", "purity", "top category"}
@@ -179,7 +179,7 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     rows = map_points(data)["row"]
     assert sorted(int(rows[i]) for i in data["matches"]) == [i for i, t in enumerate(texts) if "darcy" in t.lower()]
 
-    at.toggle(key="map_clusters_on").set_value(True).run()
+    finish_jobs(at.toggle(key="map_clusters_on").set_value(True).run())
     assert not at.exception, at.exception
     level0 = [text for *_, text, _, level in map_data(at)["labels"] if level == 0]
     assert len(level0) >= 2 and all(level0)

@@ -39,7 +39,7 @@ from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
 from core.vectorfiles import export_bytes
-from core.types import content_hash
+from core.types import ProgressCallback, content_hash
 from core.workspace import Workspace
 
 BUNDLE_KEY, BUNDLE_FILE_KEY, UPLOADS_KEY = "map_bundle", "map_bundle_file", "map_bundle_uploads"
@@ -48,7 +48,8 @@ COLOURS = ("category", "source", "cluster", "trust", "retrieval count")
 SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
-POINTS_JOB = "map_points"  # reading a collection version's points: a background job of the session
+# Background jobs of the session: reading a collection version's points, trust, clusters, topic names.
+POINTS_JOB, TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_points", "map_trust", "map_clusters", "map_topics"
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -70,10 +71,9 @@ def read_points(workspace: Workspace, cap: int) -> MapPoints | None:
     minutes at a million) is a background job of the session, its bar shown from the first moment and again on
     return (leaving the page does not cancel it); it leaves the points in the disk cache `points_of` reads."""
     version = ui.collection_version(workspace)
-    if ui.job_result(POINTS_JOB, (version, cap), "Reading vectors", lambda progress: cached_points(
-            workspace.collection, workspace.store.url, cap, progress=progress).total) is None:  # the count: no copy kept
-        return None
-    return points_of(version, cap, workspace)
+    read = ui.job_result(POINTS_JOB, (version, cap), "Reading vectors", lambda progress: cached_points(
+        workspace.collection, workspace.store.url, cap, progress=progress).total)  # the count: no copy kept
+    return None if read is None else points_of(version, cap, workspace)
 
 
 def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
@@ -98,16 +98,22 @@ def layout_progress(n: int, settings: ProjectionSettings, data_key: str) -> None
         st.progress(status.fraction, text=f"{status.describe()} The PCA map is shown meanwhile.")
 
 
-@st.cache_data(show_spinner="Measuring neighbourhood preservation…", max_entries=16)
-def cached_trust(fingerprint: str, settings: ProjectionSettings, _points: MapPoints, _coords: np.ndarray) -> Trust:
-    return cached_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric,
-                               map_key=f"{fingerprint}-{settings.key()}")
+# Trust, clusters and topic names take seconds (minutes at a million points): background jobs of the session
+# (`ui.job_result`), their bars shown where their results go, the map drawn meanwhile; None until done.
+
+def measured_trust(points: MapPoints, projection: Projection) -> Trust | None:
+    map_key = f"{points.fingerprint}-{projection.settings.key()}"
+    return ui.job_result(TRUST_JOB, map_key, "Measuring neighbourhood preservation",
+                         lambda _: cached_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K,
+                                                       projection.settings.metric, map_key=map_key))
 
 
-@st.cache_data(show_spinner="Clustering…", max_entries=8)
-def cached_clusters(fingerprint: str, settings: ClusterSettings, _points: MapPoints) -> Clustering:
-    categories = [str(m.get("category") or "") or None for m in _points.chunks.metadatas]
-    return cluster(_points.chunks.embeddings, _points.chunks.texts, categories, settings)
+def found_clusters(points: MapPoints, settings: ClusterSettings) -> Clustering | None:
+    def find(_: ProgressCallback) -> Clustering:
+        categories = [str(m.get("category") or "") or None for m in points.chunks.metadatas]
+        return cluster(points.chunks.embeddings, points.chunks.texts, categories, settings)
+
+    return ui.job_result(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -148,10 +154,10 @@ def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[s
     return classes(colouring(colour, _view, _palette, None, None, None), len(_view.ids))
 
 
-@st.cache_data(show_spinner="Naming the map's regions…", max_entries=8)
-def cached_topics(fingerprint: str, settings: ProjectionSettings, first_level: int, _points: MapPoints,
-                  _coords: np.ndarray) -> list[MapLabel]:
-    return cached_topic_labels(_coords, _points.chunks.texts, f"{fingerprint}-{settings.key()}", first_level)
+def named_topics(points: MapPoints, projection: Projection, first_level: int) -> list[MapLabel] | None:
+    map_key = f"{points.fingerprint}-{projection.settings.key()}"
+    return ui.job_result(TOPICS_JOB, (map_key, first_level), "Naming the map's regions",
+                         lambda _: cached_topic_labels(projection.coords, points.chunks.texts, map_key, first_level))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -213,7 +219,9 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
     else:
         settings = ClusterSettings("hdbscan", min_cluster_size=size_col.slider(
             "Min cluster size", 2, 200, 10, key="map_min_cluster_size"))
-    result = cached_clusters(points.fingerprint, settings, points)
+    result = found_clusters(points, settings)
+    if result is None:
+        return None
     if result.purity is not None:
         st.metric("Cluster purity (share in each cluster's top category)", f"{result.purity:.0%}")
     if result.noise:
@@ -456,8 +464,8 @@ def map_labels(points: MapPoints, projection: Projection, clusters: Clustering |
         largest = max((c.size for c in clusters.clusters), default=1)
         labels = [MapLabel(*centre.position[:2], info[centre.id].label, label_size(info[centre.id].size, largest, 0), 0)
                   for centre in cluster_centres(projection.coords, clusters.labels) if info[centre.id].label]
-    topics = cached_topics(points.fingerprint, projection.settings, 1 if labels else 0, points, projection.coords)
-    return labels + topics
+    topics = named_topics(points, projection, 1 if labels else 0)
+    return labels + (topics or [])
 
 
 def side_panel(workspace: Workspace, points: MapPoints, projection: Projection, pick_rows: tuple[int, ...],
@@ -509,7 +517,6 @@ def live_page(workspace: Workspace) -> Bundle | None:
         wanted = filter_controls(workspace, points)
     n = len(points.chunks.ids)
     shown = cached_filter(points.fingerprint, wanted, points) if wanted.active else np.arange(n)
-    trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
     view = cached_view(points.fingerprint, projection.settings, ui.policy().shows_server_paths, workspace, points,
                        projection)
     categories = map_categories(workspace, points)
@@ -526,11 +533,13 @@ def live_page(workspace: Workspace) -> Bundle | None:
             side_col.info(f"No labels to ring: {exc}")
     with side_col:
         metric_col = words_col = st.container()
-        metric_col.metric("True neighbours kept on the map", trust.headline(),
-                          help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are "
-                               f"also among its {trust.k} nearest on this map (on average).")
-        words_col.caption(" ".join(filter(None, [trust.explanation(),
-                                                 suggestion(trust, projection.settings.method, computing)])))
+        trust = measured_trust(points, projection)
+        if trust is not None:
+            metric_col.metric("True neighbours kept on the map", trust.headline(),
+                              help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are "
+                                   f"also among its {trust.k} nearest on this map (on average).")
+            words_col.caption(" ".join(filter(None, [trust.explanation(),
+                                                     suggestion(trust, projection.settings.method, computing)])))
         if points.sampled:
             st.caption(f"Showing a random sample of {n:,} of {points.total:,} chunks (raise 'Max points' under "
                        "Layout to map more).")
