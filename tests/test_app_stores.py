@@ -54,7 +54,7 @@ def test_search_map_and_chat_pages_work_on_server_stores(app_env, server_store):
     assert at.get("bidi_component")
 
     at.switch_page("views/chat.py").run()
-    at.chat_input(key="chat_question").set_value("Who is Robert Walton?").run()  # he signs the excerpt's letters
+    finish_jobs(at.chat_input(key="chat_question").set_value("Who is Robert Walton?").run())  # he signs the letters
     assert not at.exception and not at.error
     answer = " ".join(m.value for m in at.chat_message[-1].markdown)
     assert re.search(r"\\\[\d+\\\]", answer), answer  # a citation, Markdown-escaped: \[1\]
