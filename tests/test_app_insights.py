@@ -193,3 +193,5 @@ def test_a_benchmark_subset_is_cut_in_the_background(app_env, scratch, monkeypat
     assert any("40 document(s), 10 question(s)" in c for c in texts(at.caption)), texts(at.caption)
     assert any("tokens for" in c for c in texts(at.caption) + texts(at.warning))
     assert cuts == [("train", 10, 40)]
+    finish_jobs(at.text_input(key="sweep_beir").set_value(str(SCIFACT / "missing")).run())  # the job's error, in words
+    assert not at.exception and any("is not a folder" in e for e in texts(at.error)), texts(at.error)

@@ -11,7 +11,7 @@ projection, trust, clusters); this page wires widgets."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
 from core.label_edits import LabelEdits
 from core.labels import RINGED_OUTLIERS, check_points
+from core.jobs import Task
 from core.layout_jobs import current_layout, job_status
 from core.markup import markdown_text
 from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
@@ -101,9 +102,18 @@ def layout_progress(n: int, settings: ProjectionSettings, data_key: str) -> None
 # Trust, clusters and topic names take seconds (minutes at a million points): background jobs of the session
 # (`ui.job_result`), their bars shown where their results go, the map drawn meanwhile; None until done.
 
+def in_background(key: str, inputs: Hashable, label: str, task: Task) -> Any:
+    """`ui.job_result`, a failure said in words where the result would go (then None, as while it runs)."""
+    try:
+        return ui.job_result(key, inputs, label, task)
+    except ExplorerError as exc:
+        st.warning(str(exc))
+        return None
+
+
 def measured_trust(points: MapPoints, projection: Projection) -> Trust | None:
     map_key = f"{points.fingerprint}-{projection.settings.key()}"
-    return ui.job_result(TRUST_JOB, map_key, "Measuring neighbourhood preservation",
+    return in_background(TRUST_JOB, map_key, "Measuring neighbourhood preservation",
                          lambda _: cached_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K,
                                                        projection.settings.metric, map_key=map_key))
 
@@ -113,7 +123,7 @@ def found_clusters(points: MapPoints, settings: ClusterSettings) -> Clustering |
         categories = [str(m.get("category") or "") or None for m in points.chunks.metadatas]
         return cluster(points.chunks.embeddings, points.chunks.texts, categories, settings)
 
-    return ui.job_result(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
+    return in_background(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -156,7 +166,7 @@ def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[s
 
 def named_topics(points: MapPoints, projection: Projection, first_level: int) -> list[MapLabel] | None:
     map_key = f"{points.fingerprint}-{projection.settings.key()}"
-    return ui.job_result(TOPICS_JOB, (map_key, first_level), "Naming the map's regions",
+    return in_background(TOPICS_JOB, (map_key, first_level), "Naming the map's regions",
                          lambda _: cached_topic_labels(projection.coords, points.chunks.texts, map_key, first_level))
 
 

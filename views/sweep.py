@@ -193,9 +193,13 @@ if unanswerable:
                f"setting; read more characters?): " + "; ".join(unanswerable[:5]))
 scratch = str(ui.scratch_folder(SWEEP_STORE_DIR))  # a shared app: this session's own, within the cache limit
 paid = paid_embedder(model)  # timing it would send text before any click: a paid model is not timed
-estimate = estimate_seconds(open_store(scratch), corpus, ui.cached_embedder(model), settings,
-                            corpus_token_count(corpus, model), 1.0 if paid else measured_speed(model),
-                            at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
+try:
+    estimate = estimate_seconds(open_store(scratch), corpus, ui.cached_embedder(model), settings,
+                                corpus_token_count(corpus, model), 1.0 if paid else measured_speed(model),
+                                at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
+except ExplorerError as exc:  # counting or timing failed (a background job's error, said once)
+    st.error(str(exc))
+    st.stop()
 if paid:
     st.caption(f"{model} is a paid service: Run sweep sends about {estimate.tokens:,} tokens for "
                f"{estimate.new_settings} new setting(s); nothing is sent before.")
