@@ -20,7 +20,7 @@ def test_a_second_builder_waits_shown_the_first_ones_progress(tmp_path):
         report(ProgressEvent("embedding sentences", 256, 1000, "batch"))
         thread = threading.Thread(target=second)
         thread.start()
-        thread.join(1.5)  # it cannot get in while this block holds the lock
+        thread.join(0.7)  # it cannot get in while this block holds the lock
         assert thread.is_alive() and order == []
         order.append("first")
     thread.join(10)

@@ -81,7 +81,8 @@ def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Proje
     """The layout to draw and the method computing in the background to replace it (None: final). Until the
     wanted layout is computed (by a background job every session shares) PCA is drawn with the job's progress,
     and the page reruns when it is done."""
-    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
+    with st.spinner("Laying out the map…"):  # PCA on a first view: seconds at 100,000 points (shown after 0.5 s)
+        layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
     if layout.final:
         return layout.projection, None
     layout_progress(len(points.chunks.ids), settings, points.fingerprint)
