@@ -28,13 +28,19 @@ WAIT_POLL_S = 0.5  # how often a waiting builder looks again (and passes the hol
 @contextmanager
 def one_builder(lock_path: Path, progress: ProgressCallback = no_progress) -> Iterator[ProgressCallback]:
     """Run the block while no one else runs one for `lock_path`; until then, wait, reporting the holder's progress
-    to `progress` ("another build: ..."). Yields the callback the block reports through: `progress`, and the lock
+    to `progress` ("waiting for another build: ..."). Yields the callback the block reports through: `progress`, and the lock
     file for those waiting. The block should look for the entry again first: the one before may have built it."""
-    if fcntl is None:
+    handle = None
+    if fcntl is not None:
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "a+", encoding="utf-8")
+        except OSError:  # a read-only cache folder: the entry cannot be written either; build as without a lock
+            pass
+    if handle is None:
         yield progress
         return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+", encoding="utf-8") as handle:
+    with handle:
         while not _locked(handle):
             progress(_holders_progress(lock_path))
             time.sleep(WAIT_POLL_S)
@@ -55,10 +61,13 @@ def _locked(handle: IO[str]) -> bool:
 def _shared(handle: IO[str], progress: ProgressCallback) -> ProgressCallback:
     def report(event: ProgressEvent) -> None:
         progress(event)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps([event.stage, event.done, event.total, event.detail]))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps([event.stage, event.done, event.total, event.detail]))
+            handle.flush()
+        except OSError:  # a full disk: those waiting see less, the build goes on
+            pass
 
     return report
 

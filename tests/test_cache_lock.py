@@ -27,3 +27,12 @@ def test_a_second_builder_waits_shown_the_first_ones_progress(tmp_path):
     assert order == ["first", "second"]
     assert reported == [ProgressEvent("embedding sentences", 256, 1000, "batch")]  # the holder's own bar too
     assert waited[0] == ProgressEvent("waiting for another build: embedding sentences", 256, 1000, "batch")
+
+
+def test_a_cache_folder_that_cannot_be_written_builds_without_a_lock(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    reported = []
+    with one_builder(blocker / "entry.lock", reported.append) as report:
+        report(ProgressEvent("embedding sentences", 1, 2))
+    assert reported == [ProgressEvent("embedding sentences", 1, 2)]
