@@ -60,8 +60,9 @@ def prepared(key: str, inputs: Hashable, label: str, task: Task) -> Any:
 
 def measured_speed(model: str) -> float:
     """Tokens per second of the model on this machine (a few sample chunks: seconds), measured once per server."""
-    embedder, texts = ui.cached_embedder(model), [s.body()[i:i + 1000] for s in samples() for i in range(0, 8000, 1000)]
-    return prepared(SPEED_JOB, model, f"Timing {model} on this machine", lambda _: embedding_speed(embedder, texts))
+    embedder = ui.cached_embedder(model)
+    return prepared(SPEED_JOB, model, f"Timing {model} on this machine", lambda _: embedding_speed(
+        embedder, [s.body()[i:i + 1000] for s in samples() for i in range(0, 8000, 1000)]))
 
 
 def corpus_token_count(corpus: SweepCorpus, model: str) -> int:
