@@ -182,11 +182,9 @@ with st.chat_message("assistant"):
     turns = [Message(role, text) for past in history
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
-        # Shown from the first moment until the first words arrive: retrieval, then reading the
-        # passages (extractive) or the model's first token.
-        # The collection's sentence index is built before (a background job): the bar moves only if a write
-        # came in between.
-        with ui.working("Finding and reading the passages…"), ui.progress_bar("Sentence index") as progress:
+        # Shown from the first moment until the first words arrive: the sentence index a collection version's first
+        # extractive question waits for, retrieval, then reading the passages or the model's first token.
+        with ui.working("Finding and reading the passages…"):
             llm = make_answerer()
             if llm is None and not sentences_ready(workspace):
                 st.session_state[_WAITING] = (key, question)
@@ -194,10 +192,11 @@ with st.chat_message("assistant"):
                            "extractive answer. This goes on if you open another page; the question is answered "
                            "when it is done.")
                 st.stop()
-            stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
-                                   progress=progress)
-            deltas = iter(stream)
-            first = next(deltas, "")
+            with ui.progress_bar("Sentence index") as progress:  # moves only if a write came in since it was built
+                stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
+                                       progress=progress)
+                deltas = iter(stream)
+                first = next(deltas, "")
     except ExplorerError as exc:
         st.error(str(exc))
         st.stop()
