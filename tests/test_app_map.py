@@ -226,28 +226,28 @@ def test_reading_the_points_goes_on_while_the_visitor_is_on_another_page(app_env
     after a visit to another page (the same job, not cancelled, not restarted), then the map."""
     import threading
 
-    import core.projection
+    import ui
 
     release, reads = threading.Event(), []
-    real = core.projection.cached_points
+    real = ui.cached_points
 
     def held(*args, **kwargs):
         reads.append(args[2])
         release.wait(60)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.projection, "cached_points", held)
+    monkeypatch.setattr(ui, "cached_points", held)  # what the job reads with
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
         at.session_state["map_cap"] = 1_234  # a sample no earlier test read
         at.query_params["method"] = "pca"
         at.run()
         at.switch_page("views/map.py").run()
-        job = at.session_state["_jobs"]["map_points"]
+        job = at.session_state["_jobs"]["points"]
         assert job.running and at.get("progress") and not at.get("bidi_component")
         at.switch_page("views/search.py").run()
         at.switch_page("views/map.py").run()
-        assert at.session_state["_jobs"]["map_points"] is job and job.running and at.get("progress")
+        assert at.session_state["_jobs"]["points"] is job and job.running and at.get("progress")
     finally:
         release.set()
     finish_jobs(at)

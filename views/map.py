@@ -49,8 +49,7 @@ COLOURS = ("category", "source", "cluster", "trust", "retrieval count")
 SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
-# Background jobs of the session: reading a collection version's points, trust, clusters, topic names.
-POINTS_JOB, TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_points", "map_trust", "map_clusters", "map_topics"
+TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_trust", "map_clusters", "map_topics"  # background jobs of the session
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -65,16 +64,6 @@ D = ProjectionSettings()
 def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
     with ui.progress_bar("Reading vectors") as progress:
         return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
-
-
-def read_points(workspace: Workspace, cap: int) -> MapPoints | None:
-    """The map's points, or None while they are read. The first read of a collection version (the store: seconds,
-    minutes at a million) is a background job of the session, its bar shown from the first moment and again on
-    return (leaving the page does not cancel it); it leaves the points in the disk cache `points_of` reads."""
-    version = ui.collection_version(workspace)
-    read = ui.job_result(POINTS_JOB, (version, cap), "Reading vectors", lambda progress: cached_points(
-        workspace.collection, workspace.store.url, cap, progress=progress).total)  # the count: no copy kept
-    return None if read is None else points_of(version, cap, workspace)
 
 
 def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
@@ -517,9 +506,9 @@ def live_page(workspace: Workspace) -> Bundle | None:
         if settings.dims == 3 and cap > PLOTLY_POINTS:
             st.caption(f"The 3-D map shows at most {PLOTLY_POINTS:,} points (a seeded sample beyond).")
             cap = PLOTLY_POINTS
-        points = read_points(workspace, cap)
-        if points is None:
+        if not ui.points_read(workspace, cap):  # a new version's first read: a background job, its bar shown
             return None
+        points = points_of(ui.collection_version(workspace), cap, workspace)
         projection, computing = shown_layout(points, settings)
     except ExplorerError as exc:
         st.error(str(exc))
