@@ -103,7 +103,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
 
     at.text_area(key="map_query_set").input("Who is Mr. Darcy?\nthe creature\nlink reference definitions")
-    at.selectbox(key="map_colour").set_value("retrieval count").run()
+    finish_jobs(at.selectbox(key="map_colour").set_value("retrieval count").run())  # the queries: a background job
     assert not at.exception, at.exception
     assert metric(at, "Queries run") == "3"
     assert metric(at, "Mapped chunks never retrieved").endswith(f" of {n}")
@@ -197,7 +197,7 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     assert [r["ids"] for r in map_data(at)["rings"][2:]] == [[], []]
     assert not any(c.value.startswith("Ringed in red") for c in at.caption)
 
-    at.checkbox(key="map_label_rings").check().run()
+    finish_jobs(at.checkbox(key="map_label_rings").check().run())  # the labels check: a background job
     assert not at.exception, at.exception
     data = map_data(at)
     rows = map_points(data)["row"]
@@ -214,7 +214,7 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     document, (truth, given) = next(iter(labelled_store.flipped.items()))
     LabelEdits(labelled_store.store, labelled_store.noisy).set_label(
         "category", [Target(points.chunks.ids[documents.index(document)], document, given)], truth)
-    at.run()
+    finish_jobs(at.run())
     assert not at.exception, at.exception
     data = map_data(at)
     rows = map_points(data)["row"]

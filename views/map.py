@@ -50,6 +50,7 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_trust", "map_clusters", "map_topics"  # background jobs of the session
+RINGS_JOB, COUNTS_JOB = "map_rings", "map_counts"
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -116,11 +117,10 @@ def found_clusters(points: MapPoints, settings: ClusterSettings) -> Clustering |
     return in_background(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
-                  _workspace: Workspace) -> RetrievalCounts:
-    with ui.progress_bar("Running the queries") as progress:
-        return retrieval_counts(_workspace.collection, _workspace.embedder, queries, k=k, mode=mode, progress=progress)
+def run_queries(workspace: Workspace, queries: tuple[str, ...], k: int, mode: str) -> RetrievalCounts | None:
+    return in_background(COUNTS_JOB, (ui.collection_version(workspace), queries, k, mode), "Running the queries",
+                         lambda progress: retrieval_counts(workspace.collection, workspace.embedder, queries, k=k,
+                                                           mode=mode, progress=progress))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -160,14 +160,12 @@ def named_topics(points: MapPoints, projection: Projection, first_level: int) ->
                          lambda _: cached_topic_labels(projection.coords, points.chunks.texts, map_key, first_level))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def label_rings(fingerprint: str, edits_version: int, _points: MapPoints,
-                _edits: LabelEdits) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def label_rings(points: MapPoints, edits: LabelEdits) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """The rows of suspect labels and of outliers by the labels check (category, the user's fixes on top,
-    default k and threshold) on the map's points: computed once per points (their fingerprint follows the
-    collection's version) and version of the fixes."""
-    with ui.progress_bar("Checking labels") as progress:
-        return check_points(_points, field="category", edits=_edits, progress=progress).ringed()
+    default k and threshold) on the map's points: worked out once per points (their fingerprint follows the
+    collection's version) and version of the fixes, by a background job (None while it runs)."""
+    return ui.job_result(RINGS_JOB, (points.fingerprint, edits.version()), "Checking labels", lambda progress: (
+        check_points(points, field="category", edits=edits, progress=progress).ringed()))
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -247,7 +245,9 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
         return None
     if not ui.within_limit("queries", len(queries), "queries in the set"):
         return None
-    counts = cached_counts(ui.collection_version(workspace), queries, k, mode, workspace)
+    counts = run_queries(workspace, queries, k, mode)
+    if counts is None:
+        return None
     never = counts.never_retrieved(view.ids)
     left, right = st.columns(2)
     left.metric("Queries run", counts.queries)
@@ -525,10 +525,13 @@ def live_page(workspace: Workspace) -> Bundle | None:
     if ring_labels:
         try:
             edits = LabelEdits(workspace.store.url, workspace.collection.name)
-            suspects, outliers = label_rings(points.fingerprint, edits.version(), points, edits)
-            side_col.caption(f"Ringed in red: {len(suspects):,} chunks of documents whose label their neighbours "
-                             f"dispute; in violet: {len(outliers):,} chunks of the {RINGED_OUTLIERS} most isolated "
-                             "documents (see Labels & clusters).")
+            with side_col:
+                rings = label_rings(points, edits)
+            if rings is not None:
+                suspects, outliers = rings
+                side_col.caption(f"Ringed in red: {len(suspects):,} chunks of documents whose label their neighbours "
+                                 f"dispute; in violet: {len(outliers):,} chunks of the {RINGED_OUTLIERS} most "
+                                 "isolated documents (see Labels & clusters).")
         except ExplorerError as exc:
             side_col.info(f"No labels to ring: {exc}")
     with side_col:
