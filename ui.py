@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DEFAULT_EMBEDDER, DEFAULT_STORE_DIR, SAMPLE_COLLECTION, default_store_url, get_secret, read_secrets
-from core.documents import DocumentKey, label, shown_sources
+from core.documents import DocumentInfo, DocumentKey, label, list_documents, shown_sources
 from core.embedders import EMBEDDERS, Embedder, EmbedderSpec, available_embedders, get_embedder, known_embedder
 from core.errors import ExplorerError, NotAllowed
 from core.highlight import Segment
@@ -129,6 +129,17 @@ def _facets(version: tuple[str, str, str], _workspace: Workspace) -> tuple[list[
 def facets(workspace: Workspace) -> tuple[list[str], list[str]]:
     """The collection's categories and document names, for filter pickers (cached per version)."""
     return _facets(collection_version(workspace), workspace)
+
+
+@st.cache_data(show_spinner="Listing the documents…", max_entries=16)
+def _documents(version: tuple[str, str, str], _workspace: Workspace) -> list[DocumentInfo]:
+    return list_documents(_workspace.collection)
+
+
+def documents(workspace: Workspace) -> list[DocumentInfo]:
+    """Every document of the collection (cached per version: listing them reads every chunk's metadata, a
+    minute at a million chunks, which the Library page must not pay on every rerun)."""
+    return _documents(collection_version(workspace), workspace)
 
 
 def document_names(workspace: Workspace) -> Callable[[DocumentKey], str]:

@@ -4,7 +4,8 @@ Each case is a question and a span copied from the document that answers it
 (`data/samples/answer_questions.jsonl` for the samples). An answer counts at the
 first sentence when its first quoted sentence holds the span, and among three when
 any quoted sentence does; spans and quotes are compared with whitespace collapsed,
-since the documents wrap their lines. The answer is the one the app and the CLI
+since the documents wrap their lines, and case ignored, since the same words open a
+sentence elsewhere ("Five daughters ..." answers as well as "her five daughters"). The answer is the one the app and the CLI
 give (`core.rag.answer`, no language model).
 """
 from __future__ import annotations
@@ -34,15 +35,15 @@ class AnswerOutcome:
 
     @property
     def first(self) -> bool:
-        return bool(self.quotes) and _flat(self.case.answer) in self.quotes[0]
+        return bool(self.quotes) and _flat(self.case.answer) in _flat(self.quotes[0])
 
     @property
     def any(self) -> bool:
-        return any(_flat(self.case.answer) in q for q in self.quotes)
+        return any(_flat(self.case.answer) in _flat(q) for q in self.quotes)
 
 
 def _flat(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.split()).lower()
 
 
 def load_answer_cases(path: Path) -> list[AnswerCase]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -49,11 +49,12 @@ class Bundle:
     chunking: tuple[str, ...]  # ChunkSettings keys the points were cut with
     projection: ProjectionSettings
     total: int  # chunks in the collection (more than len(ids) when the map was sampled)
-    ids: tuple[str, ...]
+    # Tuples when read from a file; a live map's are its points' columns, read in place (core.columns).
+    ids: Sequence[str]
     coords: np.ndarray  # (n, dims)
-    sources: tuple[str, ...]
-    categories: tuple[str, ...]
-    texts: tuple[str, ...]  # the first PREVIEW_CHARS characters of each chunk
+    sources: Sequence[str]
+    categories: Sequence[str]
+    texts: Sequence[str]  # the first PREVIEW_CHARS characters of each chunk
     queries: tuple[BundleQuery, ...] = ()
     created: str = ""
 
@@ -62,26 +63,42 @@ def preview(text: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "…"
 
 
+class Previews(Sequence[str]):
+    """Each text's preview, made when read: a million previews built up front took a second of the first view."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [preview(t) for t in self.texts[index]]
+        return preview(self.texts[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return (preview(t) for t in self.texts)
+
+
 def map_bundle(collection: str, embedder: EmbedderInfo, points: MapPoints, projection: Projection,
                queries: tuple[BundleQuery, ...] = (), full_paths: bool = True) -> Bundle:
     """The bundle of a map just computed: what the page shows and what an export writes. Sources are
     as stored (a file's full path), or with `full_paths=False` as the app shows them."""
-    metas = points.chunks.metadatas
-    return Bundle(collection=collection, embedder=embedder,
-                  chunking=tuple(sorted({str(m["chunking"]) for m in metas if m.get("chunking")})),
-                  projection=projection.settings, total=points.total, ids=tuple(points.chunks.ids),
-                  coords=projection.coords, sources=named_sources(points, full_paths),
-                  categories=tuple(str(m.get("category", "")) for m in metas),
-                  texts=tuple(preview(t) for t in points.chunks.texts), queries=queries)
+    return Bundle(collection=collection, embedder=embedder, chunking=tuple(points.fields["chunking"].distinct()),
+                  projection=projection.settings, total=points.total, ids=points.chunks.ids,
+                  coords=projection.coords, sources=named_sources(points, full_paths=full_paths),
+                  categories=points.categories, texts=Previews(points.chunks.texts), queries=queries)
 
 
-def named_sources(points: MapPoints, full_paths: bool = True) -> tuple[str, ...]:
-    """Each point's source as an export names it: as stored, or as the app shows it (`shown_sources`)."""
-    stored = [str(m.get("source", "")) for m in points.chunks.metadatas]
+def named_sources(points: MapPoints, rows: Sequence[int] | None = None, full_paths: bool = True) -> list[str] | Sequence[str]:
+    """Each point's source (or each of `rows`') as an export names it: as stored, or as the app shows it
+    (`shown_sources`, over every source of the map, so a name does not depend on the rows asked for)."""
+    stored = points.sources if rows is None else points.sources.take(rows)
     if full_paths:
-        return tuple(stored)
-    shown = shown_sources(stored)
-    return tuple(shown[s] for s in stored)
+        return stored
+    shown = shown_sources(points.sources.distinct())
+    return [shown.get(s, s) for s in stored]
 
 
 def to_json(bundle: Bundle) -> bytes:

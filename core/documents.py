@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .identity import move_to_current_scheme
-from .stores.base import Collection
+from .stores.base import READ_ALL_PAGE, Collection
 from .types import Filter, Metadata
 
 ROW_MARK = " › "
@@ -56,7 +56,7 @@ def list_documents(collection: Collection) -> list[DocumentInfo]:
     """Every document of a collection, with its category and chunk count, in source then row order."""
     chunks: dict[DocumentKey, int] = {}
     categories: dict[DocumentKey, str] = {}
-    for page in collection.iter_pages():
+    for page in collection.iter_pages(page_size=READ_ALL_PAGE):
         for metadata in page.metadatas:
             key = DocumentKey.of(metadata or {})
             chunks[key] = chunks.get(key, 0) + 1

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .bundle import Bundle, named_sources
+from .columns import take
 from .errors import ExplorerError
 from .keyword import Analyzer, BM25Settings
 from .projection import MapPoints, Metric, prepared_vectors
@@ -84,26 +85,33 @@ class Neighbour:
 
 
 def nearest_neighbours(embeddings: np.ndarray, coords: np.ndarray, row: int, k: int = 10,
-                       metric: Metric = "cosine", prepared: bool = False) -> list[Neighbour]:
+                       metric: Metric = "cosine", norms: np.ndarray | None = None) -> list[Neighbour]:
     """The k points nearest to `row` in the full embedding space, best first, with their rank on the map.
-    `prepared`: the embeddings are already `prepared_vectors(embeddings, metric)` (a caller that keeps them)."""
+    `norms`: the vectors' lengths, kept by the caller (`MapPoints.norms`), so cosine closeness needs one pass
+    over the vectors and no normalised copy of them (1.5 GB at a million)."""
     n = len(embeddings)
     if not 0 <= row < n:
         raise ExplorerError(f"point {row} is not on this map of {n} points")
-    vectors = embeddings if prepared else prepared_vectors(embeddings, metric)
     if metric == "cosine":
-        closeness = vectors @ vectors[row]
+        lengths = norms if norms is not None else np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings))
+        closeness = (embeddings @ embeddings[row]) / np.maximum(lengths * lengths[row], 1e-12)
     else:
-        closeness = -np.linalg.norm(vectors - vectors[row], axis=1)
+        closeness = -np.linalg.norm(embeddings - embeddings[row], axis=1)
     closeness[row] = -np.inf
     k = min(k, n - 1)
     best = np.argpartition(-closeness, k - 1)[:k] if k > 0 else np.array([], dtype=int)
     best = best[np.lexsort((best, -closeness[best]))]
     on_map = np.linalg.norm(coords - coords[row], axis=1)
     on_map[row] = -np.inf  # the point itself sorts first and is not counted
-    map_rank = np.empty(n, dtype=int)
-    map_rank[np.argsort(on_map, kind="stable")] = np.arange(n)
-    return [Neighbour(int(i), float(closeness[i]), int(map_rank[i])) for i in best]
+    return [Neighbour(int(i), float(closeness[i]), map_rank(on_map, int(i))) for i in best]
+
+
+def map_rank(on_map: np.ndarray, i: int) -> int:
+    """Point i's place among the points ordered by their distance on the map (ties by row), without
+    sorting them all: a million-point sort per click was a tenth of a second."""
+    ahead = on_map < on_map[i]
+    ties = np.count_nonzero(on_map[:i] == on_map[i])
+    return int(np.count_nonzero(ahead)) + int(ties)
 
 
 def phrase_matches(texts: Sequence[str], phrase: str) -> np.ndarray:
@@ -135,14 +143,19 @@ class MapFilter:
         return bool(self.categories or self.sources or (self.field and self.values))
 
 
-def filter_rows(metadatas: Sequence[Mapping[str, Any]], wanted: MapFilter) -> np.ndarray:
-    """Rows (in order) whose metadata passes the filter."""
-    categories, sources, values = set(wanted.categories), set(wanted.sources), set(wanted.values)
-    field = wanted.field if values else None
-    return np.fromiter((i for i, m in enumerate(metadatas)
-                        if (not categories or str(m.get("category") or "") in categories)
-                        and (not sources or str(m.get("source") or "") in sources)
-                        and (field is None or str(m.get(field, "")) in values)), dtype=np.int64)
+def filter_rows(points: MapPoints, wanted: MapFilter) -> np.ndarray:
+    """Rows (in order) whose metadata passes the filter: categories and sources from their columns, a
+    metadata field from each chunk's metadata."""
+    n = len(points.chunks.ids)
+    keep = np.ones(n, dtype=bool)
+    if wanted.categories:
+        keep &= points.categories.isin(wanted.categories)
+    if wanted.sources:
+        keep &= points.sources.isin(wanted.sources)
+    if wanted.field is not None and wanted.values:
+        field, values = wanted.field, set(wanted.values)
+        keep &= np.fromiter((str(m.get(field, "")) in values for m in points.chunks.metadatas), dtype=bool, count=n)
+    return np.flatnonzero(keep)
 
 
 def metadata_fields(metadatas: Sequence[Mapping[str, Any]], sample: int = 50_000) -> dict[str, list[str]]:
@@ -177,15 +190,14 @@ def selection_frame(points: MapPoints, rows: Sequence[int], cluster_names: Seque
     or as the app shows it: `bundle.named_sources`), category, cluster (when clustered) and the full text."""
     chunks = points.chunks
     rows = list(rows)
-    sources = named_sources(points, full_paths)
     frame = pd.DataFrame({
-        "id": [chunks.ids[i] for i in rows],
-        "source": [sources[i] for i in rows],
-        "category": [str(chunks.metadatas[i].get("category", "") or "") for i in rows],
+        "id": take(chunks.ids, rows),
+        "source": list(named_sources(points, rows, full_paths)),
+        "category": points.categories.take(rows),
     })
     if cluster_names is not None:
         frame["cluster"] = [cluster_names[i] for i in rows]
-    frame["text"] = [chunks.texts[i] for i in rows]
+    frame["text"] = take(chunks.texts, rows)
     return frame
 
 

@@ -29,25 +29,28 @@ neighbours' positions, which is where those methods put neighbourhoods anyway.
 Reading the points themselves (ids, texts, metadata, vectors) is the slow part
 of a large map's first view, so `cached_points` keeps them on disk too, keyed by
 the store, the collection and its `version()` (bumped by every write; never the
-count, which an edit keeps), and the sample cap.
+count, which an edit keeps), and the sample cap: the vectors as .npy, the rows as
+an Arrow file, both memory-mapped when read back (`core.columns`).
 """
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
+import pyarrow as pa
 
+from .columns import JsonColumn, StringColumn
 from .config import DATA_DIR
 from .embedders import normalise
 from .errors import ExplorerError
-from .stores.base import Collection, StoredChunks
+from .stores.base import READ_ALL_PAGE, Collection, StoredChunks
 from .types import ProgressCallback, ProgressEvent, content_hash, no_progress
 
 Method = Literal["pca", "tsne", "umap"]
@@ -157,6 +160,10 @@ class Projection:
     components: np.ndarray | None = None
 
 
+# Metadata read for every point of a map (colours, legends, filters, exports), kept as their own columns.
+FIELD_COLUMNS = ("source", "category", "chunking")
+
+
 @dataclass(frozen=True)
 class MapPoints:
     """The chunks on a map: all of a collection, or a seeded random sample of it."""
@@ -164,13 +171,33 @@ class MapPoints:
     chunks: StoredChunks
     total: int  # chunks in the collection
     fingerprint: str  # content hash of the ids and vectors: the cache key's data half
+    fields: dict[str, StringColumn]  # FIELD_COLUMNS, per point ("" where a chunk has none)
+    norms: np.ndarray  # (n,) float32, each vector's length: cosine closeness without a normalised copy of them all
+
+    @classmethod
+    def of(cls, chunks: StoredChunks, total: int, fingerprint: str) -> MapPoints:
+        assert chunks.embeddings is not None
+        return cls(chunks, total, fingerprint, {name: StringColumn.of([str(m.get(name) or "") for m in chunks.metadatas])
+                                                for name in FIELD_COLUMNS}, vector_norms(chunks.embeddings))
 
     @property
     def sampled(self) -> bool:
         return len(self.chunks.ids) < self.total
 
+    @property
+    def sources(self) -> StringColumn:
+        return self.fields["source"]
 
-def fingerprint(ids: list[str], embeddings: np.ndarray) -> str:
+    @property
+    def categories(self) -> StringColumn:
+        return self.fields["category"]
+
+
+def vector_norms(embeddings: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float32)).astype(np.float32)
+
+
+def fingerprint(ids: Sequence[str], embeddings: np.ndarray) -> str:
     vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
     return content_hash("\n".join(ids), str(vectors.shape), vectors.tobytes())
 
@@ -188,7 +215,7 @@ def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int
     keep = np.sort(np.random.default_rng(seed).choice(total, cap, replace=False)) if total > cap else None
     pages: list[StoredChunks] = []
     read = 0
-    for page in collection.iter_pages(include_embeddings=True):
+    for page in collection.iter_pages(include_embeddings=True, page_size=READ_ALL_PAGE):
         start, read = read, read + len(page.ids)
         if keep is not None:
             assert page.embeddings is not None
@@ -199,7 +226,7 @@ def load_points(collection: Collection, cap: int = DEFAULT_SAMPLE_CAP, seed: int
         progress(ProgressEvent("reading vectors", min(read, total), total))
     chunks = StoredChunks.concat(pages, collection.embedder.dimension, include_embeddings=True)
     assert chunks.embeddings is not None
-    return MapPoints(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
+    return MapPoints.of(chunks, total, fingerprint(chunks.ids, chunks.embeddings))
 
 
 def write_cache_file(path: Path, data: bytes) -> bool:
@@ -223,36 +250,66 @@ def write_cache_file(path: Path, data: bytes) -> bool:
 def cached_points(collection: Collection, store: str, cap: int = DEFAULT_SAMPLE_CAP, seed: int = 0,
                   progress: ProgressCallback = no_progress, cache_dir: Path | None = POINTS_CACHE_DIR) -> MapPoints:
     """`load_points`, kept on disk under (store, collection, version, cap, seed): a revisit, in this
-    process or the next, reads two files instead of the store. A write bumps the version, so the
+    process or the next, maps two files instead of reading the store. A write bumps the version, so the
     next visit reads the store again and replaces the files of the older version."""
     if cache_dir is None:
         return load_points(collection, cap, seed, progress)
     view = content_hash(store, collection.name, str(cap), str(seed))[:16]
     key = f"{view}-{content_hash(collection.version())[:16]}"
-    vectors_path, rows_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
+    vectors_path, rows_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.arrow"
     try:
-        rows = json.loads(rows_path.read_text(encoding="utf-8"))
-        # Mapped, not read: a million vectors are 1.5 GB, and reading them into fresh memory took 7-10 s of the
-        # first view; copy-on-write, so a caller that changes them in place changes only its own pages.
-        embeddings = np.load(vectors_path, mmap_mode="c")
-        if embeddings.shape[0] == len(rows["ids"]):
-            progress(ProgressEvent("read from cache", 1, 1))
-            return MapPoints(StoredChunks(rows["ids"], rows["texts"], rows["metadatas"], embeddings),
-                             rows["total"], rows["fingerprint"])
-    except (OSError, ValueError, KeyError):
-        pass  # missing or damaged: read the store
+        cached = _read_points(vectors_path, rows_path)
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        cached = None  # missing or damaged: read the store
+    if cached is not None:
+        progress(ProgressEvent("read from cache", 1, 1))
+        return cached
     points = load_points(collection, cap, seed, progress)
     buffer = io.BytesIO()
     np.save(buffer, points.chunks.embeddings)
     # The rows file goes last: it is what a reader looks for first.
     if write_cache_file(vectors_path, buffer.getvalue()):
-        write_cache_file(rows_path, json.dumps({
-            "ids": points.chunks.ids, "texts": points.chunks.texts, "metadatas": points.chunks.metadatas,
-            "total": points.total, "fingerprint": points.fingerprint}, ensure_ascii=False).encode("utf-8"))
+        write_cache_file(rows_path, _rows_file(points))
     for stale in cache_dir.glob(f"{view}-*"):
         if not stale.name.startswith(key):
             stale.unlink(missing_ok=True)
     return points
+
+
+def _rows_file(points: MapPoints) -> bytes:
+    """The points' rows as an uncompressed Arrow IPC file, so a reader maps it instead of parsing it."""
+    chunks = points.chunks
+    table = pa.table({"id": StringColumn.of(chunks.ids).array, "text": StringColumn.of(chunks.texts).array,
+                      "metadata": JsonColumn.of(chunks.metadatas).strings.array,
+                      **{name: points.fields[name].array for name in FIELD_COLUMNS}, "norm": pa.array(points.norms)},
+                     metadata={"total": str(points.total), "fingerprint": points.fingerprint})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _page_in(embeddings: np.ndarray) -> None:
+    """Read the mapped vectors once in the background (numpy lets go of the GIL meanwhile): the first click's
+    neighbour search reads every vector, and 1.5 GB paged in on demand took 5-10 s of it."""
+    if len(embeddings):
+        threading.Thread(target=lambda: embeddings @ embeddings[0], name="map-vectors-page-in", daemon=True).start()
+
+
+def _read_points(vectors_path: Path, rows_path: Path) -> MapPoints | None:
+    # Both mapped, not read: a million vectors are 1.5 GB and their rows 350 MB; reading the rows as JSON
+    # took 7 s of the first view, the vectors 7-10 s. The vectors are copy-on-write, so a caller that
+    # changes them in place changes only its own pages.
+    table = pa.ipc.open_file(pa.memory_map(str(rows_path))).read_all()
+    embeddings = np.load(vectors_path, mmap_mode="c")
+    _page_in(embeddings)
+    if embeddings.shape[0] != table.num_rows:
+        return None
+    meta = table.schema.metadata
+    column = lambda name: StringColumn(table.column(name))  # noqa: E731
+    chunks = StoredChunks(column("id"), column("text"), JsonColumn(column("metadata")), embeddings)
+    return MapPoints(chunks, int(meta[b"total"]), meta[b"fingerprint"].decode(),
+                     {name: column(name) for name in FIELD_COLUMNS}, table.column("norm").to_numpy())
 
 
 def prepared_vectors(embeddings: np.ndarray, metric: Metric) -> np.ndarray:

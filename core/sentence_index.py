@@ -33,6 +33,7 @@ from .stores.base import Collection
 from .types import Filter, Metadata, ProgressCallback, ProgressEvent, content_hash, no_progress
 
 SENTENCE_CACHE_DIR = DATA_DIR / "cache" / "sentences"
+SPLITTING = "2"  # part of an index file's key: a change to how sentences are cut must not read older files
 EMBED_BATCH = 256  # sentences embedded per progress report
 # The question's own words ("who", "does", "what") say nothing about which sentence answers: the longer list.
 SENTENCE_BM25 = BM25Settings(stopwords="en_plus")
@@ -64,14 +65,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _is_prose(sentence: str) -> bool:
-    """Long enough, and mostly words once inline code (`#`) is set aside; a code block is not."""
-    words = _INLINE_CODE_OR_LINK.sub("", sentence)
-    return (len(sentence) >= MIN_SENTENCE_CHARS and "```" not in sentence and len(words) >= 0.5 * len(sentence)
-            and sum(ch.isalpha() or ch.isspace() for ch in words) >= PROSE_SHARE * len(words))
+    """Long enough, and mostly words and ordinary punctuation once inline code (`#`) and link targets are set
+    aside; a code block is not. ("_To Mrs. Saville, England._" is prose; "| a | b |" and "x = f(y);" are not.)"""
+    text = _LINK_TARGET.sub("]", sentence)
+    words = INLINE_CODE.sub("", text)
+    return (len(sentence) >= MIN_SENTENCE_CHARS and "```" not in sentence and len(words) >= 0.5 * len(text)
+            and sum(ch.isalnum() or ch.isspace() or ch in _PROSE_PUNCTUATION for ch in words) >= PROSE_SHARE * len(words))
 
 
-# Inline code and a Markdown link's target ("[list marker](@)") are set aside when judging prose.
-_INLINE_CODE_OR_LINK = re.compile(INLINE_CODE.pattern + r"|\]\([^)\s]*\)")
+_LINK_TARGET = re.compile(r"\]\([^)\s]*\)")  # a Markdown link's target: "[list marker](@)", "[spec](https://...)"
+_PROSE_PUNCTUATION = frozenset(".,;:!?'\"’‘“”()-—_")
 
 
 def sentences(text: str) -> list[str]:
@@ -120,6 +123,14 @@ class SentenceIndex:
         following = np.array([i + 1 if i + 1 < n and sources[i + 1] == sources[i] else i for i in range(n)],
                              dtype=np.int64)
         return previous, following
+
+    @cached_property
+    def window_vectors(self) -> np.ndarray:
+        """Each sentence with its neighbours (the mean of the three vectors), as unit vectors: the passage
+        around it, whose meaning is closer to a question than that of an answering sentence saying "he"."""
+        previous, following = self.neighbours
+        window = self.vectors[previous] + self.vectors + self.vectors[following]
+        return window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-9)
 
     def allowed(self, where: Filter | None) -> np.ndarray:
         """Which sentences a filter lets an answer quote."""
@@ -193,7 +204,7 @@ def sentence_index(collection: Collection, embedder: Embedder, store: str,
         held = _MEMORY.get(view)
     if held is not None and held[0] == version:
         return held[1]
-    key = f"{view}-{content_hash(version)[:16]}"
+    key = f"{view}-{content_hash(version, SPLITTING)[:16]}"
     index = _read(cache_dir, key) if cache_dir is not None else None
     if index is None:
         index = _built_once(collection, embedder, cache_dir, view, key, progress)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,12 @@ class Trust:
     per_point: np.ndarray  # (n,) share of each point's k full-space neighbours kept on the map, 0..1; NaN: not measured
     k: int
 
-    @property
+    # Worked out once: the page reads them several times a rerun, each a pass over a million points.
+    @cached_property
     def mean(self) -> float:
         return float(np.nanmean(self.per_point))
 
-    @property
+    @cached_property
     def measured(self) -> int:
         return int(np.count_nonzero(~np.isnan(self.per_point)))
 

@@ -21,9 +21,10 @@ def bundle(sample_points):
 
 def test_round_trip_restores_the_view(bundle):
     back = from_json(to_json(bundle))
-    assert back.ids == bundle.ids and back.projection == bundle.projection
+    assert list(back.ids) == list(bundle.ids) and back.projection == bundle.projection
     np.testing.assert_allclose(back.coords, bundle.coords, atol=1e-5)
-    assert back.sources == bundle.sources and back.categories == bundle.categories and back.texts == bundle.texts
+    for name in ("sources", "categories", "texts"):
+        assert list(getattr(back, name)) == list(getattr(bundle, name))
     assert back.queries == bundle.queries and back.embedder == bundle.embedder and back.total == bundle.total
     assert back.chunking == ("recursive-200-0-tokens",) and back.created
     assert all(len(t) <= 200 for t in back.texts)

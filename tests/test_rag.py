@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from core.config import DEFAULT_CHUNKING
 from core.llm import Message, make_llm
 from core.pipeline import LoadOptions, Upload, ingest
-from core.rag import (EXTRACTIVE_READ, NO_ANSWER, NO_CONTEXT, SYSTEM_PROMPT, answer, answer_type, holds_answer_type,
-                      question_focus, stream_answer)
+from core.rag import (EXTRACTIVE_READ, FEATURES, NO_ANSWER, NO_CONTEXT, SYSTEM_PROMPT, answer, answer_type,
+                      holds_answer_type, question_focus, sentence_features, stream_answer, unit_words)
+from core.sentence_index import build_sentence_index
 from core.types import Filter
 from core.workspace import open_workspace
 from fake_llm import FakeLLM
@@ -44,10 +46,13 @@ def flat(text: str) -> str:
     ("Who accepted Mr. Collins's proposal?", "person", "Miss Lucas accepted him.", "Mr. Collins proposed to her."),
     ("How many daughters does Mrs. Bennet have?", "number", "She had five daughters.", "She had daughters."),
     ("Where does Mr. Collins live?", "place", "He lives at Hunsford.", "Mr. Collins lives there."),
+    ("Where is the regiment going?", "place", "They go near Brighton.", "He is in General----’s regiment."),
     ("Which university does Victor attend?", "place", "He studied at the university of Ingolstadt.",
      "M. Krempe taught at the university."),
     ("What is Mr. Bingley's income?", "number", "He has four or five thousand a year.", "He is rich."),
     ("What is the name of the old man?", "name", "The old man was De Lacey.", "The old man was blind."),
+    # A name with one new word is new; a month is not a name, nor is a title alone.
+    ("Who is Mr. Darcy's sister?", "person", "Georgiana Darcy plays well.", "Mr. Darcy came in May, said Miss."),
     ("How do I write a heading?", "markup", "Start the line with `#`.", "Headings are useful."),
     ("What is a tab stop?", "", "Anything.", None),
 ])
@@ -56,6 +61,47 @@ def test_answer_types_follow_the_question(question, kind, holds, lacks):
     assert answer_type(question) == kind
     assert holds_answer_type(holds, kind, words)
     assert lacks is None or not holds_answer_type(lacks, kind, words)
+
+
+def test_an_answer_counts_more_beside_the_questions_focus_or_unit(minilm):
+    near = "At last she married Mr. Wickham at the church."
+    far = "Mr. Wickham danced all evening at the ball, and long after that she was married."
+    index = build_sentence_index(["c"], [f"{near} {far} She had waited there for two years."], [{"source": "x.txt"}],
+                                 minilm)
+    column = FEATURES.index("answer by the focus")
+    question = "Who did Lydia marry?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert [index.texts[0], index.texts[1]] == [near, far]
+    assert features[0, column] == 1 and features[1, column] == 0
+    question = "How long did she wait?"
+    assert "year" in unit_words(question).split()
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert features[2, column] == 1 and features[0, column] == 0
+
+
+def test_a_definition_of_the_asked_term_counts_and_an_example_lead_in_does_not(minilm):
+    texts = ["An [ATX heading](@) consists of a string of characters after 1 to 6 `#` characters.",
+             "A [setext heading underline](@) is a sequence of `=` characters.",
+             "The heading is a level 1 heading if `=` characters are used in the underline.",
+             "If you want a heading with `> foo` as its literal text, you can use backslash escapes:"]
+    index = build_sentence_index(["c"], ["\n\n".join(texts)], [{"source": "spec.md"}], minilm)
+    question = "How do I write a heading in Markdown?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert index.texts == texts
+    defines, lead_in = features[:, FEATURES.index("defines the focus")], features[:, FEATURES.index("not a statement")]
+    assert defines[0] > defines[1] > 0 and defines[2] == defines[3] == 0
+    assert lead_in.tolist() == [0, 0, 0, 1]
+    assert set(features[:, FEATURES.index("topic in window")]) == {1}  # "Markdown" is the language, not a topic
+    # A question asking for no kind of word: a sentence saying what its focus is.
+    texts = ["Her father had been an attorney in Meryton.", "Her father liked to read in the library."]
+    index = build_sentence_index(["c"], [" ".join(texts)], [{"source": "novel.txt"}], minilm)
+    question = "What was Mrs. Bennet's father?"
+    features = sentence_features(question, minilm.embed([question, question_focus(question)]), index,
+                                 np.arange(len(index)), {}, index.bm25.scores(question))
+    assert index.texts == texts and features[:, FEATURES.index("defines the focus")].tolist() == [1, 0]
 
 
 def test_the_focus_is_the_question_without_its_names():

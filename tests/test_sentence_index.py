@@ -39,6 +39,15 @@ def test_markup_sentences_are_kept_and_code_blocks_are_not():
                                "A [bullet list marker](@) is a `-`, `+`, or `*` character."]
 
 
+def test_emphasis_and_long_link_targets_do_not_make_prose_code():
+    comment = ("An [HTML comment](@) consists of `<!-->`, `<!--->`, or `<!--`, a string of characters not including "
+               "the string `-->`, and `-->` (see the [HTML spec](https://html.spec.whatwg.org/multipage/parsing.html"
+               "#markup-declaration-open-state)).")
+    text = (f"_To Mrs. Saville, England._\n\n{comment}\n\n| foo | bar | baz | qux |\n\n"
+            "if (x == y) { return a[i] * b[j]; } // && ||")
+    assert sentences(text) == ["_To Mrs. Saville, England._", comment]
+
+
 def test_sentence_spans_point_into_the_original_text():
     text = "Chapter 1\n\nMr. Bingley came  to\nNetherfield. He was rich!\n\nShort one."
     spans = sentence_spans(text)
@@ -151,3 +160,15 @@ def test_two_processes_missing_the_same_index_build_it_once(workspace, tmp_path)
     assert first.returncode == second.returncode == 0, (err_first, err_second)
     assert built["builds"] == 1 and read["builds"] == 0
     assert read["texts"] == built["texts"] and len(built["texts"]) == 3 and read["vectors"] == built["vectors"]
+
+
+def test_a_file_cut_by_another_splitting_is_not_read(workspace, tmp_path, minilm, monkeypatch):
+    cache = tmp_path / "cache"
+    first = sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache)
+    built = []
+    build = sentence_index_module.build_sentence_index
+    monkeypatch.setattr(sentence_index_module, "build_sentence_index", lambda *a, **k: built.append(1) or build(*a, **k))
+    monkeypatch.setattr(sentence_index_module, "_MEMORY", {})
+    monkeypatch.setattr(sentence_index_module, "SPLITTING", sentence_index_module.SPLITTING + "-next")
+    assert sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache).texts == first.texts
+    assert built == [1] and len(list(cache.glob("*.npz"))) == 1  # built again; the older splitting's file removed

@@ -16,7 +16,7 @@ from core.embedders import available_embedders
 from core.errors import ExplorerError
 from core.highlight import numbered_chunk_segments
 from core.loaders import SUPPORTED_EXTENSIONS
-from core.documents import DocumentInfo, DocumentKey, delete_document, list_documents
+from core.documents import DocumentInfo, DocumentKey, delete_document
 from core.markup import markdown_text
 from core.pipeline import (IngestReport, LoadOptions, LocalFile, Source, Upload, distinct_sources, ingest,
                            local_files)
@@ -267,7 +267,7 @@ def deletable(documents: list[DocumentInfo]) -> dict[DocumentKey, tuple[int, int
 def documents_section(workspace: Workspace) -> None:
     collection = workspace.collection
     st.subheader(f"Documents in '{markdown_text(collection.name)}'")
-    documents = list_documents(collection)
+    documents = ui.documents(workspace)
     if not documents:
         st.info("This collection is empty" + (": add documents above." if ui.can_write(workspace) else "."))
         return

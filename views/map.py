@@ -35,7 +35,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
 from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
-                             ProjectionSettings, cached_points, place_queries, prepared_vectors)
+                             ProjectionSettings, cached_points, place_queries)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
@@ -111,7 +111,7 @@ def measured_trust(points: MapPoints, projection: Projection) -> Trust | None:
 
 def found_clusters(points: MapPoints, settings: ClusterSettings) -> Clustering | None:
     def find(_: ProgressCallback) -> Clustering:
-        categories = [str(m.get("category") or "") or None for m in points.chunks.metadatas]
+        categories = [c or None for c in points.categories]
         return cluster(points.chunks.embeddings, points.chunks.texts, categories, settings)
 
     return in_background(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
@@ -132,15 +132,9 @@ def cached_view(fingerprint: str, settings: ProjectionSettings, full_paths: bool
                       full_paths=full_paths)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def unit_vectors(fingerprint: str, metric: str, _points: MapPoints) -> np.ndarray:
-    """The vectors as neighbour search wants them, prepared once (a million normalised anew per click is a second)."""
-    return prepared_vectors(_points.chunks.embeddings, metric)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_filter(fingerprint: str, wanted: MapFilter, _points: MapPoints) -> np.ndarray:
-    return filter_rows(_points.chunks.metadatas, wanted)
+    return filter_rows(_points, wanted)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -296,8 +290,8 @@ def query_box(workspace: Workspace, points: MapPoints, projection: Projection, q
     if projection.mean is None:
         st.caption(f"{METHOD_LABELS[projection.settings.method]} cannot place new points exactly: the query (✕) "
                    f"sits at the similarity-weighted mean of its {int(k)} nearest mapped chunks' positions.")
-    on_map = set(points.chunks.ids)
-    missing = sum(r.id not in on_map for r in results)
+    on_map = set(points.chunks.ids) if points.sampled else None  # every chunk is on a map that is not sampled
+    missing = sum(r.id not in on_map for r in results) if on_map is not None else 0
     if missing:
         st.caption(f"{missing} of the {len(results)} retrieved chunks are not in the mapped sample.")
     return BundleQuery(query, mode, int(k), tuple(float(v) for v in position), tuple(r.id for r in results))
@@ -308,7 +302,7 @@ def map_categories(workspace: Workspace, points: MapPoints) -> list[str]:
     them from the store again costs 15 s at 100,000 chunks), else from the store."""
     if points.sampled:
         return ui.facets(workspace)[0]
-    return sorted({str(m.get("category") or "") for m in points.chunks.metadatas} - {""})
+    return points.categories.distinct()
 
 
 def colouring(colour: str, view: Bundle, palette: dict[str, str], trust: Trust | None,
@@ -393,7 +387,7 @@ def filter_controls(workspace: Workspace, points: MapPoints) -> MapFilter:
 def map_sources(workspace: Workspace, points: MapPoints) -> list[str]:
     if points.sampled:
         return ui.facets(workspace)[1]
-    return sorted({str(m.get("source") or "") for m in points.chunks.metadatas} - {""})
+    return points.sources.distinct()
 
 
 def point_details(points: MapPoints, projection: Projection, row: int, names: list[str] | None) -> tuple[int, ...]:
@@ -402,15 +396,15 @@ def point_details(points: MapPoints, projection: Projection, row: int, names: li
     chunks = points.chunks
     assert chunks.embeddings is not None
     metadata = chunks.metadatas[row]
-    name = document_label(DocumentKey.of(metadata), shown_sources(str(m.get("source", "")) for m in chunks.metadatas))
+    name = document_label(DocumentKey.of(metadata), shown_sources(points.sources.distinct()))
     st.caption(markdown_text(f"{name} · {metadata.get('category') or 'no category'}"))
     with st.container(height=220, border=False):
         st.text(chunks.texts[row])
     with st.expander("Metadata"):
         st.json({"id": chunks.ids[row], **metadata})
     k = st.slider("Neighbours", 1, *ui.limits().fit("k", 50, 10), key="map_neighbours_k")
-    vectors = unit_vectors(points.fingerprint, projection.settings.metric, points)
-    neighbours = nearest_neighbours(vectors, projection.coords, row, k, projection.settings.metric, prepared=True)
+    neighbours = nearest_neighbours(chunks.embeddings, projection.coords, row, k, projection.settings.metric,
+                                    norms=points.norms)
     st.markdown(f"**Its {len(neighbours)} nearest chunks in the full {chunks.embeddings.shape[1]}-dimensional "
                 "space** (ringed on the map). *Rank on the map*: how close each is on this picture; far above "
                 f"{len(neighbours)} means the map tore the neighbourhood apart.")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from core.documents import DocumentKey, list_documents, shown_sources
+from core.documents import DocumentKey, shown_sources
 from core.errors import ExplorerError
 from core.highlight import Segment, query_segments
 from core.samples import example_questions
@@ -41,11 +41,10 @@ def cached_sweep(version: tuple, query: str, k: int, where: Filter, documents: t
                         documents=documents)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def file_rows(version: tuple, _workspace: Workspace) -> dict[str, list[DocumentKey]]:
+def file_rows(workspace: Workspace) -> dict[str, list[DocumentKey]]:
     """The rows (documents) of each CSV / JSONL file, for the row picker."""
     rows: dict[str, list[DocumentKey]] = {}
-    for document in list_documents(_workspace.collection):
+    for document in ui.documents(workspace):
         if document.key.row:
             rows.setdefault(document.key.source, []).append(document.key)
     return rows
@@ -133,7 +132,7 @@ chosen_sources = source_column.multiselect("Files", sources, key="sources", form
 where = Filter(categories=tuple(chosen_categories) or None, sources=tuple(chosen_sources) or None)
 # Rows of CSV / JSONL files are documents: a chosen file's rows can be picked (type to find one of thousands).
 version = ui.collection_version(workspace)
-rows = [key for source in chosen_sources for key in file_rows(version, workspace).get(source, [])]
+rows = [key for source in chosen_sources for key in file_rows(workspace).get(source, [])]
 chosen_rows = st.multiselect("Rows of the chosen files", rows, key="search_rows",
                              format_func=ui.document_names(workspace),
                              placeholder=f"all {len(rows):,} rows (type an id to pick some)") if rows else []

@@ -17,6 +17,9 @@ from ..types import Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, 
 # Rows per page when a whole collection is streamed (copy, export): about 1.5 MB
 # of 384-dimensional vectors, far below any server's request limit.
 PAGE_SIZE = 1000
+# Whole-collection reads (a map's points, the document list) page bigger: at a million rows each of Chroma's
+# offset pages costs about as much as its size, so 10,000 per page read 2.5x faster than 2,000.
+READ_ALL_PAGE = 10_000
 # Chroma's rule for collection names; every store keeps it so a collection can move between them.
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 
@@ -93,9 +96,10 @@ class Pending:
 class StoredChunks:
     """Everything a map or a copy needs from a collection, row-aligned."""
 
-    ids: list[str]
-    texts: list[str]
-    metadatas: list[Metadata]
+    # Lists when read from a store; a map's cached points hold them as columns read in place (core.columns).
+    ids: Sequence[str]
+    texts: Sequence[str]
+    metadatas: Sequence[Metadata]
     embeddings: np.ndarray | None  # (n, dim) float32, or None when not asked for
 
     @classmethod

@@ -55,11 +55,12 @@ from ..errors import (CollectionNotFound, EmbedderMismatch, ExplorerError, Keywo
 from ..keyword import KeywordIndex, KeywordWriter, keyword_index, remove_keyword_index
 from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, SourceInfo,
                      no_progress)
-from .base import (PAGE_SIZE, Pending, StoredChunks, check_collection_name, check_same_embedder,
+from .base import (PAGE_SIZE, READ_ALL_PAGE, Pending, StoredChunks, check_collection_name, check_same_embedder,
                    valid_collection_name)
 from .crash import write_step
 
-# Chroma caps one request's batch; reads and writes are paged below it.
+# Chroma caps one request's batch (5,461 rows for a write, 32,766 SQL variables for a read); writes are
+# paged below it, reads of a whole collection at READ_ALL_PAGE.
 PAGE = 2000
 VERSION_KEY = "keyword_version"  # the collection's version, in its Chroma metadata (named when it only keyed BM25)
 UNSTAMPED = "unstamped"          # the version of a collection another program made: it has none
@@ -701,12 +702,12 @@ class ChromaCollection:
 
     def get(self, where: Filter | None = None, include_embeddings: bool = False,
             limit: int | None = None, ids: Sequence[str] | None = None) -> StoredChunks:
-        pages = list(self._pages(where, include_embeddings, PAGE, limit, ids))
+        pages = list(self._pages(where, include_embeddings, READ_ALL_PAGE, limit, ids))
         return StoredChunks.concat(pages, self.embedder.dimension, include_embeddings)
 
     def iter_pages(self, where: Filter | None = None, include_embeddings: bool = False,
                    page_size: int = PAGE_SIZE) -> Iterator[StoredChunks]:
-        return self._pages(where, include_embeddings, min(page_size, PAGE))
+        return self._pages(where, include_embeddings, min(page_size, READ_ALL_PAGE))
 
     def _pages(self, where: Filter | None, include_embeddings: bool, page_size: int,
                limit: int | None = None, ids: Sequence[str] | None = None) -> Iterator[StoredChunks]:

@@ -201,7 +201,9 @@ class MapView {
   }
 
   resize() {
-    if (!this.scatterplot) return;
+    // A map taken off the page (the user went to another page) reports a zero width: redrawing a million
+    // points at that size, and again at the old size on return, took seconds of software WebGL.
+    if (!this.scatterplot || !this.root.isConnected || !this.root.clientWidth) return;
     const [width, height] = this.size();
     if (width === this.width) return;
     this.width = width;
