@@ -21,6 +21,7 @@ from core.jobs import Job, Results, Task, start_job
 from core.llm import LLM
 from core.markup import markdown_text
 from core.pipeline import Source, Upload
+from core.projection import cached_points
 from core.samples import ensure_samples
 from core.scratch import prune, session_folder, touch
 from core.sharing import Limits, SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
@@ -45,6 +46,7 @@ NO_COLUMN = "(none)"
 STORE_URL, COLLECTION = "store_url", "collection"
 _JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
 _DONE = "_jobs_done"  # key -> the last Job of that kind that succeeded (its inputs and result)
+POINTS_JOB = "points"  # reading a collection version's points for the map or the labels check
 _REMEMBERED = "_remembered_widgets"  # widget key -> its value when the visitor last left its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _ADMITTED = "_admitted_uploads"  # ids of the files (sweep corpora, CSVs, bundles) already charged to this session
@@ -255,6 +257,16 @@ def job_result(key: str, inputs: Hashable, label: str, task: Task, start: bool =
         st.caption(f"Still running: {job.label}." + (" This starts when it is done." if start else ""))
     _job_progress(key)
     return None
+
+
+def points_read(workspace: Workspace, cap: int) -> bool:
+    """Whether the collection version's points (at most `cap`) are in the disk cache `core.projection.cached_points`
+    reads them from. The first read of a version (the store: seconds, minutes at a million chunks) is a background
+    job of the session: its bar from the first moment and again on return, leaving the page does not cancel it."""
+    def read(progress: ProgressCallback) -> int:
+        return cached_points(workspace.collection, workspace.store.url, cap, progress=progress).total  # no copy kept
+
+    return job_result(POINTS_JOB, (collection_version(workspace), cap), "Reading vectors", read) is not None
 
 
 def url_param(name: str, default: str = "") -> str:

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .cache_lock import one_builder
 from .config import DATA_DIR
 from .embedders import Embedder
 from .embedding_cache import EmbeddingCache, text_hash
@@ -205,18 +207,29 @@ def sentence_index(collection: Collection, embedder: Embedder, store: str,
     key = f"{view}-{content_hash(version, SPLITTING)[:16]}"
     index = _read(cache_dir, key) if cache_dir is not None else None
     if index is None:
+        index = _built_once(collection, embedder, cache_dir, view, key, progress)
+    with _MEMORY_LOCK:
+        _MEMORY[view] = (version, index)
+    return index
+
+
+def _built_once(collection: Collection, embedder: Embedder, cache_dir: Path | None, view: str, key: str,
+                progress: ProgressCallback) -> SentenceIndex:
+    """The index built and written under `key`, by one builder at a time across sessions and processes: a second
+    one waits for the first (shown its progress) and reads what it wrote."""
+    with one_builder(cache_dir / f"{key}.lock", progress) if cache_dir is not None else nullcontext(progress) as report:
+        if cache_dir is not None and (index := _read(cache_dir, key)) is not None:
+            return index
         chunks = collection.get()
-        progress(ProgressEvent("reading chunks", len(chunks.ids), len(chunks.ids)))
+        report(ProgressEvent("reading chunks", len(chunks.ids), len(chunks.ids)))
         index = build_sentence_index(chunks.ids, chunks.texts, chunks.metadatas, embedder,
-                                     EmbeddingCache.default(), progress)
+                                     EmbeddingCache.default(), report)
         if cache_dir is not None:
             _write(cache_dir, key, index)
             for stale in cache_dir.glob(f"{view}-*"):
                 if not stale.name.startswith(key):
                     stale.unlink(missing_ok=True)
-    with _MEMORY_LOCK:
-        _MEMORY[view] = (version, index)
-    return index
+        return index
 
 
 def _write(cache_dir: Path, key: str, index: SentenceIndex) -> None:

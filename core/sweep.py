@@ -46,6 +46,8 @@ from .types import ChunkSettings, ProgressCallback, ProgressEvent, content_hash,
 SWEEP_STORE_DIR = DATA_DIR / "cache" / "sweeps"
 SOURCE_KEY = "source"  # chunk metadata naming the file a chunk came from
 MAX_CHUNK_DEPTH = 1000  # chunks read per question, however finely documents are cut
+SUBSET_REPORT = 10_000  # documents read between progress reports while a BEIR subset is cut
+TOKEN_BLOCK_CHARS = 1_000_000  # characters counted between progress reports before a sweep
 
 
 class SweepError(ExplorerError):
@@ -106,7 +108,8 @@ def beir_corpus(bench: Benchmark) -> SweepCorpus:
     return SweepCorpus((path,), options, DOC_ID, content_hash("beir", path.read_bytes()), documents)
 
 
-def beir_subset(folder: Path, split: str, max_queries: int, max_documents: int, out_root: Path) -> Benchmark:
+def beir_subset(folder: Path, split: str, max_queries: int, max_documents: int, out_root: Path,
+                progress: ProgressCallback = no_progress) -> Benchmark:
     """The first `max_queries` judged queries, every document judged for them, then other documents
     in corpus order up to `max_documents` in all, written as a BEIR folder under `out_root`.
 
@@ -121,7 +124,9 @@ def beir_subset(folder: Path, split: str, max_queries: int, max_documents: int, 
         raise SweepError(f"the first {len(query_ids)} queries judge {len(judged)} documents, more than "
                          f"--max-docs {max_documents}: raise it or take fewer queries")
     rows, others = [], max_documents - len(judged)
-    for doc in bench.documents():
+    for read, doc in enumerate(bench.documents(), 1):
+        if read % SUBSET_REPORT == 0:
+            progress(ProgressEvent("reading documents", read, 0, f"{len(rows):,} kept"))
         if doc.id in judged or others > 0:
             others -= doc.id not in judged
             rows.append({"_id": doc.id, "title": doc.title, "text": doc.text})
@@ -308,10 +313,29 @@ def embedding_speed(embedder: Embedder, sample: Sequence[str]) -> float:
     return tokens / max(time.perf_counter() - started, 1e-6)
 
 
-def corpus_tokens(corpus: SweepCorpus, embedder: Embedder) -> int:
-    """Model tokens in a files corpus (a BEIR corpus counts its title + text)."""
-    texts = [_source_bytes(s).decode("utf-8", errors="replace") for s in corpus.sources]
-    return sum(embedder.count_tokens(texts))
+def corpus_tokens(corpus: SweepCorpus, embedder: Embedder, progress: ProgressCallback = no_progress) -> int:
+    """Model tokens in a files corpus (a BEIR corpus counts its JSON lines whole), a block of whole lines at a
+    time so that a large file reports progress (each block adds its own two special tokens: noise in an estimate)."""
+    blocks = [block for source in corpus.sources
+              for block in _line_blocks(_source_bytes(source).decode("utf-8", errors="replace"))]
+    total, done, tokens = sum(map(len, blocks)), 0, 0
+    for block in blocks:
+        progress(ProgressEvent("counting tokens", done, total, "characters"))
+        tokens += embedder.count_tokens([block])[0]
+        done += len(block)
+    progress(ProgressEvent("counting tokens", total, total, "characters"))
+    return tokens
+
+
+def _line_blocks(text: str, size: int = TOKEN_BLOCK_CHARS) -> list[str]:
+    """`text` cut after a newline once every `size` characters (a text without one stays whole)."""
+    blocks, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end < 0 else end + 1
+        blocks.append(text[start:end])
+        start = end
+    return blocks
 
 
 def estimate_seconds(store: Store, corpus: SweepCorpus, embedder: Embedder, settings: Sequence[ChunkSettings],

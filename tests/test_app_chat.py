@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from app_pages import open_page, texts
+import core.jobs
+from app_pages import finish_jobs, open_page, texts
 from core.rag import EXTRACTIVE_READ
 from core.samples import EXAMPLE_QUESTIONS
 from core.search import DEFAULT_MODE
@@ -33,7 +34,7 @@ def test_extractive_answer_with_citations_and_context_then_clear(chat_page):
     assert at.radio(key="chat_mode").value == DEFAULT_MODE
     captions = " ".join(texts(at.caption))
     assert "OPENAI_API_KEY" in captions and "ANTHROPIC_API_KEY" in captions
-    at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
+    finish_jobs(at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run())  # the sentence index
     assert not at.exception and not at.error
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     [answer] = assistant_markdown(at)
@@ -82,8 +83,43 @@ def test_openai_answer_streams_from_the_fake(app_env, monkeypatch):
 
 def test_example_questions_are_asked_with_one_click(chat_page):
     at = chat_page
-    at.button(key="chat_example_0").click().run()
+    finish_jobs(at.button(key="chat_example_0").click().run())
     assert not at.exception and not at.error
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assert at.chat_message[0].text[0].value == EXAMPLE_QUESTIONS[0]
     assert citation_blocks(at)
+
+
+def test_a_question_waits_for_the_sentence_index_which_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
+    """A collection version's first extractive question builds its sentence index in a background job: the question
+    and the job's bar show, leaving the page and coming back shows both again (the same job), then the answer."""
+    import threading
+
+    import core.sentence_index
+
+    release, builds = threading.Event(), []
+    real = core.sentence_index.sentence_index
+
+    def held(*args, **kwargs):
+        builds.append(args[0].name)
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.sentence_index, "sentence_index", held)
+    monkeypatch.setattr(core.jobs.Results, "get", lambda *_: None)  # as on a fresh server: no index built before
+    at = chat_page
+    try:
+        at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
+        job = at.session_state["_jobs"]["chat_sentences"]
+        assert job.running and at.get("progress") and [m.name for m in at.chat_message] == ["user", "assistant"]
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/chat.py").run()
+        assert at.session_state["_jobs"]["chat_sentences"] is job and job.running and at.get("progress")
+        assert at.chat_message[0].text[0].value == "Who is Mr. Bingley?"
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.exception and not at.error
+    assert "Bingley" in assistant_markdown(at)[0] and len(builds) == 1
+    at.run()  # answered once: the question is not asked again
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]

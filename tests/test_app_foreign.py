@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from map_fixtures import hover_previews, map_data, points_by_category
 from store_fixtures import Corpus, ForeignTable
 from test_app_sharing import sent_to_browser
@@ -53,7 +53,7 @@ def test_a_pgvector_table_picked_in_the_sidebar_is_mapped_searched_and_left_as_i
         f"{foreign_table.table} · imported:unknown · {len(long_docs_corpus.chunks):,} chunks"
     assert sidebar_box(at, "Embed queries with").value == "none: vectors only"
 
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception and not at.error, texts(at.error)
     categories = {c.metadata["category"] for c in long_docs_corpus.chunks}
     drawn = points_by_category(at)
@@ -102,7 +102,7 @@ def test_a_table_without_primary_key_waits_for_an_id_column(app_env, foreign_tab
     at.sidebar.selectbox(key=f"pg_id:{name}").set_value("n").run()
     assert not at.exception and not at.sidebar.error, texts(at.sidebar.error)
     assert at.session_state["collection"] == "loose"
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception and not at.error, texts(at.error)
     assert sum(points_by_category(at).values()) == 5
 
@@ -132,7 +132,7 @@ def test_a_projector_tsv_pair_is_imported_on_the_library_page_and_mapped(tmp_pat
     assert any(f"imported {rows} vectors (384 dimensions) into 'projector'" in s for s in texts(at.success))
     assert at.sidebar.selectbox[0].value == "projector"
 
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception and not at.error, texts(at.error)
     drawn = points_by_category(at)
     assert drawn == {category: sum(c.metadata["category"] == category for c in long_docs_corpus.chunks)

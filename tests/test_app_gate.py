@@ -64,7 +64,7 @@ def test_compare_opens_offline_and_a_paid_model_runs_only_from_its_button(app_en
 
 
 def test_the_sweep_sends_nothing_to_a_paid_model_before_run(app_env, scratch, fake_openai):
-    at = open_page("views/sweep.py")
+    at = finish_jobs(open_page("views/sweep.py"))
     at.number_input(key="sweep_chars").set_value(20_000)
     at.multiselect(key="sweep_sizes").set_value([200])
     at.selectbox(key="sweep_model").set_value("openai-small").run()

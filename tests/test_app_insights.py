@@ -16,7 +16,7 @@ def scratch(tmp_path, monkeypatch):
 
 
 def test_sweep_scores_the_sample_questions_per_passage(app_env, scratch):
-    at = open_page("views/sweep.py")
+    at = finish_jobs(open_page("views/sweep.py"))  # the estimate's token count and timing of the model
     assert not at.exception and not at.error
     assert at.number_input(key="sweep_chars").value == SWEEP_CHARS
     assert any("Estimated time: about" in c for c in texts(at.caption) + texts(at.warning))
@@ -109,7 +109,7 @@ def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(app_env, scratch, 
 
     monkeypatch.setattr(core.sweep, "run_sweep", held)
     try:
-        at = open_page("views/sweep.py")
+        at = finish_jobs(open_page("views/sweep.py"))
         at.number_input(key="sweep_chars").set_value(20_000)
         at.multiselect(key="sweep_sizes").set_value([200])
         at.selectbox(key="sweep_model").set_value("bow-hash").run()
@@ -131,3 +131,67 @@ def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(app_env, scratch, 
     at.switch_page("views/sweep.py").run()  # a later visit: the scores, not a new sweep
     assert list(at.dataframe[-1].value["setting"]) == ["recursive-200-0-tokens"]
     assert len(runs) == 1 and not at.session_state["_jobs"]
+
+
+def test_the_sweep_questions_keep_their_edits_when_the_visitor_leaves_and_returns(app_env, scratch):
+    """An edited question and an added one are there again after a visit to another page (Streamlit forgets an
+    editor's edits once a run does not draw it), and edits made after the return apply on top of them."""
+    at = open_page("views/sweep.py")
+    original = at.dataframe[0].value
+    at.session_state["sweep_table"] = {"edited_rows": {0: {"question": "Who is Mr Darcy's friend?"}},
+                                       "added_rows": [{"question": "What is a tab stop?",
+                                                       "expected_source": original["expected_source"].iloc[-1]}],
+                                       "deleted_rows": []}
+    finish_jobs(at.run())  # the tokens are counted in the background
+    assert any(f"{len(original) + 1} question(s)" in c for c in texts(at.caption)), texts(at.caption)
+    at.switch_page("views/search.py").run()
+    at.switch_page("views/sweep.py").run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value  # the editor's starting table on this visit: the edits made before
+    assert table["question"].iloc[0] == "Who is Mr Darcy's friend?" and table["question"].iloc[-1] == "What is a tab stop?"
+    assert list(table["question"].iloc[1:-1]) == list(original["question"].iloc[1:])
+    assert any(f"{len(original) + 1} question(s)" in c for c in texts(at.caption))
+    at.session_state["sweep_table"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [1]}
+    at.run()
+    assert any(f"{len(original)} question(s)" in c for c in texts(at.caption)), texts(at.caption)
+
+
+def test_a_benchmark_subset_is_cut_in_the_background(app_env, scratch, monkeypatch):
+    """Cutting a BEIR subset (a pass over the whole corpus) is a background job: its bar shows from the first run
+    and again after a visit to another page, and then the page goes on with the subset, its tokens counted."""
+    import threading
+
+    import core.sweep
+    from conftest import SCIFACT
+
+    release, cuts = threading.Event(), []
+    real = core.sweep.beir_subset
+
+    def held(*args, **kwargs):
+        cuts.append(args[1:4])
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.sweep, "beir_subset", held)
+    try:
+        at = open_page("views/sweep.py")
+        at.radio(key="sweep_source").set_value("BEIR benchmark folder").run()
+        at.text_input(key="sweep_split").set_value("train")
+        at.number_input(key="sweep_max_queries").set_value(10)
+        at.number_input(key="sweep_max_docs").set_value(40)
+        at.text_input(key="sweep_beir").set_value(str(SCIFACT)).run()
+        job = at.session_state["_jobs"]["sweep_subset"]
+        assert job.running and at.get("progress") and not at.error
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/sweep.py").run()
+        assert at.text_input(key="sweep_beir").value == str(SCIFACT)
+        assert at.session_state["_jobs"]["sweep_subset"] is job and job.running and at.get("progress")
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.exception and not at.error, texts(at.error)
+    assert any("40 document(s), 10 question(s)" in c for c in texts(at.caption)), texts(at.caption)
+    assert any("tokens for" in c for c in texts(at.caption) + texts(at.warning))
+    assert cuts == [("train", 10, 40)]
+    finish_jobs(at.text_input(key="sweep_beir").set_value(str(SCIFACT / "missing")).run())  # the job's error, in words
+    assert not at.exception and any("is not a folder" in e for e in texts(at.error)), texts(at.error)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from app_pages import open_page
+from app_pages import finish_jobs, open_page
 from conftest import ROOT
 from core.bundle import BundleQuery, map_bundle
 from core.config import SAMPLE_COLLECTION
@@ -27,7 +27,7 @@ def map_page(**state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception, at.exception
     return at
 
@@ -67,7 +67,7 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert data["points"]["n"] == n and data["footer"][:8] in ("PCA 2-D,", "UMAP 2-D")
     umap = wait_for_layout(sample_points.chunks.embeddings, ProjectionSettings(), data_key=sample_points.fingerprint)
     assert umap.final, umap.status
-    at.run()
+    finish_jobs(at.run())  # the UMAP map's trust and topic names: background jobs of the session
     data = map_data(at)
     assert data["footer"].startswith("UMAP 2-D")
     points = map_points(data)
@@ -97,13 +97,13 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     assert query is not None and len(query["hits"]) == 10 and -1.5 < query["x"] < 1.5
     assert any("weighted mean" in c.value for c in at.caption)
 
-    at.selectbox(key="map_method").set_value("pca").run()
+    finish_jobs(at.selectbox(key="map_method").set_value("pca").run())  # the PCA map's trust
     assert not at.exception, at.exception
     assert map_data(at)["footer"].startswith("PCA 2-D")
     assert "Choose UMAP as the method" in " ".join(c.value for c in at.caption)  # PCA's poor figure suggests it
 
     at.text_area(key="map_query_set").input("Who is Mr. Darcy?\nthe creature\nlink reference definitions")
-    at.selectbox(key="map_colour").set_value("retrieval count").run()
+    finish_jobs(at.selectbox(key="map_colour").set_value("retrieval count").run())  # the queries: a background job
     assert not at.exception, at.exception
     assert metric(at, "Queries run") == "3"
     assert metric(at, "Mapped chunks never retrieved").endswith(f" of {n}")
@@ -112,13 +112,13 @@ def test_map_page_projects_colours_and_places_queries(app_env, sample_points):
     legend = map_data(at)["categories"]
     assert legend[0]["name"] == "never retrieved" and len(map_data(at)["sizes"]) == len(legend)
 
-    at.selectbox(key="map_colour").set_value("cluster").run()
+    finish_jobs(at.selectbox(key="map_colour").set_value("cluster").run())  # clustering: a background job
     assert not at.exception, at.exception
     clusters = next(d.value for d in at.dataframe if "purity" in d.value.columns)
     assert set(clusters.columns) >= {"label (c-TF-IDF terms)", "purity", "top category"}
     assert float(metric(at, "Cluster purity").rstrip("%")) > 80
 
-    at.radio(key="map_dims").set_value(3).run()
+    finish_jobs(at.radio(key="map_dims").set_value(3).run())  # at most 100,000 points in 3-D: read again
     assert not at.exception, at.exception
     assert chart(at)["data"][0]["type"] == "scatter3d" and not at.get("bidi_component")
 
@@ -179,7 +179,7 @@ def test_map_click_region_filters_and_phrase(app_env, sample_points):
     rows = map_points(data)["row"]
     assert sorted(int(rows[i]) for i in data["matches"]) == [i for i, t in enumerate(texts) if "darcy" in t.lower()]
 
-    at.toggle(key="map_clusters_on").set_value(True).run()
+    finish_jobs(at.toggle(key="map_clusters_on").set_value(True).run())
     assert not at.exception, at.exception
     level0 = [text for *_, text, _, level in map_data(at)["labels"] if level == 0]
     assert len(level0) >= 2 and all(level0)
@@ -191,12 +191,13 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     (the injected flips among them), its most isolated documents in violet; a fix drops its document."""
     monkeypatch.setenv("EXPLORER_STORE", labelled_store.store)
     at = open_page("views/map.py", {"method": "pca"})
-    next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(labelled_store.noisy).run()
+    next(s for s in at.sidebar.selectbox if s.label == "Collection").set_value(labelled_store.noisy)
+    finish_jobs(at.run())  # the new collection's points are read in the background
     assert not at.exception, at.exception
     assert [r["ids"] for r in map_data(at)["rings"][2:]] == [[], []]
     assert not any(c.value.startswith("Ringed in red") for c in at.caption)
 
-    at.checkbox(key="map_label_rings").check().run()
+    finish_jobs(at.checkbox(key="map_label_rings").check().run())  # the labels check: a background job
     assert not at.exception, at.exception
     data = map_data(at)
     rows = map_points(data)["row"]
@@ -213,8 +214,42 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     document, (truth, given) = next(iter(labelled_store.flipped.items()))
     LabelEdits(labelled_store.store, labelled_store.noisy).set_label(
         "category", [Target(points.chunks.ids[documents.index(document)], document, given)], truth)
-    at.run()
+    finish_jobs(at.run())
     assert not at.exception, at.exception
     data = map_data(at)
     rows = map_points(data)["row"]
     assert document not in {documents[int(rows[i])] for i in data["rings"][2]["ids"]}
+
+
+def test_reading_the_points_goes_on_while_the_visitor_is_on_another_page(app_env, sample_points, monkeypatch):
+    """The first read of a collection version's points is a background job: its bar from the first run and again
+    after a visit to another page (the same job, not cancelled, not restarted), then the map."""
+    import threading
+
+    import ui
+
+    release, reads = threading.Event(), []
+    real = ui.cached_points
+
+    def held(*args, **kwargs):
+        reads.append(args[2])
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "cached_points", held)  # what the job reads with
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        at.session_state["map_cap"] = 1_234  # a sample no earlier test read
+        at.query_params["method"] = "pca"
+        at.run()
+        at.switch_page("views/map.py").run()
+        job = at.session_state["_jobs"]["points"]
+        assert job.running and at.get("progress") and not at.get("bidi_component")
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/map.py").run()
+        assert at.session_state["_jobs"]["points"] is job and job.running and at.get("progress")
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.exception and not at.error
+    assert map_data(at)["points"]["n"] == len(sample_points.chunks.ids) and reads[0] == 1_234

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app_pages import open_page, texts
+from app_pages import finish_jobs, open_page, texts
 from core.config import SAMPLE_COLLECTION
 from core.stores import open_store
 from core.stores.transfer import copy_collection
@@ -49,12 +49,12 @@ def test_search_map_and_chat_pages_work_on_server_stores(app_env, server_store):
     cards = [h.value for h in at.html if "heading" in h.value]
     assert len(cards) == 10 and "pg1342_pride_and_prejudice.txt" in cards[0]
 
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception and not at.error
     assert at.get("bidi_component")
 
     at.switch_page("views/chat.py").run()
-    at.chat_input(key="chat_question").set_value("Who is Robert Walton?").run()  # he signs the excerpt's letters
+    finish_jobs(at.chat_input(key="chat_question").set_value("Who is Robert Walton?").run())  # he signs the letters
     assert not at.exception and not at.error
     answer = " ".join(m.value for m in at.chat_message[-1].markdown)
     assert re.search(r"\\\[\d+\\\]", answer), answer  # a citation, Markdown-escaped: \[1\]

@@ -27,6 +27,9 @@ def ask(tab, question: str) -> str:
     box.press("Enter")
     answer = tab.page.locator('[data-testid="stChatMessage"]').nth(1)
     answer.wait_for()
+    # The answer's caption says who answered (a version's first question waits for its sentence index first).
+    tab.page.wait_for_function("(m) => /Extractive answer|Answered by/.test(m.innerText)",
+                               arg=answer.element_handle(), timeout=120_000)
     tab.settle()
     return answer.inner_text()
 

@@ -32,6 +32,9 @@ def open_map(tab, timeout_ms: int = 60_000, method: str | None = None):
     tab.page.wait_for_function("([r, prefix]) => (r.querySelector('.emap-footer')?.textContent || '')"
                                ".startsWith(prefix)", arg=[root.element_handle(), final],
                                timeout=max(timeout_ms, 180_000))
+    # Trust and the topic names are background jobs: the page reruns when each is done (and a pick made before
+    # would meet that rerun); wait until no bar is left.
+    tab.page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=timeout_ms)
     tab.settle(timeout_ms)
     root.scroll_into_view_if_needed()
     return root

@@ -171,8 +171,12 @@ def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked
         tab.settle()
         tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Library").click()
         tab.settle()
+        # Done, the Library opens the new collection (a rerun, which shows the first tab): then the notice's tab.
+        tab.page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSidebar"] input')]
+            .some(i => i.value.includes('elsewhere'))""", timeout=300_000)
+        tab.settle()
         tab.page.get_by_role("tab", name="Collections & documents").click()
-        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for(timeout=300_000)
+        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for()
         assert "elsewhere" in sidebar_collection(tab)
         assert tab.exceptions() == []
 

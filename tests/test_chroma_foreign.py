@@ -24,6 +24,7 @@ from core.stores import open_store
 from core.stores.chroma import _schema
 from core.types import Filter
 from core.workspace import check_query_embedder, open_workspace
+from app_pages import finish_jobs
 from map_fixtures import map_data, points_by_category
 from test_cli import cli
 
@@ -235,7 +236,7 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     assert not at.exception, at.exception
     assert at.session_state["collection"] == "novels"
     assert any(MIGRATED in c.value for c in at.sidebar.caption)
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception, at.exception
     data = map_data(at)
     assert data["points"]["n"] == 120  # one per chunk
@@ -250,7 +251,7 @@ def test_app_opens_an_older_chromadb_folder_says_so_and_draws_its_map(old_folder
     at.session_state["_collection_to_pick"] = "wide"
     at.run()
     assert at.session_state["collection"] == "wide" and at.sidebar.selectbox(key="query_model_wide")
-    at.switch_page("views/map.py").run()
+    finish_jobs(at.switch_page("views/map.py").run())  # the points are read in the background
     assert not at.exception and not at.error, (at.exception, at.error)
     assert map_data(at)["points"]["n"] == 120
     at.switch_page("views/similarity.py").run()

@@ -2,8 +2,15 @@
 of a real collection: built once per version, kept on disk, rebuilt after a write, vectors of the real model."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
+
+from conftest import ROOT
 
 import core.sentence_index as sentence_index_module
 from core.config import DEFAULT_CHUNKING
@@ -96,6 +103,63 @@ def test_a_damaged_index_file_is_rebuilt(workspace, tmp_path, minilm, monkeypatc
         path.write_bytes(b"not an npz")
     monkeypatch.setattr(sentence_index_module, "_MEMORY", {})
     assert sentence_index(workspace.collection, minilm, workspace.store.url, cache_dir=cache).texts == first.texts
+
+
+# One process asking for the index: its build (if it builds) waits for the file `go` before it starts, so the test
+# can bring a second process to the same missing index meanwhile. It prints "building" or each "waiting" report.
+ASKER = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    import core.sentence_index as module
+    from core.workspace import open_workspace
+
+    store, cache, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    real, builds = module.build_sentence_index, []
+
+    def held(*args, **kwargs):
+        builds.append(1)
+        print("building", flush=True)
+        while not go.exists():
+            time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    def report(event):
+        if event.stage.startswith("waiting for another build"):
+            print("waiting", flush=True)
+
+    module.build_sentence_index = held
+    workspace = open_workspace(store, "novel")
+    index = module.sentence_index(workspace.collection, workspace.embedder, workspace.store.url, report, cache)
+    print(json.dumps({"builds": len(builds), "texts": index.texts, "vectors": index.vectors.tolist()}), flush=True)
+""")
+
+
+def test_two_processes_missing_the_same_index_build_it_once(workspace, tmp_path):
+    """The second asks while the first builds: it waits (reporting so) for the first, then reads what the first wrote."""
+    cache, go = tmp_path / "cache", tmp_path / "go"
+
+    def asker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", ASKER, workspace.store.url, str(cache), str(go)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = asker()
+    try:
+        assert first.stdout.readline().strip() == "building"
+        second = asker()
+        try:
+            assert second.stdout.readline().strip() == "waiting"
+            go.touch()
+            out_second, err_second = second.communicate(timeout=120)
+        finally:
+            second.kill()
+        out_first, err_first = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    built = json.loads(out_first.strip().splitlines()[-1])
+    read = json.loads(out_second.strip().splitlines()[-1])
+    assert first.returncode == second.returncode == 0, (err_first, err_second)
+    assert built["builds"] == 1 and read["builds"] == 0
+    assert read["texts"] == built["texts"] and len(built["texts"]) == 3 and read["vectors"] == built["vectors"]
 
 
 def test_a_file_cut_by_another_splitting_is_not_read(workspace, tmp_path, minilm, monkeypatch):

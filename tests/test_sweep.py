@@ -13,7 +13,7 @@ from core.pipeline import Upload
 from core.stores import open_store
 from core.sweep import (SweepError, beir_corpus, beir_questions, beir_subset, collection_name, corpus_tokens,
                         csv_questions, embedding_speed, estimate_seconds, files_corpus, grid, missing_passages,
-                        parse_setting, run_sweep)
+                        parse_setting, run_sweep, _line_blocks)
 from core.types import ChunkSettings
 
 SMALL = ChunkSettings(method="recursive", size=128, overlap=0, unit="tokens")
@@ -128,8 +128,10 @@ def test_passage_questions_are_judged_per_chunk_holding_the_passage(minilm, tmp_
 def test_estimate_counts_only_new_settings(minilm, tmp_path):
     store = open_store(str(tmp_path / "scratch"))
     corpus = files_corpus([Upload("a.txt", b"Some words to embed. " * 200)])
-    tokens = corpus_tokens(corpus, minilm)
+    events = []
+    tokens = corpus_tokens(corpus, minilm, events.append)
     assert 800 <= tokens <= 1400
+    assert events[-1].done == events[-1].total == len("Some words to embed. " * 200)
     settings = [SMALL, ChunkSettings(method="recursive", size=128, overlap=64, unit="tokens")]
     before = estimate_seconds(store, corpus, minilm, settings, tokens, tokens_per_second=1000.0)
     assert before.new_settings == 2 and before.tokens == tokens * 3  # overlap 64 of 128 reads it twice
@@ -146,3 +148,12 @@ def test_embedded_now_counts_what_the_model_embedded_not_what_the_cache_gave(swe
     fresh = run_sweep(open_store(str(tmp_path / "fresh")), beir_corpus(subset), beir_questions(subset), minilm,
                       [SMALL], "hybrid", 10)
     assert fresh[0].chunks == rows[1].chunks > 0 and fresh[0].embedded_now == 0
+
+
+def test_tokens_are_counted_a_block_of_whole_lines_at_a_time():
+    """A big corpus file is counted in blocks (so it reports progress) cut only after a newline: nothing lost, no
+    word split; a text without a newline stays one block."""
+    text = "".join(f"line {i} of the corpus\n" for i in range(1000))
+    blocks = _line_blocks(text, 500)
+    assert "".join(blocks) == text and 20 < len(blocks) < 50 and all(b.endswith("\n") for b in blocks)
+    assert _line_blocks("one long line " * 100, 50) == ["one long line " * 100]

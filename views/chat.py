@@ -21,13 +21,17 @@ from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.llm import PROVIDERS, Message, available_providers, make_llm
 from core.markup import markdown_text
-from core.rag import CITATION, DEFAULT_K, Citation, RagAnswer, stream_answer
+from core.rag import CITATION, DEFAULT_K, SENTENCE_INDEX_MAX_CHUNKS, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
 from core.search import DEFAULT_MODE, MODES
+from core.sentence_index import sentence_index
 from core.types import Filter
+from core.workspace import Workspace
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible endpoint
 COMPATIBLE = "openai-compatible"
+SENTENCES_JOB = "chat_sentences"  # a collection version's first extractive question builds its sentence index
+_WAITING = "_chat_waiting_question"  # (history key, question) asked while that index is built: answered after
 
 
 def as_plain_markdown(text: str) -> str:
@@ -59,6 +63,23 @@ def citation_html(result: RagAnswer, citation: Citation, turn: int) -> str:
             'style="border:1px solid #cbd5e1;border-radius:0.5rem;padding:0.5rem 0.75rem;margin:0.25rem 0;">'
             f'<div style="font-weight:700;color:#334155;">{heading}</div>'
             f'{ui.segments_html(quote_segments(citation.text, spans))}</div>')
+
+
+def sentences_ready(workspace: Workspace) -> bool:
+    """Whether the collection's sentence index, which an extractive answer reads, is ready. A collection version's
+    first question builds it (seconds, minutes for a large collection) in a background job of the session: leaving
+    the page does not cancel it, and its bar shows again on return."""
+    if workspace.collection.count() > SENTENCE_INDEX_MAX_CHUNKS:
+        return True  # such a collection is read through its retrieved chunks' sentences only
+    return ui.job_result(SENTENCES_JOB, (ui.collection_version(workspace), workspace.embedder.name),
+                         "Splitting and embedding the collection's sentences", lambda progress: len(sentence_index(
+                             workspace.collection, workspace.embedder, workspace.store.url, progress))) is not None
+
+
+def waiting_question(history: str) -> str | None:
+    """The question asked on this collection while its sentence index was built (once: it is being answered)."""
+    kept, question = st.session_state.pop(_WAITING, (None, None))
+    return question if kept == history else None
 
 
 def history_key(url: str, collection: str) -> str:
@@ -149,7 +170,7 @@ if examples:
 
 question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
                          max_chars=ui.limits().query_chars) \
-    or st.session_state.pop("chat_example", None)
+    or st.session_state.pop("chat_example", None) or waiting_question(key)
 if not question:
     if not history:
         st.info("Ask a question: the answer cites the chunks it comes from as [1], [2], …")
@@ -161,15 +182,21 @@ with st.chat_message("assistant"):
     turns = [Message(role, text) for past in history
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
-        # Shown from the first moment until the first words arrive: retrieval, then reading the
-        # passages (extractive) or the model's first token.
-        # The bar moves only on a collection version's first extractive question (its sentences embedded).
-        with ui.working("Finding and reading the passages…"), ui.progress_bar("Sentence index") as progress:
+        # Shown from the first moment until the first words arrive: the sentence index a collection version's first
+        # extractive question waits for, retrieval, then reading the passages or the model's first token.
+        with ui.working("Finding and reading the passages…"):
             llm = make_answerer()
-            stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
-                                   progress=progress)
-            deltas = iter(stream)
-            first = next(deltas, "")
+            if llm is None and not sentences_ready(workspace):
+                st.session_state[_WAITING] = (key, question)
+                st.caption("The collection's sentences are split and embedded once per version before its first "
+                           "extractive answer. This goes on if you open another page; the question is answered "
+                           "when it is done.")
+                st.stop()
+            with ui.progress_bar("Sentence index") as progress:  # moves only if a write came in since it was built
+                stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
+                                       progress=progress)
+                deltas = iter(stream)
+                first = next(deltas, "")
     except ExplorerError as exc:
         st.error(str(exc))
         st.stop()

@@ -41,10 +41,9 @@ if workspace is None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def points_of(version: tuple, _workspace: Workspace) -> MapPoints:
+def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
     with ui.progress_bar("Reading vectors") as progress:
-        return cached_points(_workspace.collection, _workspace.store.url,
-                             ui.limits().bound("map_points", DEFAULT_SAMPLE_CAP), progress=progress)
+        return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -75,7 +74,10 @@ def short(text: str, width: int = 200) -> str:
 
 
 try:
-    points = points_of(ui.collection_version(workspace), workspace)
+    cap = ui.limits().bound("map_points", DEFAULT_SAMPLE_CAP)
+    if not ui.points_read(workspace, cap):  # a new version's first read: a background job, its bar shown
+        st.stop()
+    points = points_of(ui.collection_version(workspace), cap, workspace)
     projection = map_of(points.fingerprint, points)
 except ExplorerError as exc:
     st.error(str(exc))

@@ -11,7 +11,7 @@ projection, trust, clusters); this page wires widgets."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from core.documents import DocumentKey, label as document_label, shown_sources
 from core.errors import ExplorerError
 from core.label_edits import LabelEdits
 from core.labels import RINGED_OUTLIERS, check_points
+from core.jobs import Task
 from core.layout_jobs import current_layout, job_status
 from core.markup import markdown_text
 from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
@@ -39,7 +40,7 @@ from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
 from core.vectorfiles import export_bytes
-from core.types import content_hash
+from core.types import ProgressCallback, content_hash
 from core.workspace import Workspace
 
 BUNDLE_KEY, BUNDLE_FILE_KEY, UPLOADS_KEY = "map_bundle", "map_bundle_file", "map_bundle_uploads"
@@ -48,6 +49,8 @@ COLOURS = ("category", "source", "cluster", "trust", "retrieval count")
 SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
+TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_trust", "map_clusters", "map_topics"  # background jobs of the session
+RINGS_JOB, COUNTS_JOB = "map_rings", "map_counts"
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -68,7 +71,8 @@ def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Proje
     """The layout to draw and the method computing in the background to replace it (None: final). Until the
     wanted layout is computed (by a background job every session shares) PCA is drawn with the job's progress,
     and the page reruns when it is done."""
-    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
+    with st.spinner("Laying out the map…"):  # PCA on a first view: seconds at 100,000 points (shown after 0.5 s)
+        layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
     if layout.final:
         return layout.projection, None
     layout_progress(len(points.chunks.ids), settings, points.fingerprint)
@@ -86,23 +90,37 @@ def layout_progress(n: int, settings: ProjectionSettings, data_key: str) -> None
         st.progress(status.fraction, text=f"{status.describe()} The PCA map is shown meanwhile.")
 
 
-@st.cache_data(show_spinner="Measuring neighbourhood preservation…", max_entries=16)
-def cached_trust(fingerprint: str, settings: ProjectionSettings, _points: MapPoints, _coords: np.ndarray) -> Trust:
-    return cached_preservation(_points.chunks.embeddings, _coords, DEFAULT_K, settings.metric,
-                               map_key=f"{fingerprint}-{settings.key()}")
+# Trust, clusters and topic names take seconds (minutes at a million points): background jobs of the session
+# (`ui.job_result`), their bars shown where their results go, the map drawn meanwhile; None until done.
+
+def in_background(key: str, inputs: Hashable, label: str, task: Task) -> Any:
+    """`ui.job_result`, a failure said in words where the result would go (then None, as while it runs)."""
+    try:
+        return ui.job_result(key, inputs, label, task)
+    except ExplorerError as exc:
+        st.warning(str(exc))
+        return None
 
 
-@st.cache_data(show_spinner="Clustering…", max_entries=8)
-def cached_clusters(fingerprint: str, settings: ClusterSettings, _points: MapPoints) -> Clustering:
-    categories = [c or None for c in _points.categories]
-    return cluster(_points.chunks.embeddings, _points.chunks.texts, categories, settings)
+def measured_trust(points: MapPoints, projection: Projection) -> Trust | None:
+    map_key = f"{points.fingerprint}-{projection.settings.key()}"
+    return in_background(TRUST_JOB, map_key, "Measuring neighbourhood preservation",
+                         lambda _: cached_preservation(points.chunks.embeddings, projection.coords, DEFAULT_K,
+                                                       projection.settings.metric, map_key=map_key))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def cached_counts(version: tuple, queries: tuple[str, ...], k: int, mode: str,
-                  _workspace: Workspace) -> RetrievalCounts:
-    with ui.progress_bar("Running the queries") as progress:
-        return retrieval_counts(_workspace.collection, _workspace.embedder, queries, k=k, mode=mode, progress=progress)
+def found_clusters(points: MapPoints, settings: ClusterSettings) -> Clustering | None:
+    def find(_: ProgressCallback) -> Clustering:
+        categories = [c or None for c in points.categories]
+        return cluster(points.chunks.embeddings, points.chunks.texts, categories, settings)
+
+    return in_background(CLUSTERS_JOB, (points.fingerprint, settings), "Clustering", find)
+
+
+def run_queries(workspace: Workspace, queries: tuple[str, ...], k: int, mode: str) -> RetrievalCounts | None:
+    return in_background(COUNTS_JOB, (ui.collection_version(workspace), queries, k, mode), "Running the queries",
+                         lambda progress: retrieval_counts(workspace.collection, workspace.embedder, queries, k=k,
+                                                           mode=mode, progress=progress))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -130,20 +148,18 @@ def group_classes(fingerprint: str, colour: str, _view: Bundle, _palette: dict[s
     return classes(colouring(colour, _view, _palette, None, None, None), len(_view.ids))
 
 
-@st.cache_data(show_spinner="Naming the map's regions…", max_entries=8)
-def cached_topics(fingerprint: str, settings: ProjectionSettings, first_level: int, _points: MapPoints,
-                  _coords: np.ndarray) -> list[MapLabel]:
-    return cached_topic_labels(_coords, _points.chunks.texts, f"{fingerprint}-{settings.key()}", first_level)
+def named_topics(points: MapPoints, projection: Projection, first_level: int) -> list[MapLabel] | None:
+    map_key = f"{points.fingerprint}-{projection.settings.key()}"
+    return in_background(TOPICS_JOB, (map_key, first_level), "Naming the map's regions",
+                         lambda _: cached_topic_labels(projection.coords, points.chunks.texts, map_key, first_level))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def label_rings(fingerprint: str, edits_version: int, _points: MapPoints,
-                _edits: LabelEdits) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def label_rings(points: MapPoints, edits: LabelEdits) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """The rows of suspect labels and of outliers by the labels check (category, the user's fixes on top,
-    default k and threshold) on the map's points: computed once per points (their fingerprint follows the
-    collection's version) and version of the fixes."""
-    with ui.progress_bar("Checking labels") as progress:
-        return check_points(_points, field="category", edits=_edits, progress=progress).ringed()
+    default k and threshold) on the map's points: worked out once per points (their fingerprint follows the
+    collection's version) and version of the fixes, by a background job (None while it runs)."""
+    return ui.job_result(RINGS_JOB, (points.fingerprint, edits.version()), "Checking labels", lambda progress: (
+        check_points(points, field="category", edits=edits, progress=progress).ringed()))
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -195,7 +211,9 @@ def clusters_section(points: MapPoints, n_categories: int, wanted: bool) -> Clus
     else:
         settings = ClusterSettings("hdbscan", min_cluster_size=size_col.slider(
             "Min cluster size", 2, 200, 10, key="map_min_cluster_size"))
-    result = cached_clusters(points.fingerprint, settings, points)
+    result = found_clusters(points, settings)
+    if result is None:
+        return None
     if result.purity is not None:
         st.metric("Cluster purity (share in each cluster's top category)", f"{result.purity:.0%}")
     if result.noise:
@@ -221,7 +239,9 @@ def query_set_section(workspace: Workspace, view: Bundle) -> RetrievalCounts | N
         return None
     if not ui.within_limit("queries", len(queries), "queries in the set"):
         return None
-    counts = cached_counts(ui.collection_version(workspace), queries, k, mode, workspace)
+    counts = run_queries(workspace, queries, k, mode)
+    if counts is None:
+        return None
     never = counts.never_retrieved(view.ids)
     left, right = st.columns(2)
     left.metric("Queries run", counts.queries)
@@ -438,8 +458,8 @@ def map_labels(points: MapPoints, projection: Projection, clusters: Clustering |
         largest = max((c.size for c in clusters.clusters), default=1)
         labels = [MapLabel(*centre.position[:2], info[centre.id].label, label_size(info[centre.id].size, largest, 0), 0)
                   for centre in cluster_centres(projection.coords, clusters.labels) if info[centre.id].label]
-    topics = cached_topics(points.fingerprint, projection.settings, 1 if labels else 0, points, projection.coords)
-    return labels + topics
+    topics = named_topics(points, projection, 1 if labels else 0)
+    return labels + (topics or [])
 
 
 def side_panel(workspace: Workspace, points: MapPoints, projection: Projection, pick_rows: tuple[int, ...],
@@ -480,6 +500,8 @@ def live_page(workspace: Workspace) -> Bundle | None:
         if settings.dims == 3 and cap > PLOTLY_POINTS:
             st.caption(f"The 3-D map shows at most {PLOTLY_POINTS:,} points (a seeded sample beyond).")
             cap = PLOTLY_POINTS
+        if not ui.points_read(workspace, cap):  # a new version's first read: a background job, its bar shown
+            return None
         points = points_of(ui.collection_version(workspace), cap, workspace)
         projection, computing = shown_layout(points, settings)
     except ExplorerError as exc:
@@ -489,7 +511,6 @@ def live_page(workspace: Workspace) -> Bundle | None:
         wanted = filter_controls(workspace, points)
     n = len(points.chunks.ids)
     shown = cached_filter(points.fingerprint, wanted, points) if wanted.active else np.arange(n)
-    trust = cached_trust(points.fingerprint, projection.settings, points, projection.coords)
     view = cached_view(points.fingerprint, projection.settings, ui.policy().shows_server_paths, workspace, points,
                        projection)
     categories = map_categories(workspace, points)
@@ -498,19 +519,24 @@ def live_page(workspace: Workspace) -> Bundle | None:
     if ring_labels:
         try:
             edits = LabelEdits(workspace.store.url, workspace.collection.name)
-            suspects, outliers = label_rings(points.fingerprint, edits.version(), points, edits)
-            side_col.caption(f"Ringed in red: {len(suspects):,} chunks of documents whose label their neighbours "
-                             f"dispute; in violet: {len(outliers):,} chunks of the {RINGED_OUTLIERS} most isolated "
-                             "documents (see Labels & clusters).")
+            with side_col:
+                rings = label_rings(points, edits)
+            if rings is not None:
+                suspects, outliers = rings
+                side_col.caption(f"Ringed in red: {len(suspects):,} chunks of documents whose label their neighbours "
+                                 f"dispute; in violet: {len(outliers):,} chunks of the {RINGED_OUTLIERS} most "
+                                 "isolated documents (see Labels & clusters).")
         except ExplorerError as exc:
             side_col.info(f"No labels to ring: {exc}")
     with side_col:
         metric_col = words_col = st.container()
-        metric_col.metric("True neighbours kept on the map", trust.headline(),
-                          help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are "
-                               f"also among its {trust.k} nearest on this map (on average).")
-        words_col.caption(" ".join(filter(None, [trust.explanation(),
-                                                 suggestion(trust, projection.settings.method, computing)])))
+        trust = measured_trust(points, projection)
+        if trust is not None:
+            metric_col.metric("True neighbours kept on the map", trust.headline(),
+                              help=f"Of each chunk's {trust.k} nearest neighbours in the model's space, how many are "
+                                   f"also among its {trust.k} nearest on this map (on average).")
+            words_col.caption(" ".join(filter(None, [trust.explanation(),
+                                                     suggestion(trust, projection.settings.method, computing)])))
         if points.sampled:
             st.caption(f"Showing a random sample of {n:,} of {points.total:,} chunks (raise 'Max points' under "
                        "Layout to map more).")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Hashable
 
 import pandas as pd
 import plotly.express as px
@@ -19,13 +20,18 @@ from core.stores import open_store
 from core.sweep import (PASSAGE_COLUMN, QUESTION_COLUMNS, SWEEP_STORE_DIR, SettingScores, SweepCorpus, QuestionSet,
                         beir_corpus, beir_questions, beir_subset, corpus_tokens, csv_questions, embedding_speed,
                         estimate_seconds, files_corpus, grid, missing_passages, run_sweep)
-from core.types import ChunkSettings
+from core.jobs import Task
+from core.types import ChunkSettings, ProgressCallback
 
 SOURCES = ("Questions on documents (CSV)", "BEIR benchmark folder")
 LONG_RUN_S = 60  # above this the estimate is a warning
 SWEEP_JOB = "sweep"  # runs on its own thread: leaving the page does not cancel it
+# So do cutting a BEIR subset, counting the corpus's tokens and timing the model for the estimate.
+SUBSET_JOB, TOKENS_JOB, SPEED_JOB = "sweep_subset", "sweep_tokens", "sweep_speed"
+TABLE_KEY = "sweep_table"
+_TABLES = "_sweep_tables"  # (document names, the editor's starting table this visit, the table as last edited)
 
-# Coming back finds the choices, and so the running or finished sweep, where they were (the table's edits excepted).
+# Coming back finds the choices, and so the running or finished sweep, where they were (the table's edits: below).
 ui.remembered("sweep_source", "sweep_beir", "sweep_split", "sweep_max_queries", "sweep_max_docs", "sweep_chars",
               "sweep_methods", "sweep_unit", "sweep_sizes", "sweep_overlaps", "sweep_whole", "sweep_model",
               "sweep_mode", "sweep_k")
@@ -41,22 +47,38 @@ def sample_questions() -> pd.DataFrame:
     return pd.read_csv(SWEEP_QUESTIONS, dtype=str)
 
 
-@st.cache_resource(show_spinner="Timing the embedder…")
+def prepared(key: str, inputs: Hashable, label: str, task: Task) -> Any:
+    """`task`'s result for `inputs`, worked out by a background job of this session (`ui.job_result`): its bar
+    shows from the first moment and again on return, leaving the page does not cancel it, and the page stops
+    below the bar until it is done (quick work, as on the samples, answers at once)."""
+    result = ui.job_result(key, inputs, label, task)
+    if result is None:
+        st.caption("This goes on if you open another page; the sweep's choices show here when it is done.")
+        st.stop()
+    return result
+
+
 def measured_speed(model: str) -> float:
-    """Tokens per second of the model on this machine (a few sample chunks), measured once per server."""
-    texts = [s.body()[i:i + 1000] for s in samples() for i in range(0, 8000, 1000)]
-    return embedding_speed(ui.cached_embedder(model), texts)
+    """Tokens per second of the model on this machine (a few sample chunks: seconds), measured once per server."""
+    embedder = ui.cached_embedder(model)
+    return prepared(SPEED_JOB, model, f"Timing {model} on this machine", lambda _: embedding_speed(
+        embedder, [s.body()[i:i + 1000] for s in samples() for i in range(0, 8000, 1000)]))
 
 
-@st.cache_data(show_spinner="Counting tokens…", max_entries=16)
-def cached_tokens(corpus_key: str, model: str, _corpus: SweepCorpus) -> int:
-    return corpus_tokens(_corpus, ui.cached_embedder(model))
+def corpus_token_count(corpus: SweepCorpus, model: str) -> int:
+    """Model tokens in the corpus (seconds for a large BEIR corpus), counted once per corpus and model."""
+    embedder = ui.cached_embedder(model)
+    return prepared(TOKENS_JOB, (corpus.fingerprint, model), f"Counting the corpus's tokens for {model}",
+                    lambda progress: corpus_tokens(corpus, embedder, progress))
 
 
-@st.cache_data(show_spinner="Preparing the benchmark subset…", max_entries=8)
-def cached_beir(folder: str, split: str, max_queries: int, max_docs: int) -> tuple[SweepCorpus, QuestionSet]:
-    bench = beir_subset(Path(folder), split, max_queries, max_docs, SWEEP_STORE_DIR / "subsets")
-    return beir_corpus(bench), beir_questions(bench)
+def benchmark_subset(folder: str, split: str, max_queries: int, max_docs: int) -> tuple[SweepCorpus, QuestionSet]:
+    """The BEIR folder cut to the questions and documents asked for (a pass over its whole corpus), once."""
+    def cut(progress: ProgressCallback) -> tuple[SweepCorpus, QuestionSet]:
+        bench = beir_subset(Path(folder), split, max_queries, max_docs, SWEEP_STORE_DIR / "subsets", progress)
+        return beir_corpus(bench), beir_questions(bench)
+
+    return prepared(SUBSET_JOB, (folder, split, max_queries, max_docs), "Preparing the benchmark subset", cut)
 
 
 def swept(inputs: tuple, start: bool, scratch: str, corpus: SweepCorpus,
@@ -87,7 +109,7 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
         if not folder.strip():
             st.info("Enter the path of a BEIR folder on this machine.")
             st.stop()
-        return *cached_beir(folder.strip(), split.strip(), int(max_queries), int(max_docs)), False
+        return *benchmark_subset(folder.strip(), split.strip(), int(max_queries), int(max_docs)), False
     uploads = st.file_uploader("Your documents (default: the built-in samples)", accept_multiple_files=True,
                                key="sweep_uploads", max_upload_size=ui.upload_limit_mb()
                                ) if ui.uploads_allowed() else None
@@ -112,11 +134,25 @@ def documents_and_questions() -> tuple[SweepCorpus, QuestionSet, bool]:
     if upload is not None:
         ui.admit_uploads([upload])
         return corpus, csv_questions(upload.getvalue().decode("utf-8", errors="replace"), names), not uploads
-    edited = st.data_editor(table, num_rows="dynamic", width="stretch", key="sweep_table",
+    edited = st.data_editor(visit_table(table, names), num_rows="dynamic", width="stretch", key=TABLE_KEY,
                             column_config={"question": st.column_config.TextColumn(width="large"),
                                            "expected_source": st.column_config.SelectboxColumn(options=names),
                                            PASSAGE_COLUMN: st.column_config.TextColumn(width="large")})
+    st.session_state[_TABLES] = (tuple(names), st.session_state[_TABLES][1], edited)
     return corpus, csv_questions(edited.to_csv(index=False), names), not uploads
+
+
+def visit_table(default: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The table the editor starts from on this visit: the questions as last edited on these documents (Streamlit
+    forgets an editor's edits once a run does not draw it), else `default`. It stays the same while the visitor is on
+    the page: the editor's edits apply to it, and a new one would start the editor afresh."""
+    kept_names, start, edited = st.session_state.get(_TABLES, ((), None, None))
+    if kept_names != tuple(names):
+        start = edited = default
+    elif TABLE_KEY not in st.session_state:  # back on the page: go on from the last edits
+        start = edited
+    st.session_state[_TABLES] = (tuple(names), start, edited)
+    return start
 
 
 def chosen_grid() -> list[ChunkSettings]:
@@ -158,9 +194,13 @@ if unanswerable:
                f"setting; read more characters?): " + "; ".join(unanswerable[:5]))
 scratch = str(ui.scratch_folder(SWEEP_STORE_DIR))  # a shared app: this session's own, within the cache limit
 paid = paid_embedder(model)  # timing it would send text before any click: a paid model is not timed
-estimate = estimate_seconds(open_store(scratch), corpus, ui.cached_embedder(model), settings,
-                            cached_tokens(corpus.fingerprint, model, corpus), 1.0 if paid else measured_speed(model),
-                            at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
+try:
+    estimate = estimate_seconds(open_store(scratch), corpus, ui.cached_embedder(model), settings,
+                                corpus_token_count(corpus, model), 1.0 if paid else measured_speed(model),
+                                at_hand=(DEFAULT_CHUNKING,) if on_samples else ())
+except ExplorerError as exc:  # counting or timing failed (a background job's error, said once)
+    st.error(str(exc))
+    st.stop()
 if paid:
     st.caption(f"{model} is a paid service: Run sweep sends about {estimate.tokens:,} tokens for "
                f"{estimate.new_settings} new setting(s); nothing is sent before.")

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = [parse_setting(spec) for spec in args.chunkers.split(",") if spec.strip()]
     if args.max_queries or args.max_docs:
-        bench = beir_subset(args.beir, args.split, args.max_queries or 10**9, args.max_docs or 10**9,
-                            args.scratch / "subsets")
+        with progress_bar("subset") as show:  # a pass over the whole corpus
+            bench = beir_subset(args.beir, args.split, args.max_queries or 10**9, args.max_docs or 10**9,
+                                args.scratch / "subsets", show)
     else:
         bench = load_beir(args.beir, args.split)
     corpus, questions = beir_corpus(bench), beir_questions(bench)
