@@ -101,7 +101,8 @@ def nearest_neighbours(embeddings: np.ndarray, coords: np.ndarray, row: int, k: 
     k = min(k, n - 1)
     best = np.argpartition(-closeness, k - 1)[:k] if k > 0 else np.array([], dtype=int)
     best = best[np.lexsort((best, -closeness[best]))]
-    on_map = np.linalg.norm(coords - coords[row], axis=1)
+    offsets = coords - coords[row]
+    on_map = np.einsum("ij,ij->i", offsets, offsets)  # squared: the same order, without a root per point
     on_map[row] = -np.inf  # the point itself sorts first and is not counted
     return [Neighbour(int(i), float(closeness[i]), map_rank(on_map, int(i))) for i in best]
 
