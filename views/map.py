@@ -561,41 +561,54 @@ def live_page(workspace: Workspace) -> Bundle | None:
 
     def chosen() -> Colouring:
         return colouring(colour, view, palette, trust, clusters, counts)
-    if projection.settings.dims == 3:
-        key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
-        state = st.session_state.get(key)
-        pick = chart_pick(state["selection"] if state else None, n)
-        pick_rows, clicked, region = pick.rows, pick.clicked, pick.region
-    else:
+    files = None
+    if projection.settings.dims == 2:
         if not static_serving_on():
             return replace(view, queries=queries)
         found = (group_classes(points.fingerprint, colour, view, palette) if colour in ("category", "source")
                  else classes(chosen(), n))
         files = map_files(projection.coords, shown, found, f"{points.fingerprint}|{projection.settings.key()}")
-        picked = current_pick(files, SCATTER_KEY)
-        pick_rows, clicked, region = picked.rows, picked.clicked, picked.region
-    with details:
-        if phrase.strip():
-            st.caption(f"{len(matches):,} chunks contain “{phrase.strip()}” (drawn in black, the rest faded).")
-        neighbours = side_panel(workspace, points, projection, pick_rows, clicked, region, names)
-    with map_col:
-        if projection.settings.dims == 3:
-            marks = Highlights(focus=clicked, neighbours=neighbours, matches=matches,
-                               rings=(("suspect labels", suspects, SUSPECT_RING), ("outliers", outliers, OUTLIER_RING)),
-                               match_label=f"contains “{phrase.strip()[:30]}”", labels=tuple(
-                                   (centre, {c.id: c for c in clusters.clusters}[centre.id].label)
-                                   for centre in cluster_centres(projection.coords, clusters.labels))
-                               if clusters is not None else ())
-            fig = map_figure(view, chosen(), queries, marks)
-            st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
+        labels = map_labels(points, projection, clusters)
+
+    # A fragment: a click, a box or a lasso reruns only what a pick changes (the side panel and the map's marks),
+    # not the whole page; at a million points a full rerun was most of a click's second.
+    @st.fragment
+    def picked_view() -> None:
+        if files is None:
+            key = f"{CHART_KEY}_{content_hash(points.fingerprint, projection.settings.key())[:12]}"
+            state = st.session_state.get(key)
+            pick = chart_pick(state["selection"] if state else None, n)
+            pick_rows, clicked, region = pick.rows, pick.clicked, pick.region
         else:
-            index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
-            query_hits = [index[i] for i in query.result_ids if i in index] if query else []
-            scatter_map(files, points.fingerprint, points.chunks.texts, labels=map_labels(points, projection, clusters),
-                        focus=clicked, rings=[(neighbours, RING), (query_hits, RING), (suspects, SUSPECT_RING),
-                                              (outliers, OUTLIER_RING)], matches=matches,
-                        query=(query.position, query_hits) if query else None,
-                        footer=f"{projection.settings.describe()} · {len(shown):,} points", key=SCATTER_KEY)
+            picked = current_pick(files, SCATTER_KEY)
+            pick_rows, clicked, region = picked.rows, picked.clicked, picked.region
+        with details:
+            if phrase.strip():
+                st.caption(f"{len(matches):,} chunks contain “{phrase.strip()}” (drawn in black, the rest faded).")
+            neighbours = side_panel(workspace, points, projection, pick_rows, clicked, region, names)
+        with map_col:
+            if files is None:
+                marks = Highlights(focus=clicked, neighbours=neighbours, matches=matches,
+                                   rings=(("suspect labels", suspects, SUSPECT_RING),
+                                          ("outliers", outliers, OUTLIER_RING)),
+                                   match_label=f"contains “{phrase.strip()[:30]}”", labels=tuple(
+                                       (centre, {c.id: c for c in clusters.clusters}[centre.id].label)
+                                       for centre in cluster_centres(projection.coords, clusters.labels))
+                                   if clusters is not None else ())
+                fig = map_figure(view, chosen(), queries, marks)
+                st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
+            else:
+                index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
+                query_hits = [index[i] for i in query.result_ids if i in index] if query else []
+                scatter_map(files, points.fingerprint, points.chunks.texts,
+                            labels=labels, focus=clicked,
+                            rings=[(neighbours, RING), (query_hits, RING), (suspects, SUSPECT_RING),
+                                   (outliers, OUTLIER_RING)], matches=matches,
+                            query=(query.position, query_hits) if query else None,
+                            footer=f"{projection.settings.describe()} · {len(shown):,} points", key=SCATTER_KEY)
+
+    picked_view()
+    with map_col:
         downloads(view, lambda: map_figure(view, chosen(), queries), points.chunks.texts, names)
     return replace(view, queries=queries)
 
