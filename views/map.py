@@ -28,7 +28,7 @@ from core.labels import RINGED_OUTLIERS, check_points
 from core.jobs import Task
 from core.layout_jobs import current_layout, job_status
 from core.markup import markdown_text
-from components.scatter import MapFiles, current_pick, map_files, scatter_map, static_serving_on
+from components.scatter import current_pick, map_files, scatter_map, static_serving_on
 from core.map_encoding import Classes, MapLabel, cached_topic_labels, classes, label_size
 from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_rows, frame_csv, map_frame,
                               metadata_fields, nearest_neighbours, phrase_matches, search_within, selection_frame)
