@@ -21,7 +21,7 @@ from core.jobs import Job, Results, Task, start_job
 from core.llm import LLM
 from core.markup import markdown_text
 from core.pipeline import Source, Upload
-from core.projection import cached_points
+from core.projection import MapPoints, cached_points
 from core.samples import ensure_samples
 from core.scratch import prune, session_folder, touch
 from core.sharing import Limits, SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
@@ -259,14 +259,23 @@ def job_result(key: str, inputs: Hashable, label: str, task: Task, start: bool =
     return None
 
 
-def points_read(workspace: Workspace, cap: int) -> bool:
-    """Whether the collection version's points (at most `cap`) are in the disk cache `core.projection.cached_points`
-    reads them from. The first read of a version (the store: seconds, minutes at a million chunks) is a background
-    job of the session: its bar from the first moment and again on return, leaving the page does not cancel it."""
+def map_points(workspace: Workspace, cap: int) -> MapPoints | None:
+    """The collection version's points (at most `cap`) for a map or the labels check, or None while they are first
+    read. That first read (the store: seconds, minutes at a million chunks) is a background job of the session: its
+    bar from the first moment and again on return, leaving the page does not cancel it. Later ones map the disk
+    cache it wrote (`core.projection.cached_points`), once per server for every page and session."""
     def read(progress: ProgressCallback) -> int:
         return cached_points(workspace.collection, workspace.store.url, cap, progress=progress).total  # no copy kept
 
-    return job_result(POINTS_JOB, (collection_version(workspace), cap), "Reading vectors", read) is not None
+    if job_result(POINTS_JOB, (collection_version(workspace), cap), "Reading vectors", read) is None:
+        return None
+    return _mapped_points(collection_version(workspace), cap, workspace)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _mapped_points(version: tuple[str, str, str], cap: int, _workspace: Workspace) -> MapPoints:
+    with progress_bar("Reading vectors") as progress:  # moves only if the cache files went missing meanwhile
+        return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
 
 
 def url_param(name: str, default: str = "") -> str:

@@ -91,7 +91,7 @@ def map_bundle(collection: str, embedder: EmbedderInfo, points: MapPoints, proje
                   categories=points.categories, texts=Previews(points.chunks.texts), queries=queries)
 
 
-def named_sources(points: MapPoints, rows: Sequence[int] | None = None, full_paths: bool = True) -> list[str] | Sequence[str]:
+def named_sources(points: MapPoints, rows: Sequence[int] | None = None, full_paths: bool = True) -> Sequence[str]:
     """Each point's source (or each of `rows`') as an export names it: as stored, or as the app shows it
     (`shown_sources`, over every source of the map, so a name does not depend on the rows asked for)."""
     stored = points.sources if rows is None else points.sources.take(rows)

@@ -23,7 +23,7 @@ from .bundle import Bundle, named_sources
 from .columns import take
 from .errors import ExplorerError
 from .keyword import Analyzer, BM25Settings
-from .projection import MapPoints, Metric, prepared_vectors
+from .projection import MapPoints, Metric, prepared_vectors, vector_norms
 from .search import FusionSettings, Mode, fuse
 from .types import Hit
 
@@ -93,7 +93,7 @@ def nearest_neighbours(embeddings: np.ndarray, coords: np.ndarray, row: int, k: 
     if not 0 <= row < n:
         raise ExplorerError(f"point {row} is not on this map of {n} points")
     if metric == "cosine":
-        lengths = norms if norms is not None else np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings))
+        lengths = norms if norms is not None else vector_norms(embeddings)
         closeness = (embeddings @ embeddings[row]) / np.maximum(lengths * lengths[row], 1e-12)
     else:
         closeness = -np.linalg.norm(embeddings - embeddings[row], axis=1)

@@ -194,7 +194,8 @@ class MapPoints:
 
 
 def vector_norms(embeddings: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings, dtype=np.float32)).astype(np.float32)
+    """Each row's length, in the rows' own precision (float32 for stored vectors), without a squared copy of them."""
+    return np.sqrt(np.einsum("ij,ij->i", embeddings, embeddings))
 
 
 def fingerprint(ids: Sequence[str], embeddings: np.ndarray) -> str:
@@ -302,9 +303,9 @@ def _read_points(vectors_path: Path, rows_path: Path) -> MapPoints | None:
     # changes them in place changes only its own pages.
     table = pa.ipc.open_file(pa.memory_map(str(rows_path))).read_all()
     embeddings = np.load(vectors_path, mmap_mode="c")
-    _page_in(embeddings)
     if embeddings.shape[0] != table.num_rows:
         return None
+    _page_in(embeddings)
     meta = table.schema.metadata
     column = lambda name: StringColumn(table.column(name))  # noqa: E731
     chunks = StoredChunks(column("id"), column("text"), JsonColumn(column("metadata")), embeddings)

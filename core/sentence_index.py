@@ -25,7 +25,7 @@ import numpy as np
 
 from .cache_lock import one_builder
 from .config import DATA_DIR
-from .embedders import Embedder
+from .embedders import Embedder, normalise
 from .embedding_cache import EmbeddingCache, text_hash
 from .keyword import BM25Settings, MemoryBM25
 from .projection import write_cache_file
@@ -129,8 +129,7 @@ class SentenceIndex:
         """Each sentence with its neighbours (the mean of the three vectors), as unit vectors: the passage
         around it, whose meaning is closer to a question than that of an answering sentence saying "he"."""
         previous, following = self.neighbours
-        window = self.vectors[previous] + self.vectors + self.vectors[following]
-        return window / np.maximum(np.linalg.norm(window, axis=1, keepdims=True), 1e-9)
+        return normalise(self.vectors[previous] + self.vectors + self.vectors[following])
 
     def allowed(self, where: Filter | None) -> np.ndarray:
         """Which sentences a filter lets an answer quote."""

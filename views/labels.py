@@ -17,7 +17,7 @@ from core.labels import (DEFAULT_K, DEFAULT_THRESHOLD, RINGED_OUTLIERS, LabelRep
 from core.map_explore import chart_pick, frame_csv
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
-from core.projection import DEFAULT_SAMPLE_CAP, MapPoints, Projection, ProjectionSettings, cached_points, project
+from core.projection import DEFAULT_SAMPLE_CAP, MapPoints, Projection, ProjectionSettings, project
 from core.workspace import Workspace
 
 CHART_KEY = "labels_map"
@@ -38,12 +38,6 @@ st.caption("Each chunk's nearest neighbours (cosine, in the full space) and a li
 workspace = ui.current_workspace()
 if workspace is None:
     st.stop()
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
-    with ui.progress_bar("Reading vectors") as progress:
-        return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -75,9 +69,9 @@ def short(text: str, width: int = 200) -> str:
 
 try:
     cap = ui.limits().bound("map_points", DEFAULT_SAMPLE_CAP)
-    if not ui.points_read(workspace, cap):  # a new version's first read: a background job, its bar shown
+    points = ui.map_points(workspace, cap)
+    if points is None:  # a new version's first read: a background job, its bar shown
         st.stop()
-    points = points_of(ui.collection_version(workspace), cap, workspace)
     projection = map_of(points.fingerprint, points)
 except ExplorerError as exc:
     st.error(str(exc))

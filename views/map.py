@@ -35,7 +35,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
 from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
-                             ProjectionSettings, cached_points, place_queries)
+                             ProjectionSettings, place_queries)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
@@ -60,12 +60,6 @@ D = ProjectionSettings()
 
 # -- cached computations: keyed by what they depend on, heavy inputs passed unhashed. Each makes
 # its own progress bar: Streamlit replays elements created inside a cached function on a cache hit.
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def points_of(version: tuple, cap: int, _workspace: Workspace) -> MapPoints:
-    with ui.progress_bar("Reading vectors") as progress:
-        return cached_points(_workspace.collection, _workspace.store.url, cap, progress=progress)
-
 
 def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
     """The layout to draw and the method computing in the background to replace it (None: final). Until the
@@ -500,9 +494,9 @@ def live_page(workspace: Workspace) -> Bundle | None:
         if settings.dims == 3 and cap > PLOTLY_POINTS:
             st.caption(f"The 3-D map shows at most {PLOTLY_POINTS:,} points (a seeded sample beyond).")
             cap = PLOTLY_POINTS
-        if not ui.points_read(workspace, cap):  # a new version's first read: a background job, its bar shown
+        points = ui.map_points(workspace, cap)
+        if points is None:  # a new version's first read: a background job, its bar shown
             return None
-        points = points_of(ui.collection_version(workspace), cap, workspace)
         projection, computing = shown_layout(points, settings)
     except ExplorerError as exc:
         st.error(str(exc))
@@ -569,6 +563,8 @@ def live_page(workspace: Workspace) -> Bundle | None:
                  else classes(chosen(), n))
         files = map_files(projection.coords, shown, found, f"{points.fingerprint}|{projection.settings.key()}")
         labels = map_labels(points, projection, clusters)
+        index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
+        query_hits = [index[i] for i in query.result_ids if i in index] if query else []
 
     # A fragment: a click, a box or a lasso reruns only what a pick changes (the side panel and the map's marks),
     # not the whole page; at a million points a full rerun was most of a click's second.
@@ -598,8 +594,6 @@ def live_page(workspace: Workspace) -> Bundle | None:
                 fig = map_figure(view, chosen(), queries, marks)
                 st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode=SELECTION_MODES)
             else:
-                index = {chunk_id: i for i, chunk_id in enumerate(view.ids)} if query else {}
-                query_hits = [index[i] for i in query.result_ids if i in index] if query else []
                 scatter_map(files, points.fingerprint, points.chunks.texts,
                             labels=labels, focus=clicked,
                             rings=[(neighbours, RING), (query_hits, RING), (suspects, SUSPECT_RING),

@@ -132,7 +132,8 @@ chosen_sources = source_column.multiselect("Files", sources, key="sources", form
 where = Filter(categories=tuple(chosen_categories) or None, sources=tuple(chosen_sources) or None)
 # Rows of CSV / JSONL files are documents: a chosen file's rows can be picked (type to find one of thousands).
 version = ui.collection_version(workspace)
-rows = [key for source in chosen_sources for key in file_rows(workspace).get(source, [])]
+by_file = file_rows(workspace) if chosen_sources else {}
+rows = [key for source in chosen_sources for key in by_file.get(source, [])]
 chosen_rows = st.multiselect("Rows of the chosen files", rows, key="search_rows",
                              format_func=ui.document_names(workspace),
                              placeholder=f"all {len(rows):,} rows (type an id to pick some)") if rows else []
