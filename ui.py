@@ -120,26 +120,27 @@ def collection_version(workspace: Workspace) -> tuple[str, str, str]:
     return (workspace.store.url, workspace.collection.name, workspace.collection.version())
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _facets(version: tuple[str, str, str], _workspace: Workspace) -> tuple[list[str], list[str]]:
-    documents = _workspace.collection.sources()  # one read of the metadata serves both pickers
-    return sorted({d.category for d in documents if d.category}), list(dict.fromkeys(d.source for d in documents))
-
-
-def facets(workspace: Workspace) -> tuple[list[str], list[str]]:
-    """The collection's categories and document names, for filter pickers (cached per version)."""
-    return _facets(collection_version(workspace), workspace)
-
-
 @st.cache_data(show_spinner="Listing the documents…", max_entries=16)
 def _documents(version: tuple[str, str, str], _workspace: Workspace) -> list[DocumentInfo]:
     return list_documents(_workspace.collection)
 
 
 def documents(workspace: Workspace) -> list[DocumentInfo]:
-    """Every document of the collection (cached per version: listing them reads every chunk's metadata, a
-    minute at a million chunks, which the Library page must not pay on every rerun)."""
+    """Every document of the collection (cached per version: listing them reads every chunk's metadata in a
+    Chroma store, half a minute at a million chunks, which a page must not pay on every rerun)."""
     return _documents(collection_version(workspace), workspace)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _facets(version: tuple[str, str, str], _workspace: Workspace) -> tuple[list[str], list[str]]:
+    listed = documents(_workspace)  # the one read of the metadata that the Library's list also comes from
+    return (sorted({d.category for d in listed if d.category}),
+            list(dict.fromkeys(d.key.source for d in listed)))
+
+
+def facets(workspace: Workspace) -> tuple[list[str], list[str]]:
+    """The collection's categories and document names, for filter pickers (cached per version)."""
+    return _facets(collection_version(workspace), workspace)
 
 
 def document_names(workspace: Workspace) -> Callable[[DocumentKey], str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .identity import move_to_current_scheme
-from .stores.base import READ_ALL_PAGE, Collection
+from .stores.base import Collection
 from .types import Filter, Metadata
 
 ROW_MARK = " › "
@@ -53,14 +53,14 @@ def label(key: DocumentKey, shown: Mapping[str, str]) -> str:
 
 
 def list_documents(collection: Collection) -> list[DocumentInfo]:
-    """Every document of a collection, with its category and chunk count, in source then row order."""
+    """Every document of a collection, with its category (the first, should its chunks carry several) and chunk
+    count, in source then row order."""
     chunks: dict[DocumentKey, int] = {}
     categories: dict[DocumentKey, str] = {}
-    for page in collection.iter_pages(page_size=READ_ALL_PAGE):
-        for metadata in page.metadatas:
-            key = DocumentKey.of(metadata or {})
-            chunks[key] = chunks.get(key, 0) + 1
-            categories.setdefault(key, str((metadata or {}).get("category", "")))
+    for counted in collection.document_counts():
+        key = DocumentKey(counted.source, counted.row)
+        chunks[key] = chunks.get(key, 0) + counted.chunks
+        categories.setdefault(key, counted.category)
     return [DocumentInfo(key, categories[key], chunks[key]) for key in sorted(chunks)]
 
 

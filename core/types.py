@@ -94,9 +94,21 @@ class CollectionInfo:
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """One ingested document as the library page lists it."""
+    """One source (a file, an upload, a table) with a category, and how many chunks it has with it."""
 
     source: str
+    category: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class DocumentCount:
+    """One document (a source, and a row of it for CSV / JSONL files: "" otherwise) with a category, and how
+    many chunks it has with it: what listing a collection's documents and its pickers' choices needs, without
+    reading every chunk's text."""
+
+    source: str
+    row: str
     category: str
     chunks: int
 

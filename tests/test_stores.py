@@ -19,7 +19,7 @@ from pgvector.psycopg import register_vector
 from core.errors import CollectionNotFound, EmbedderMismatch, ExplorerError, StoreUnavailable
 from core.stores import Collection, Store, open_store
 from core.stores.transfer import copy_collection
-from core.types import CollectionInfo, EmbedderInfo, Filter, ProgressEvent, SourceInfo
+from core.types import CollectionInfo, DocumentCount, EmbedderInfo, Filter, ProgressEvent, SourceInfo
 from store_fixtures import Corpus, backends, free_port
 
 pytest_plugins = ["store_fixtures"]
@@ -109,11 +109,30 @@ def test_upsert_is_idempotent_and_replaces_by_id(store, new_name, long_docs_corp
 
 
 @backends()
+def test_document_counts_count_each_row_of_a_file_as_a_document(store, new_name, long_docs_corpus):
+    """A CSV / JSONL file's rows are documents of their own (numbered rows as strings, as ingest writes them); a
+    file without rows is one; the sources add the rows up. The same on every store."""
+    rows = [replace(chunk, source="table.csv", metadata={**chunk.metadata, "source": "table.csv", "row": str(n % 3),
+                                                         "category": "table"})
+            for n, chunk in enumerate(long_docs_corpus.chunks[:7])]
+    plain = list(long_docs_corpus.chunks[7:9])
+    collection = store.open_collection(new_name(store), long_docs_corpus.embedder)
+    collection.upsert(rows + plain, long_docs_corpus.embeddings[:9])
+    plain_counts = Counter((c.source, str(c.metadata["category"])) for c in plain)
+    assert collection.document_counts() == sorted(
+        [DocumentCount("table.csv", "0", "table", 3), DocumentCount("table.csv", "1", "table", 2),
+         DocumentCount("table.csv", "2", "table", 2)]
+        + [DocumentCount(s, "", c, n) for (s, c), n in plain_counts.items()], key=lambda d: (d.source, d.row, d.category))
+    assert SourceInfo("table.csv", "table", 7) in collection.sources()
+
+
+@backends()
 def test_sources_categories_and_delete_source(store, new_name, long_docs_corpus):
     collection = fill(store, new_name(store), long_docs_corpus)
     counts = Counter((c.source, str(c.metadata["category"])) for c in long_docs_corpus.chunks)
     assert collection.sources() == [SourceInfo(source=s, category=c, chunks=n) for (s, c), n in sorted(counts.items())]
     assert collection.categories() == ["novel", "spec"]
+    assert collection.document_counts() == [DocumentCount(s, "", c, n) for (s, c), n in sorted(counts.items())]
 
     spec_ids = [c.id for c in long_docs_corpus.chunks if c.source == SPEC]
     removed = collection.delete_source(SPEC, keep_ids=spec_ids[:2])

@@ -7,12 +7,13 @@ import re
 import socket
 from dataclasses import dataclass
 from contextlib import contextmanager
-from typing import ContextManager, Iterator, Protocol, Sequence
+from collections import Counter
+from typing import ContextManager, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError
-from ..types import Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
+from ..types import Chunk, CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
 
 # Rows per page when a whole collection is streamed (copy, export): about 1.5 MB
 # of 384-dimensional vectors, far below any server's request limit.
@@ -42,6 +43,21 @@ def check_same_embedder(name: str, stored: EmbedderInfo, asked: EmbedderInfo) ->
             f"collection '{name}' was made with {stored.name} ({stored.dimension} dimensions), "
             f"not {asked.name} ({asked.dimension}); search it with {stored.name} "
             "or ingest into a new collection")
+
+
+def count_documents(metadatas: Iterable[Metadata]) -> list[DocumentCount]:
+    """`Collection.document_counts` from the chunks' metadata, for stores that read it row by row."""
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (str(m.get("source", "")), str(m.get("row", "")), str(m.get("category", ""))) for m in metadatas)
+    return [DocumentCount(source, row, category, n) for (source, row, category), n in sorted(counts.items())]
+
+
+def sources_of(documents: Iterable[DocumentCount]) -> list[SourceInfo]:
+    """`Collection.sources` from its document counts: chunks per (source, category), sorted."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for d in documents:
+        counts[d.source, d.category] += d.chunks
+    return [SourceInfo(source=s, category=c, chunks=n) for (s, c), n in sorted(counts.items())]
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,11 @@ class Collection(Protocol):
 
     def delete_source(self, source: str, keep_ids: Sequence[str] = ()) -> int:
         """Delete a document's chunks (except keep_ids); returns how many went."""
+        ...
+
+    def document_counts(self) -> list[DocumentCount]:
+        """Every (source, row, category) the chunks carry, with its chunk count, sorted: one read of the
+        metadata (or one query) that the document list, the sources and the categories all come from."""
         ...
 
     def sources(self) -> list[SourceInfo]: ...

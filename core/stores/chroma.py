@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -53,10 +52,10 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from ..errors import (CollectionNotFound, EmbedderMismatch, ExplorerError, KeywordIndexDamaged, ReadOnlyCollection,
                       StoreDamaged, StoreFull, StoreIncompatible, StoreUnavailable)
 from ..keyword import KeywordIndex, KeywordWriter, keyword_index, remove_keyword_index
-from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, SourceInfo,
-                     no_progress)
+from ..types import (Chunk, CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback,
+                     SourceInfo, no_progress)
 from .base import (PAGE_SIZE, READ_ALL_PAGE, Pending, StoredChunks, check_collection_name, check_same_embedder,
-                   valid_collection_name)
+                   count_documents, sources_of, valid_collection_name)
 from .crash import write_step
 
 # Chroma caps one request's batch (5,461 rows for a write, 32,766 SQL variables for a read); writes are
@@ -689,16 +688,14 @@ class ChromaCollection:
                 found.update(raw.get(ids=list(ids[lo:lo + PAGE]), include=[])["ids"])
         return found
 
-    def _metadatas(self) -> list[Metadata]:
-        return self.get().metadatas
+    def document_counts(self) -> list[DocumentCount]:
+        return count_documents(m for page in self._pages(None, False, READ_ALL_PAGE) for m in page.metadatas)
 
     def sources(self) -> list[SourceInfo]:
-        counts: Counter[tuple[str, str]] = Counter(
-            (str(m.get("source", "")), str(m.get("category", ""))) for m in self._metadatas())
-        return [SourceInfo(source=s, category=c, chunks=n) for (s, c), n in sorted(counts.items())]
+        return sources_of(self.document_counts())
 
     def categories(self) -> list[str]:
-        return sorted({str(m["category"]) for m in self._metadatas() if m.get("category")})
+        return sorted({d.category for d in self.document_counts() if d.category})
 
     def get(self, where: Filter | None = None, include_embeddings: bool = False,
             limit: int | None = None, ids: Sequence[str] | None = None) -> StoredChunks:

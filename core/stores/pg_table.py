@@ -32,8 +32,8 @@ from psycopg import sql
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyCollection, StoreUnavailable
 from ..keyword import Analyzer, BM25Settings
-from ..types import CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
-from .base import PAGE_SIZE, StoredChunks
+from ..types import CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
+from .base import PAGE_SIZE, READ_ALL_PAGE, StoredChunks, count_documents, sources_of
 
 VECTOR_TYPES = ("vector", "halfvec")  # pgvector's dense types; halfvec stores 16-bit floats, half the space
 TABLE_PARAMS = ("table", "vector", "text", "id", "category", "metadata", "model")
@@ -210,12 +210,11 @@ class PgTableCollection:
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return set(self.get(ids=ids).ids)
 
+    def document_counts(self) -> list[DocumentCount]:
+        return count_documents(m for page in self.iter_pages(page_size=READ_ALL_PAGE) for m in page.metadatas)
+
     def sources(self) -> list[SourceInfo]:
-        counts: dict[str, int] = {}
-        for page in self.iter_pages():
-            for metadata in page.metadatas:
-                counts[str(metadata["category"])] = counts.get(str(metadata["category"]), 0) + 1
-        return [SourceInfo(self.name, category, n) for category, n in sorted(counts.items())]
+        return sources_of(self.document_counts())
 
     def categories(self) -> list[str]:
         if not self._c.category:

@@ -45,8 +45,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, StoreUnavailable
 from ..keyword import Analyzer, BM25Settings
-from ..types import (Chunk, CollectionInfo, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback, ProgressEvent,
-                     SourceInfo, no_progress)
+from ..types import (Chunk, CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback,
+                     ProgressEvent, SourceInfo, no_progress)
 from . import pg_bm25
 from .base import PAGE_SIZE, Pending, StoredChunks, check_collection_name, check_same_embedder
 from .crash import write_step
@@ -541,10 +541,16 @@ class PgVectorCollection:
         with self._transaction() as cur:
             return self._existing_ids(cur, ids)
 
+    def document_counts(self) -> list[DocumentCount]:
+        with self._transaction() as cur:
+            cur.execute(sql.SQL("SELECT source, coalesce(metadata->>'row', ''), category, count(*) FROM {} "
+                                "GROUP BY 1, 2, 3").format(self._table))
+            # Sorted here rather than by the database collation, so every store lists alike.
+            return [DocumentCount(*row) for row in sorted(cur.fetchall())]
+
     def sources(self) -> list[SourceInfo]:
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT source, category, count(*) FROM {} GROUP BY 1, 2").format(self._table))
-            # Sorted here rather than by the database collation, so every store lists alike.
             return [SourceInfo(source=s, category=c, chunks=n) for s, c, n in sorted(cur.fetchall())]
 
     def categories(self) -> list[str]:
