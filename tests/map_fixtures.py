@@ -2,8 +2,14 @@
 and the synthetic big collections of the map's browser test and benches (`write_noisy_copies`)."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,8 +20,16 @@ from core.stores.base import Collection
 from core.types import Chunk, Metadata
 
 from core.config import SAMPLE_COLLECTION
+from core.embedders import get_embedder
 from core.projection import MapPoints, load_points
+from core.samples import ensure_samples
+from core.stores import open_store
 from core.workspace import open_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+BIG_POINTS = 100_000  # the map's browser test at scale
+BIG_COLLECTION = "big"
+BIG_BUILD_TIMEOUT_S = 1200
 
 
 def write_noisy_copies(collection: Collection, texts: Sequence[str], metadatas: Sequence[Metadata],
@@ -40,6 +54,56 @@ def write_noisy_copies(collection: Collection, texts: Sequence[str], metadatas: 
             print(f"  wrote {ns[-1] + 1:,}/{size:,} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
         print(f"  building the keyword index ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
     print(f"  built {size:,} points in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+
+
+def build_big_store(folder: Path, size: int) -> None:
+    """A Chroma folder `folder`/store whose collection BIG_COLLECTION holds `size` points: the sample collection's
+    2,411 chunks (made in `folder`/samples as `ensure_samples` makes them), each about size / 2,411 times with
+    noise (`write_noisy_copies`)."""
+    samples_folder = str(folder / "samples")
+    ensure_samples(open_store(samples_folder), get_embedder("minilm"))
+    samples = open_workspace(samples_folder, SAMPLE_COLLECTION).collection
+    base = samples.get(include_embeddings=True)
+    collection = open_store(str(folder / "store")).open_collection(BIG_COLLECTION, samples.embedder)
+    write_noisy_copies(collection, base.texts, base.metadatas, base.embeddings, size)
+
+
+@dataclass
+class BigStoreBuild:
+    """`build_big_store` in a process of its own, started when the session's tests are collected (tests/conftest.py):
+    two minutes of Chroma inserts that run on the second core beside the tests before the one that needs them."""
+
+    folder: Path
+    process: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, size: int = BIG_POINTS) -> BigStoreBuild:
+        folder = Path(tempfile.mkdtemp(prefix="explorer-big-store-"))
+        log = folder / "build.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen([sys.executable, str(Path(__file__)), str(folder), str(size)], cwd=ROOT,
+                                       env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        return cls(folder, process, log)
+
+    def wait(self) -> str:
+        """The built store's folder, once the build has finished; fails the test with the build's log if it failed."""
+        try:
+            code = self.process.wait(timeout=BIG_BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail(f"building the {BIG_POINTS:,}-point store took over {BIG_BUILD_TIMEOUT_S} s:\n"
+                        f"{self.log.read_text()[-3000:]}")
+        if code != 0:
+            pytest.fail(f"building the {BIG_POINTS:,}-point store failed ({code}):\n{self.log.read_text()[-3000:]}")
+        return str(self.folder / "store")
+
+    def remove(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +159,7 @@ def hover_previews(data: dict, timeout_s: float = 30.0) -> list[str]:
 def points_by_category(at) -> dict[str, int]:
     """Points drawn per legend entry (category, when colouring by category)."""
     return {c["name"]: c["count"] for c in map_data(at)["categories"] if c["count"]}
+
+
+if __name__ == "__main__":  # BigStoreBuild.start
+    build_big_store(Path(sys.argv[1]), int(sys.argv[2]))

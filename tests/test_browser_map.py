@@ -10,10 +10,6 @@ from typing import Iterator
 import pytest
 
 from browser_fixtures import ROOT, app_tab, free_port, start_app, stop_app
-from core.config import SAMPLE_COLLECTION
-from core.stores import open_store
-from core.workspace import open_workspace
-from map_fixtures import write_noisy_copies
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
@@ -175,15 +171,10 @@ def test_map_click_box_lasso_legend_and_zoom_labels(chromium, samples_app):
 
 
 @pytest.fixture(scope="module")
-def big_app(full_sample_store, tmp_path_factory) -> Iterator[str]:
+def big_app(big_store, tmp_path_factory) -> Iterator[str]:
     """The app on 100,000 points: the sample collection's 2,411 chunks, each about 41 times with noise."""
-    samples = open_workspace(full_sample_store, SAMPLE_COLLECTION).collection
-    base = samples.get(include_embeddings=True)
-    folder = tmp_path_factory.mktemp("big-store")
-    collection = open_store(str(folder)).open_collection("big", samples.embedder)
-    write_noisy_copies(collection, base.texts, base.metadatas, base.embeddings, 100_000)
     port = free_port()
-    process = start_app(str(folder), port, Path(tmp_path_factory.mktemp("big-app")) / "server.log")
+    process = start_app(big_store, port, Path(tmp_path_factory.mktemp("big-app")) / "server.log")
     yield f"http://127.0.0.1:{port}"
     stop_app(process)
 
