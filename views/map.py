@@ -35,7 +35,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
 from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
-                             ProjectionSettings, place_queries)
+                             ProjectionSettings, place_queries, project)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
@@ -50,7 +50,7 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_trust", "map_clusters", "map_topics"  # background jobs of the session
-RINGS_JOB, COUNTS_JOB = "map_rings", "map_counts"
+RINGS_JOB, COUNTS_JOB, LAYOUT_JOB = "map_rings", "map_counts", "map_layout"
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -61,12 +61,19 @@ D = ProjectionSettings()
 # -- cached computations: keyed by what they depend on, heavy inputs passed unhashed. Each makes
 # its own progress bar: Streamlit replays elements created inside a cached function on a cache hit.
 
-def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
-    """The layout to draw and the method computing in the background to replace it (None: final). Until the
-    wanted layout is computed (by a background job every session shares) PCA is drawn with the job's progress,
-    and the page reruns when it is done."""
-    with st.spinner("Laying out the map…"):  # PCA on a first view: seconds at 100,000 points (shown after 0.5 s)
-        layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
+def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None] | None:
+    """The layout to draw and the method computing in the background to replace it (None: final); None while a
+    first view's PCA is worked out (seconds at 100,000 points) by a background job of the session, its bar where the
+    map goes. Until the wanted layout is computed (by a background job every session shares) PCA is drawn with the
+    job's progress, and the page reruns when it is done."""
+    def pca(linear: ProjectionSettings) -> Projection | None:
+        return ui.job_result(LAYOUT_JOB, (points.fingerprint, linear.key()), "Laying out the map (PCA)",
+                             lambda progress: project(points.chunks.embeddings, linear, progress,
+                                                      data_key=points.fingerprint))
+
+    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint, pca=pca)
+    if layout is None:
+        return None
     if layout.final:
         return layout.projection, None
     layout_progress(len(points.chunks.ids), settings, points.fingerprint)
@@ -497,7 +504,10 @@ def live_page(workspace: Workspace) -> Bundle | None:
         points = ui.map_points(workspace, cap)
         if points is None:  # a new version's first read: a background job, its bar shown
             return None
-        projection, computing = shown_layout(points, settings)
+        shown = shown_layout(points, settings)
+        if shown is None:  # its first PCA layout: a background job too
+            return None
+        projection, computing = shown
     except ExplorerError as exc:
         st.error(str(exc))
         return None
@@ -608,6 +618,11 @@ def live_page(workspace: Workspace) -> Bundle | None:
 
 
 st.title("Embedding map")
+# Drawn only once the points and their layout are there: kept through the runs that wait for a new version's (and
+# across visits to other pages), where Streamlit would forget them.
+ui.remembered("map_filter_categories", "map_filter_sources", "map_filter_field", "map_filter_values",
+              "map_clusters_on", "map_cluster_method", "map_n_clusters", "map_min_cluster_size", "map_query_set",
+              "map_query_set_k", "map_query_set_mode")
 imported = st.session_state.get(BUNDLE_KEY)
 if imported is not None:
     imported_page(imported)
