@@ -141,8 +141,8 @@ def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session
 
 
 def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app, tmp_path: Path):
-    """Started on the Library, left for the search page, back: the import finished without the page,
-    and the Library says so and opens the new collection."""
+    """Started on the Library's second tab, left for the search page, back: the import finished without the page,
+    and the Library opens the new collection and says so, on the tab the visitor was on."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -171,12 +171,12 @@ def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked
         tab.settle()
         tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Library").click()
         tab.settle()
-        # Done, the Library opens the new collection (a rerun, which shows the first tab): then the notice's tab.
+        # Back on the tab it was left on; done, the Library opens the new collection (a rerun) and says so there.
         tab.page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSidebar"] input')]
             .some(i => i.value.includes('elsewhere'))""", timeout=300_000)
         tab.settle()
-        tab.page.get_by_role("tab", name="Collections & documents").click()
-        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for()
+        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for()  # visible: its tab is still the one shown
+        assert tab.page.get_by_role("tab", selected=True).inner_text() == "Collections & documents"
         assert "elsewhere" in sidebar_collection(tab)
         assert tab.exceptions() == []
 
