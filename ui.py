@@ -170,18 +170,6 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
         bar.empty()
 
 
-@contextmanager
-def working(label: str) -> Iterator[None]:
-    """A spinner shown from the first moment of a wait (st.spinner shows only after half a second),
-    gone when the wait is over."""
-    slot = st.empty()
-    slot.status(label, state="running")
-    try:
-        yield
-    finally:
-        slot.empty()
-
-
 def run_in_background(key: str, label: str, task: Task, inputs: Hashable = None) -> Job:
     """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
     and `finished_job(key)` shows its progress again on return. Returns the job."""
@@ -194,25 +182,29 @@ def background_job(key: str) -> Job | None:
     return st.session_state.get(_JOBS, {}).get(key)
 
 
-def finished_job(key: str) -> Job | None:
-    """While this session's job `key` runs, its progress bar (refreshed every second); once it has
-    ended, the job (result or error), returned once and then forgotten."""
+def finished_job(key: str, show: Callable[[Job], None] | None = None) -> Job | None:
+    """While this session's job `key` runs, its progress bar (or what `show` draws of it), refreshed twice a
+    second; once it has ended, the job (result or error), returned once and then forgotten."""
     job = background_job(key)
     if job is None:
         return None
     if job.running:
-        _job_progress(key)
+        _job_progress(key, show)
         return None
     return st.session_state[_JOBS].pop(key)
 
 
-@st.fragment(run_every=1.0)
-def _job_progress(key: str) -> None:
+@st.fragment(run_every=0.5)
+def _job_progress(key: str, show: Callable[[Job], None] | None = None) -> None:
     job = background_job(key)
     if job is not None and not job.running:
         st.rerun(scope="app")  # the page reads the outcome
     if job is not None:
-        st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
+        (show or job_bar)(job)
+
+
+def job_bar(job: Job) -> None:
+    st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
 
 
 @st.cache_resource(show_spinner=False)

@@ -2,6 +2,7 @@
 
 - Ask shows its spinner before the answer, timed in the page (MutationObserver, performance.now()).
 - A vector import goes on while the visitor is on another page; back on the Library it is finished.
+- So does an answer being written: back on Ask, the question and the answer so far, then all of it.
 - So does a chunking sweep: back on its page, the choices and then the scores of the sweep started before.
 - A URL copied from one session (collection, query, map method and colouring) opens the same view
   in a fresh browser session.
@@ -179,6 +180,45 @@ def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked
         assert tab.page.get_by_role("tab", selected=True).inner_text() == "Collections & documents"
         assert "elsewhere" in sidebar_collection(tab)
         assert tab.exceptions() == []
+
+
+# Set when the assistant's bubble shows some of the answer's words before the whole answer is in.
+PARTIAL = """() => {
+  new MutationObserver(() => {
+    const bubbles = document.querySelectorAll('[data-testid="stChatMessage"]');
+    const text = bubbles.length > 1 ? bubbles[1].innerText : '';
+    if (text.includes('The answer') && !text.includes('document 1')) window.__partial = true;
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_an_answer_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app):
+    """A model writing slowly: leave for the search page after its first words, come back: the question and the
+    answer so far show again, then the whole answer, without asking again."""
+    from fake_llm import FakeLLM
+    from core.llm import KEYLESS
+
+    with FakeLLM(api_key=KEYLESS, pace=1.0) as fake, app_tab(chromium, linked_app) as tab:
+        tab.open("chat")
+        pick(tab, "Answer with", "OpenAI-compatible server")
+        base_url = tab.page.get_by_role("textbox", name="Base URL")
+        base_url.fill(fake.openai_base_url)
+        base_url.press("Enter")
+        tab.settle()
+        box = tab.page.locator('[data-testid="stChatInputTextArea"]')
+        box.fill("Who is Walton?")
+        box.press("Enter")
+        answer = tab.page.locator('[data-testid="stChatMessage"]').nth(1)
+        answer.get_by_text(re.compile("^The answer")).wait_for()  # its first words
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+        tab.page.get_by_label("Query").wait_for()
+        tab.page.evaluate(PARTIAL)
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Ask (RAG chat)").click()
+        tab.page.locator('[data-testid="stChatMessage"]').first.get_by_text("Who is Walton?").wait_for()
+        answer.get_by_text(re.compile("Answered by")).wait_for()
+        assert tab.page.evaluate("window.__partial === true")  # the answer so far showed on return
+        assert "The answer is in document 1" in answer.inner_text()
+        assert len(fake.requests) == 1 and tab.exceptions() == []
 
 
 def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app):
