@@ -1,7 +1,7 @@
 """The preferred map layout (UMAP) computed in the background while PCA is drawn.
 
 UMAP takes seconds at a few thousand points and minutes at a million; PCA takes seconds
-(4 at 100,000 points, 8 at a million). `current_layout` answers with what can be drawn now:
+(1.5-5.5 at 100,000 points, 5-10 at a million on a loaded 2-core machine). `current_layout` answers with what can be drawn now:
 the wanted layout when it is in the disk cache, else PCA, after starting (once) a background
 job that computes the wanted layout into that cache. The page polls `current_layout` (or
 `job_status`) and draws the wanted layout when it is there; it has PCA worked out by a job of

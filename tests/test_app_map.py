@@ -229,11 +229,10 @@ def test_reading_the_points_and_laying_them_out_go_on_while_the_visitor_is_on_an
     import threading
 
     import core.jobs
-    import core.projection
     import ui
 
     gates, reads, layouts = {"read": threading.Event(), "layout": threading.Event()}, [], []
-    real_read, real_layout = ui.cached_points, core.projection.project
+    real_read, real_layout = ui.cached_points, ui.project
 
     def held_read(*args, **kwargs):
         reads.append(args[2])
@@ -246,7 +245,7 @@ def test_reading_the_points_and_laying_them_out_go_on_while_the_visitor_is_on_an
         return real_layout(*args, **kwargs)
 
     monkeypatch.setattr(ui, "cached_points", held_read)  # what the points job reads with
-    monkeypatch.setattr(core.projection, "project", held_layout)  # what the layout job computes with
+    monkeypatch.setattr(ui, "project", held_layout)  # what the layout job computes with
     monkeypatch.setattr(core.jobs.Results, "get", lambda *_: None)  # as on a fresh server: nothing laid out before
 
     def leave_and_return(key: str) -> None:
@@ -266,7 +265,7 @@ def test_reading_the_points_and_laying_them_out_go_on_while_the_visitor_is_on_an
         gates["read"].set()
         assert at.session_state["_jobs"]["points"].wait(60)
         at.run()  # the points are read: their PCA layout is worked out
-        leave_and_return("map_layout")
+        leave_and_return("pca")
     finally:
         gates["read"].set()
         gates["layout"].set()

@@ -35,7 +35,7 @@ from core.map_explore import (MapFilter, chart_pick, cluster_centres, filter_row
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
 from core.projection import (DEFAULT_METHOD, MAP_POINTS, METHOD_LABELS, METHODS, METRICS, MapPoints, Projection,
-                             ProjectionSettings, place_queries, project)
+                             ProjectionSettings, place_queries)
 from core.retrieval_counts import RetrievalCounts, query_lines, retrieval_counts
 from core.search import DEFAULT_MODE, MODES, search
 from core.trust import DEFAULT_K, Trust, cached_preservation, suggestion
@@ -50,7 +50,7 @@ SELECTION_MODES = ("points", "box", "lasso")
 TEXT_COLUMN = st.column_config.TextColumn("text", width="large")
 SCATTER_KEY = "map_scatter"
 TRUST_JOB, CLUSTERS_JOB, TOPICS_JOB = "map_trust", "map_clusters", "map_topics"  # background jobs of the session
-RINGS_JOB, COUNTS_JOB, LAYOUT_JOB = "map_rings", "map_counts", "map_layout"
+RINGS_JOB, COUNTS_JOB = "map_rings", "map_counts"
 MAX_POINTS = 2_000_000
 PLOTLY_POINTS = 100_000  # 3-D stays Plotly, which is slow beyond this
 TABLE_ROWS = 1_000  # a selection's table shows this many; its CSV holds all
@@ -66,12 +66,8 @@ def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Proje
     first view's PCA is worked out (seconds at 100,000 points) by a background job of the session, its bar where the
     map goes. Until the wanted layout is computed (by a background job every session shares) PCA is drawn with the
     job's progress, and the page reruns when it is done."""
-    def pca(linear: ProjectionSettings) -> Projection | None:
-        return ui.job_result(LAYOUT_JOB, (points.fingerprint, linear.key()), "Laying out the map (PCA)",
-                             lambda progress: project(points.chunks.embeddings, linear, progress,
-                                                      data_key=points.fingerprint))
-
-    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint, pca=pca)
+    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint,
+                            pca=lambda linear: ui.pca_layout(points, linear))
     if layout is None:
         return None
     if layout.final:
