@@ -5,6 +5,9 @@ sentences); a key or a local server adds a language model that writes it.
 Each [n] in an answer links to its citation below it, where the quoted
 sentences are highlighted inside the chunk.
 
+An answer is written by a background job of the session: leaving the page
+does not stop it, and coming back shows the question and the answer so far.
+
 Document text and model output are shown as text: the answer goes through
 Markdown with every markup character escaped (so a document's ![image](url)
 or <tag> shows as those characters) and only our own [n] links added; a cited
