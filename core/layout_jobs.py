@@ -1,11 +1,12 @@
 """The preferred map layout (UMAP) computed in the background while PCA is drawn.
 
 UMAP takes seconds at a few thousand points and minutes at a million; PCA takes seconds
-(1.5-5.5 at 100,000 points, 5-10 at a million on a loaded 2-core machine). `current_layout` answers with what can be drawn now:
-the wanted layout when it is in the disk cache, else PCA, after starting (once) a background
-job that computes the wanted layout into that cache. The page polls `current_layout` (or
-`job_status`) and draws the wanted layout when it is there; it has PCA worked out by a job of
-its own (`pca`: a thread of the session, numpy's work leaves the app's server free).
+(1.5-5.5 at 100,000 points, 5-10 at a million on a loaded 2-core machine). `current_layout`
+answers with what can be drawn now: the wanted layout when it is in the disk cache, else PCA,
+after starting (once) a background job that computes the wanted layout into that cache. The
+page polls `current_layout` (or `job_status`) and draws the wanted layout when it is there; it
+has PCA worked out by a job of its own (`pca`: a thread of the session, numpy's work leaves the
+app's server free).
 
 A job is a separate Python process (`python -m core.layout_jobs`), niced: numba code
 in UMAP holds the GIL, so a thread would stall the app's server for seconds at a time,
@@ -35,7 +36,7 @@ from .projection import (DEFAULT_CACHE_DIR, DEFAULT_METHOD, METHOD_LABELS, Proje
 from .types import ProgressEvent
 
 JobState = Literal["absent", "running", "done", "failed"]
-PcaLayout = Callable[[ProjectionSettings], "Projection | None"]  # PCA under these settings, or None while computed
+PcaLayout = Callable[[ProjectionSettings], Projection | None]  # PCA under these settings, or None while computed
 _started: dict[str, subprocess.Popen] = {}  # jobs this process started, by status file: reaped when polled
 _lock = threading.Lock()  # two sessions of one app asking at once start one job
 

@@ -1,5 +1,6 @@
-"""The preferred layout in the background: PCA at once (or from a page's job), the real UMAP computed by a real child process whose
-progress any caller can read, then read from the cache; one job per data and settings; a write makes a new key."""
+"""The preferred layout in the background: PCA at once (or from a page's job), the real UMAP computed by a real
+child process whose progress any caller can read, then read from the cache; one job per data and settings; a write
+makes a new key."""
 from __future__ import annotations
 
 import os
