@@ -93,7 +93,7 @@ def test_example_questions_are_asked_with_one_click(chat_page):
 def test_an_answer_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
     """An answer is written by a background job of the session (here it waits for a collection version's first
     sentence index): the question and a spinner show, leaving the page and coming back shows both again (the same
-    job, not cancelled, not restarted), then the answer, once."""
+    job, not cancelled, not restarted); a question asked meanwhile waits its turn; then both answers, once."""
     import threading
 
     import core.rag
@@ -117,13 +117,18 @@ def test_an_answer_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
         at.switch_page("views/chat.py").run()
         assert at.session_state["_jobs"]["chat_answer"] is job and job.running
         assert at.chat_message[0].text[0].value == "Who is Mr. Bingley?"
+        at.chat_input(key="chat_question").set_value("Who is Mr. Darcy?").run()  # asked meanwhile: waits its turn
+        assert at.session_state["_jobs"]["chat_answer"] is job
+        assert [m.text[0].value for m in at.chat_message if m.name == "user"] == ["Who is Mr. Bingley?",
+                                                                                  "Who is Mr. Darcy?"]
     finally:
         release.set()
     finish_jobs(at)
     assert not at.exception and not at.error
-    assert "Bingley" in assistant_markdown(at)[0] and len(builds) == 1
-    at.run()  # answered once: the question is not asked again
-    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    answers = assistant_markdown(at)
+    assert len(answers) == 2 and "Bingley" in answers[0] and "Darcy" in answers[1] and len(builds) == 2
+    at.run()  # each answered once: no question is asked again
+    assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
 
 
 def test_a_failed_answer_keeps_its_question_to_ask_again(chat_page, monkeypatch):
