@@ -21,7 +21,7 @@ from core.jobs import Job, Results, Task, start_job
 from core.llm import LLM
 from core.markup import markdown_text
 from core.pipeline import Source, Upload
-from core.projection import MapPoints, cached_points
+from core.projection import MapPoints, Projection, ProjectionSettings, cached_points, project
 from core.samples import ensure_samples
 from core.scratch import prune, session_folder, touch
 from core.sharing import Limits, SharingPolicy, StoreEntry, configured_database_urls, load_policy, masked_url
@@ -47,6 +47,7 @@ STORE_URL, COLLECTION = "store_url", "collection"
 _JOBS = "_jobs"  # key -> core.jobs.Job: this session's work that outlives its page
 _DONE = "_jobs_done"  # key -> the last Job of that kind that succeeded (its inputs and result)
 POINTS_JOB = "points"  # reading a collection version's points for the map or the labels check
+PCA_JOB = "pca"  # their first PCA layout, for the same pages
 _REMEMBERED = "_remembered_widgets"  # widget key -> its value when the visitor last left its page
 _UPLOADED = "_uploaded_bytes"  # what this session has ingested from uploads, against the shared limit
 _ADMITTED = "_admitted_uploads"  # ids of the files (sweep corpora, CSVs, bundles) already charged to this session
@@ -171,18 +172,6 @@ def progress_bar(label: str) -> Iterator[ProgressCallback]:
         bar.empty()
 
 
-@contextmanager
-def working(label: str) -> Iterator[None]:
-    """A spinner shown from the first moment of a wait (st.spinner shows only after half a second),
-    gone when the wait is over."""
-    slot = st.empty()
-    slot.status(label, state="running")
-    try:
-        yield
-    finally:
-        slot.empty()
-
-
 def run_in_background(key: str, label: str, task: Task, inputs: Hashable = None) -> Job:
     """Start `task` on its own thread (core.jobs): it goes on when the visitor opens another page,
     and `finished_job(key)` shows its progress again on return. Returns the job."""
@@ -195,25 +184,29 @@ def background_job(key: str) -> Job | None:
     return st.session_state.get(_JOBS, {}).get(key)
 
 
-def finished_job(key: str) -> Job | None:
-    """While this session's job `key` runs, its progress bar (refreshed every second); once it has
-    ended, the job (result or error), returned once and then forgotten."""
+def finished_job(key: str, show: Callable[[Job], None] | None = None) -> Job | None:
+    """While this session's job `key` runs, its progress bar (or what `show` draws of it), refreshed twice a
+    second; once it has ended, the job (result or error), returned once and then forgotten."""
     job = background_job(key)
     if job is None:
         return None
     if job.running:
-        _job_progress(key)
+        _job_progress(key, show)
         return None
     return st.session_state[_JOBS].pop(key)
 
 
-@st.fragment(run_every=1.0)
-def _job_progress(key: str) -> None:
+@st.fragment(run_every=0.5)
+def _job_progress(key: str, show: Callable[[Job], None] | None = None) -> None:
     job = background_job(key)
     if job is not None and not job.running:
         st.rerun(scope="app")  # the page reads the outcome
     if job is not None:
-        st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
+        (show or job_bar)(job)
+
+
+def job_bar(job: Job) -> None:
+    st.progress(job.fraction(), text=markdown_text(job.status()[:120]))  # names in it are shown as written
 
 
 @st.cache_resource(show_spinner=False)
@@ -271,6 +264,14 @@ def map_points(workspace: Workspace, cap: int) -> MapPoints | None:
     if job_result(POINTS_JOB, (collection_version(workspace), cap), "Reading vectors", read) is None:
         return None
     return _mapped_points(collection_version(workspace), cap, workspace)
+
+
+def pca_layout(points: MapPoints, settings: ProjectionSettings = ProjectionSettings(method="pca")) -> Projection | None:
+    """The points' PCA layout, or None while it is first worked out (seconds at 100,000 points) by a background job
+    of the session: its bar from the first moment and again on return, leaving the page does not cancel it. Later
+    ones are read from the disk cache it wrote."""
+    return job_result(PCA_JOB, (points.fingerprint, settings.key()), "Laying out the map (PCA)", lambda progress: (
+        project(points.chunks.embeddings, settings, progress, data_key=points.fingerprint)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

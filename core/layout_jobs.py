@@ -1,10 +1,12 @@
 """The preferred map layout (UMAP) computed in the background while PCA is drawn.
 
-UMAP takes seconds at a few thousand points and minutes at a million; PCA takes a
-second. `current_layout` answers at once with what can be drawn now: the wanted layout
-when it is in the disk cache, else PCA, after starting (once) a background job that
-computes the wanted layout into that cache. The page polls `current_layout` (or
-`job_status`) and draws the wanted layout when it is there.
+UMAP takes seconds at a few thousand points and minutes at a million; PCA takes seconds
+(1.5-5.5 at 100,000 points, 5-10 at a million on a loaded 2-core machine). `current_layout`
+answers with what can be drawn now: the wanted layout when it is in the disk cache, else PCA,
+after starting (once) a background job that computes the wanted layout into that cache. The
+page polls `current_layout` (or `job_status`) and draws the wanted layout when it is there; it
+has PCA worked out by a job of its own (`pca`: a thread of the session, numpy's work leaves the
+app's server free).
 
 A job is a separate Python process (`python -m core.layout_jobs`), niced: numba code
 in UMAP holds the GIL, so a thread would stall the app's server for seconds at a time,
@@ -25,7 +27,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from .projection import (DEFAULT_CACHE_DIR, DEFAULT_METHOD, METHOD_LABELS, Proje
 from .types import ProgressEvent
 
 JobState = Literal["absent", "running", "done", "failed"]
+PcaLayout = Callable[[ProjectionSettings], Projection | None]  # PCA under these settings, or None while computed
 _started: dict[str, subprocess.Popen] = {}  # jobs this process started, by status file: reaped when polled
 _lock = threading.Lock()  # two sessions of one app asking at once start one job
 
@@ -154,22 +157,23 @@ def start_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_k
 
 
 def current_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_key: str,
-                   cache_dir: Path = DEFAULT_CACHE_DIR) -> Layout:
-    """The layout to draw now. PCA is computed here (a second, cached), and is the default (UMAP) where that
-    cannot run; any other method is read from the cache when there, else its background job is started
-    (once) and PCA stands in until it is done."""
+                   cache_dir: Path = DEFAULT_CACHE_DIR, pca: PcaLayout | None = None) -> Layout | None:
+    """The layout to draw now. PCA is the default (UMAP) where that cannot run; any other method is read from the
+    cache when there, else its background job is started (once) and PCA stands in until it is done. PCA itself
+    is worked out by `pca` (a page: a background job of its own, None while it runs, and so is the answer here:
+    seconds at 100,000 points), by default here and now (cached)."""
     settings.check()
     if preferred_method(len(embeddings)) == "pca" and settings.method == DEFAULT_METHOD:
         settings = replace(settings, method="pca")  # too few points for UMAP, or umap missing: PCA is the default
-    if settings.method == "pca":
-        projection = project(embeddings, settings, data_key=data_key, cache_dir=cache_dir)
-        return Layout(projection, settings, JobStatus("done", "pca"))
-    ready = read_cached(len(embeddings), settings, data_key=data_key, cache_dir=cache_dir)
-    if ready is not None:
-        return Layout(ready, settings, JobStatus("done", settings.method))
-    status = start_layout(embeddings, settings, data_key=data_key, cache_dir=cache_dir)
-    interim = project(embeddings, replace(settings, method="pca"), data_key=data_key, cache_dir=cache_dir)
-    return Layout(interim, settings, status)
+    status = JobStatus("done", "pca")
+    if settings.method != "pca":
+        ready = read_cached(len(embeddings), settings, data_key=data_key, cache_dir=cache_dir)
+        if ready is not None:
+            return Layout(ready, settings, JobStatus("done", settings.method))
+        status = start_layout(embeddings, settings, data_key=data_key, cache_dir=cache_dir)
+    linear = replace(settings, method="pca")
+    drawn = pca(linear) if pca is not None else project(embeddings, linear, data_key=data_key, cache_dir=cache_dir)
+    return None if drawn is None else Layout(drawn, settings, status)
 
 
 def wait_for_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, data_key: str,
@@ -178,6 +182,7 @@ def wait_for_layout(embeddings: np.ndarray, settings: ProjectionSettings, *, dat
     deadline = time.monotonic() + timeout
     while True:
         layout = current_layout(embeddings, settings, data_key=data_key, cache_dir=cache_dir)
+        assert layout is not None  # PCA is worked out here
         if layout.final or layout.status.state == "failed" or time.monotonic() > deadline:
             return layout
         time.sleep(poll)

@@ -7,7 +7,8 @@ number it finds in the context, so a test can tell the prompt carried it. It
 misbehaves on request: a wrong key gets 401, `failures` requests in a row get
 `fail_status` (429 with retry-after 0, or 5xx) before it answers, `hang`
 seconds of silence before answering (longer than a client's timeout), or
-`break_after` words streamed before the connection drops.
+`break_after` words streamed before the connection drops. `pace` seconds between streamed
+words make an answer slow to write, as a real model's is.
 """
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ def _text_of(content) -> str:
 
 class FakeLLM:
     def __init__(self, api_key: str = "sk-test-key", failures: int = 0, fail_status: int = 429,
-                 hang: float = 0.0, break_after: int | None = None):
+                 hang: float = 0.0, break_after: int | None = None, pace: float = 0.0):
         self.api_key = api_key
         self.failures, self.fail_status = failures, fail_status
-        self.hang, self.break_after = hang, break_after
+        self.hang, self.break_after, self.pace = hang, break_after, pace
         self.requests: list[dict] = []
         self._stop = threading.Event()
         server = self
@@ -126,7 +127,9 @@ class FakeLLM:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for event in events:
+                for n, event in enumerate(events):
+                    if n and server.pace and server._stop.wait(server.pace):
+                        return
                     raw = event.encode()
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
                     self.wfile.flush()

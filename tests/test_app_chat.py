@@ -50,7 +50,7 @@ def test_extractive_answer_with_citations_and_context_then_clear(chat_page):
     assert shown >= EXTRACTIVE_READ  # the retrieved chunks, and any a quote comes from
     assert any("Extractive answer (offline)" in c for c in texts(at.caption))
 
-    at.chat_input(key="chat_question").set_value("How do I write a heading in Markdown?").run()
+    finish_jobs(at.chat_input(key="chat_question").set_value("How do I write a heading in Markdown?").run())
     assert not at.exception
     assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
     # Quoted spec text full of Markdown is shown as characters: no unescaped markup reaches st.markdown
@@ -71,7 +71,7 @@ def test_openai_answer_streams_from_the_fake(app_env, monkeypatch):
         at = open_page("views/chat.py")
         at.selectbox(key="chat_provider").set_value("openai").run()
         assert at.text_input(key="chat_model_openai").value == "gpt-4o-mini"
-        at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
+        finish_jobs(at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run())
     assert not at.exception and not at.error
     [request] = fake.requests
     assert "<context>" in request["body"]["messages"][-1]["content"]
@@ -90,36 +90,60 @@ def test_example_questions_are_asked_with_one_click(chat_page):
     assert citation_blocks(at)
 
 
-def test_a_question_waits_for_the_sentence_index_which_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
-    """A collection version's first extractive question builds its sentence index in a background job: the question
-    and the job's bar show, leaving the page and coming back shows both again (the same job), then the answer."""
+def test_an_answer_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
+    """An answer is written by a background job of the session (here it waits for a collection version's first
+    sentence index): the question and a spinner show, leaving the page and coming back shows both again (the same
+    job, not cancelled, not restarted); a question asked meanwhile waits its turn; then both answers, once."""
     import threading
 
-    import core.sentence_index
+    import core.rag
 
     release, builds = threading.Event(), []
-    real = core.sentence_index.sentence_index
+    real = core.rag.sentence_index
 
     def held(*args, **kwargs):
         builds.append(args[0].name)
         release.wait(60)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.sentence_index, "sentence_index", held)
-    monkeypatch.setattr(core.jobs.Results, "get", lambda *_: None)  # as on a fresh server: no index built before
+    monkeypatch.setattr(core.rag, "sentence_index", held)
     at = chat_page
     try:
         at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
-        job = at.session_state["_jobs"]["chat_sentences"]
-        assert job.running and at.get("progress") and [m.name for m in at.chat_message] == ["user", "assistant"]
+        job = at.session_state["_jobs"]["chat_answer"]
+        assert job.running and [m.name for m in at.chat_message] == ["user", "assistant"]
+        assert "Finding and reading the passages" in str(at.chat_message[1])
         at.switch_page("views/search.py").run()
         at.switch_page("views/chat.py").run()
-        assert at.session_state["_jobs"]["chat_sentences"] is job and job.running and at.get("progress")
+        assert at.session_state["_jobs"]["chat_answer"] is job and job.running
         assert at.chat_message[0].text[0].value == "Who is Mr. Bingley?"
+        at.chat_input(key="chat_question").set_value("Who is Mr. Darcy?").run()  # asked meanwhile: waits its turn
+        assert at.session_state["_jobs"]["chat_answer"] is job
+        assert [m.text[0].value for m in at.chat_message if m.name == "user"] == ["Who is Mr. Bingley?",
+                                                                                  "Who is Mr. Darcy?"]
     finally:
         release.set()
     finish_jobs(at)
     assert not at.exception and not at.error
-    assert "Bingley" in assistant_markdown(at)[0] and len(builds) == 1
-    at.run()  # answered once: the question is not asked again
-    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    answers = assistant_markdown(at)
+    assert len(answers) == 2 and "Bingley" in answers[0] and "Darcy" in answers[1] and len(builds) == 2
+    at.run()  # each answered once: no question is asked again
+    assert [m.name for m in at.chat_message] == ["user", "assistant"] * 2
+
+
+def test_a_failed_answer_keeps_its_question_to_ask_again(chat_page, monkeypatch):
+    import core.rag
+    from core.errors import ExplorerError
+
+    real = core.rag.stream_answer
+
+    def failing(*args, **kwargs):
+        raise ExplorerError("the store cannot be reached")
+
+    monkeypatch.setattr(core.rag, "stream_answer", failing)
+    at = finish_jobs(chat_page.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run())
+    assert at.chat_message[0].text[0].value == "Who is Mr. Bingley?"
+    assert "the store cannot be reached" in at.error[0].value
+    monkeypatch.setattr(core.rag, "stream_answer", real)
+    finish_jobs(at.button(key="chat_ask_again").click().run())
+    assert not at.error and "Bingley" in assistant_markdown(at)[0]

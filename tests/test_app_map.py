@@ -221,35 +221,69 @@ def test_the_map_rings_suspect_labels_and_outliers_when_asked(labelled_store, la
     assert document not in {documents[int(rows[i])] for i in data["rings"][2]["ids"]}
 
 
-def test_reading_the_points_goes_on_while_the_visitor_is_on_another_page(app_env, sample_points, monkeypatch):
-    """The first read of a collection version's points is a background job: its bar from the first run and again
-    after a visit to another page (the same job, not cancelled, not restarted), then the map."""
+def test_reading_the_points_and_laying_them_out_go_on_while_the_visitor_is_on_another_page(app_env, sample_points,
+                                                                                          monkeypatch):
+    """The first read of a collection version's points, then its first PCA layout, are background jobs: each bar from
+    the first run and again after a visit to another page (the same job, not cancelled, not restarted), then the map.
+    Filters set before a new read keep their values through the runs that wait for it."""
     import threading
 
+    import core.jobs
     import ui
 
-    release, reads = threading.Event(), []
-    real = ui.cached_points
+    gates, reads, layouts = {"read": threading.Event(), "layout": threading.Event()}, [], []
+    real_read, real_layout = ui.cached_points, ui.project
 
-    def held(*args, **kwargs):
+    def held_read(*args, **kwargs):
         reads.append(args[2])
-        release.wait(60)
-        return real(*args, **kwargs)
+        gates["read"].wait(60)
+        return real_read(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "cached_points", held)  # what the job reads with
+    def held_layout(*args, **kwargs):
+        layouts.append(args[1].key())
+        gates["layout"].wait(60)
+        return real_layout(*args, **kwargs)
+
+    monkeypatch.setattr(ui, "cached_points", held_read)  # what the points job reads with
+    monkeypatch.setattr(ui, "project", held_layout)  # what the layout job computes with
+    monkeypatch.setattr(core.jobs.Results, "get", lambda *_: None)  # as on a fresh server: nothing laid out before
+
+    def leave_and_return(key: str) -> None:
+        job = at.session_state["_jobs"][key]
+        assert job.running and at.get("progress") and not at.get("bidi_component")
+        at.switch_page("views/search.py").run()
+        at.switch_page("views/map.py").run()
+        assert at.session_state["_jobs"][key] is job and job.running and at.get("progress")
+
     try:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
         at.session_state["map_cap"] = 1_234  # a sample no earlier test read
         at.query_params["method"] = "pca"
         at.run()
         at.switch_page("views/map.py").run()
-        job = at.session_state["_jobs"]["points"]
-        assert job.running and at.get("progress") and not at.get("bidi_component")
-        at.switch_page("views/search.py").run()
-        at.switch_page("views/map.py").run()
-        assert at.session_state["_jobs"]["points"] is job and job.running and at.get("progress")
+        leave_and_return("points")
+        gates["read"].set()
+        assert at.session_state["_jobs"]["points"].wait(60)
+        at.run()  # the points are read: their PCA layout is worked out
+        leave_and_return("pca")
     finally:
-        release.set()
+        gates["read"].set()
+        gates["layout"].set()
     finish_jobs(at)
     assert not at.exception and not at.error
-    assert map_data(at)["points"]["n"] == len(sample_points.chunks.ids) and reads[0] == 1_234
+    assert map_data(at)["points"]["n"] == len(sample_points.chunks.ids) and set(reads) == {1_234}
+    assert layouts == ["pca-2d-cosine"]
+
+    category = sample_points.chunks.metadatas[0]["category"]
+    finish_jobs(at.multiselect(key="map_filter_categories").set_value([category]).run())
+    gates["read"] = threading.Event()
+    try:
+        at.number_input(key="map_cap").set_value(1_235).run()  # another read, as after a write: no filters drawn
+        assert at.session_state["_jobs"]["points"].running and not at.get("multiselect")
+        at.run()
+    finally:
+        gates["read"].set()
+    finish_jobs(at)
+    assert not at.exception and not at.error and set(reads) == {1_234, 1_235}
+    assert at.multiselect(key="map_filter_categories").value == [category]
+    assert any(c.value.startswith("Filters keep ") for c in at.caption)

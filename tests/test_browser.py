@@ -26,10 +26,9 @@ def ask(tab, question: str) -> str:
     box.fill(question)
     box.press("Enter")
     answer = tab.page.locator('[data-testid="stChatMessage"]').nth(1)
-    answer.wait_for()
-    # The answer's caption says who answered (a version's first question waits for its sentence index first).
-    tab.page.wait_for_function("(m) => /Extractive answer|Answered by/.test(m.innerText)",
-                               arg=answer.element_handle(), timeout=120_000)
+    # The answer's caption says who answered (a version's first question waits for its sentence index first). The
+    # answer is written by a background job: once done it is drawn anew in the history, not in the bubble shown first.
+    answer.filter(has_text=re.compile("Extractive answer|Answered by")).wait_for(timeout=120_000)
     tab.settle()
     return answer.inner_text()
 

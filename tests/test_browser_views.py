@@ -2,6 +2,7 @@
 
 - Ask shows its spinner before the answer, timed in the page (MutationObserver, performance.now()).
 - A vector import goes on while the visitor is on another page; back on the Library it is finished.
+- So does an answer being written: back on Ask, the question and the answer so far, then all of it.
 - So does a chunking sweep: back on its page, the choices and then the scores of the sweep started before.
 - A URL copied from one session (collection, query, map method and colouring) opens the same view
   in a fresh browser session.
@@ -141,8 +142,8 @@ def test_a_copied_url_opens_the_same_collection_query_and_map_in_a_fresh_session
 
 
 def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app, tmp_path: Path):
-    """Started on the Library, left for the search page, back: the import finished without the page,
-    and the Library says so and opens the new collection."""
+    """Started on the Library's second tab, left for the search page, back: the import finished without the page,
+    and the Library opens the new collection and says so, on the tab the visitor was on."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -171,14 +172,53 @@ def test_an_import_goes_on_while_the_visitor_is_on_another_page(chromium, linked
         tab.settle()
         tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Library").click()
         tab.settle()
-        # Done, the Library opens the new collection (a rerun, which shows the first tab): then the notice's tab.
+        # Back on the tab it was left on; done, the Library opens the new collection (a rerun) and says so there.
         tab.page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stSidebar"] input')]
             .some(i => i.value.includes('elsewhere'))""", timeout=300_000)
         tab.settle()
-        tab.page.get_by_role("tab", name="Collections & documents").click()
-        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for()
+        tab.page.get_by_text(f"imported {rows:,} vectors").wait_for()  # visible: its tab is still the one shown
+        assert tab.page.get_by_role("tab", selected=True).inner_text() == "Collections & documents"
         assert "elsewhere" in sidebar_collection(tab)
         assert tab.exceptions() == []
+
+
+# Set when the assistant's bubble shows some of the answer's words before the whole answer is in.
+PARTIAL = """() => {
+  new MutationObserver(() => {
+    const bubbles = document.querySelectorAll('[data-testid="stChatMessage"]');
+    const text = bubbles.length > 1 ? bubbles[1].innerText : '';
+    if (text.includes('The answer') && !text.includes('document 1')) window.__partial = true;
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_an_answer_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app):
+    """A model writing slowly: leave for the search page after its first words, come back: the question and the
+    answer so far show again, then the whole answer, without asking again."""
+    from fake_llm import FakeLLM
+    from core.llm import KEYLESS
+
+    with FakeLLM(api_key=KEYLESS, pace=1.0) as fake, app_tab(chromium, linked_app) as tab:
+        tab.open("chat")
+        pick(tab, "Answer with", "OpenAI-compatible server")
+        base_url = tab.page.get_by_role("textbox", name="Base URL")
+        base_url.fill(fake.openai_base_url)
+        base_url.press("Enter")
+        tab.settle()
+        box = tab.page.locator('[data-testid="stChatInputTextArea"]')
+        box.fill("Who is Walton?")
+        box.press("Enter")
+        answer = tab.page.locator('[data-testid="stChatMessage"]').nth(1)
+        answer.get_by_text(re.compile("^The answer")).wait_for()  # its first words
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Hybrid search").click()
+        tab.page.get_by_label("Query").wait_for()
+        tab.page.evaluate(PARTIAL)
+        tab.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Ask (RAG chat)").click()
+        tab.page.locator('[data-testid="stChatMessage"]').first.get_by_text("Who is Walton?").wait_for()
+        answer.get_by_text(re.compile("Answered by")).wait_for()
+        assert tab.page.evaluate("window.__partial === true")  # the answer so far showed on return
+        assert "The answer is in document 1" in answer.inner_text()
+        assert len(fake.requests) == 1 and tab.exceptions() == []
 
 
 def test_a_sweep_goes_on_while_the_visitor_is_on_another_page(chromium, linked_app):

@@ -1,5 +1,6 @@
-"""The preferred layout in the background: PCA at once, the real UMAP computed by a real child process whose
-progress any caller can read, then read from the cache; one job per data and settings; a write makes a new key."""
+"""The preferred layout in the background: PCA at once (or from a page's job), the real UMAP computed by a real
+child process whose progress any caller can read, then read from the cache; one job per data and settings; a write
+makes a new key."""
 from __future__ import annotations
 
 import os
@@ -34,6 +35,8 @@ def test_pca_at_once_then_umap_from_a_background_job(sample_points, tmp_path):
     assert any(stage.startswith(("starting", "preparing vectors", "fitting UMAP")) for stage in seen), seen
     done = current_layout(vectors, UMAP, data_key=key, cache_dir=tmp_path)
     assert done.final and done.projection.settings.method == "umap"
+    asked: list[ProjectionSettings] = []  # a page's PCA job: none is asked for when the wanted layout is cached
+    assert current_layout(vectors, UMAP, data_key=key, cache_dir=tmp_path, pca=asked.append).final and not asked
     # The job computed what computing here computes (UMAP is seeded), and left no input file or log behind.
     np.testing.assert_allclose(done.projection.coords, project(vectors, UMAP, cache_dir=None).coords, atol=1e-4)
     assert not list(tmp_path.glob("*.input.npy")) and not list(tmp_path.glob("*.log"))
@@ -80,6 +83,9 @@ def test_too_few_points_for_umap_get_pca_and_an_unwritable_cache_keeps_pca(sampl
     vectors, key = sample_points.chunks.embeddings, sample_points.fingerprint
     tiny = current_layout(vectors[:6], UMAP, data_key="six", cache_dir=tmp_path)
     assert tiny.final and tiny.projection.settings.method == "pca" and tiny.status.state == "done"
+    asked: list[ProjectionSettings] = []  # a page's PCA job, still running: nothing to draw yet
+    assert current_layout(vectors[:6], UMAP, data_key="six", cache_dir=tmp_path, pca=asked.append) is None
+    assert [s.method for s in asked] == ["pca"]
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder should be")
     status = start_layout(vectors, UMAP, data_key=key, cache_dir=blocked / "maps")

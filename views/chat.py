@@ -5,6 +5,9 @@ sentences); a key or a local server adds a language model that writes it.
 Each [n] in an answer links to its citation below it, where the quoted
 sentences are highlighted inside the chunk.
 
+An answer is written by a background job of the session: leaving the page
+does not stop it, and coming back shows the question and the answer so far.
+
 Document text and model output are shown as text: the answer goes through
 Markdown with every markup character escaped (so a document's ![image](url)
 or <tag> shows as those characters) and only our own [n] links added; a cited
@@ -12,26 +15,39 @@ chunk is HTML-escaped piece by piece (ui.segments_html), only our marks are mark
 from __future__ import annotations
 
 import html
-import itertools
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 import ui
 from core.errors import ExplorerError
 from core.highlight import quote_segments
+from core.jobs import Job
 from core.llm import PROVIDERS, Message, available_providers, make_llm
 from core.markup import markdown_text
-from core.rag import CITATION, DEFAULT_K, SENTENCE_INDEX_MAX_CHUNKS, Citation, RagAnswer, stream_answer
+from core.rag import CITATION, DEFAULT_K, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
-from core.search import DEFAULT_MODE, MODES
-from core.sentence_index import sentence_index
-from core.types import Filter
+from core.search import DEFAULT_MODE, MODES, Mode
+from core.types import Filter, ProgressCallback
 from core.workspace import Workspace
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible endpoint
 COMPATIBLE = "openai-compatible"
-SENTENCES_JOB = "chat_sentences"  # a collection version's first extractive question builds its sentence index
-_WAITING = "_chat_waiting_question"  # (history key, question) asked while that index is built: answered after
+ANSWER_JOB = "chat_answer"  # the answer being written: a background job of the session, leaving the page stops nothing
+_ASKED = "_chat_asked"  # the Asked that job answers
+_QUEUED = "_chat_queued"  # questions asked while another was answered: asked in turn, never dropped
+_UNANSWERED = "_chat_unanswered"  # (question, why) of the last answer that failed: shown, with Ask again
+WORKING = "Finding and reading the passages…"
+
+
+@dataclass
+class Asked:
+    """A question answered in the background: the chat history it goes into and its answer's text so far (the
+    job's thread adds each piece as the model writes it; the page shows them, also after leaving and coming back)."""
+
+    history: str
+    question: str
+    written: list[str] = field(default_factory=list)
 
 
 def as_plain_markdown(text: str) -> str:
@@ -63,23 +79,6 @@ def citation_html(result: RagAnswer, citation: Citation, turn: int) -> str:
             'style="border:1px solid #cbd5e1;border-radius:0.5rem;padding:0.5rem 0.75rem;margin:0.25rem 0;">'
             f'<div style="font-weight:700;color:#334155;">{heading}</div>'
             f'{ui.segments_html(quote_segments(citation.text, spans))}</div>')
-
-
-def sentences_ready(workspace: Workspace) -> bool:
-    """Whether the collection's sentence index, which an extractive answer reads, is ready. A collection version's
-    first question builds it (seconds, minutes for a large collection) in a background job of the session: leaving
-    the page does not cancel it, and its bar shows again on return."""
-    if workspace.collection.count() > SENTENCE_INDEX_MAX_CHUNKS:
-        return True  # such a collection is read through its retrieved chunks' sentences only
-    return ui.job_result(SENTENCES_JOB, (ui.collection_version(workspace), workspace.embedder.name),
-                         "Splitting and embedding the collection's sentences", lambda progress: len(sentence_index(
-                             workspace.collection, workspace.embedder, workspace.store.url, progress))) is not None
-
-
-def waiting_question(history: str) -> str | None:
-    """The question asked on this collection while its sentence index was built (once: it is being answered)."""
-    kept, question = st.session_state.pop(_WAITING, (None, None))
-    return question if kept == history else None
 
 
 def history_key(url: str, collection: str) -> str:
@@ -149,6 +148,7 @@ key = history_key(workspace.store.url, workspace.collection.name)
 history: list[RagAnswer] = st.session_state.setdefault(key, [])
 if clear_column.button("Clear chat", key="chat_clear", disabled=not history):
     history.clear()
+    st.session_state.pop(_UNANSWERED, None)
 
 for turn, past in enumerate(history):
     with st.chat_message("user"):
@@ -162,48 +162,81 @@ def ask_example(text: str) -> None:
     st.session_state["chat_example"] = text
 
 
+def ask(question: str, workspace: Workspace, k: int, mode: Mode, where: Filter) -> None:
+    """Answer `question` in a background job of the session: retrieval, the sentence index a collection version's
+    first extractive question builds (seconds, minutes for a large collection), then the answer as it is written.
+    A provider that cannot be set up leaves the question unanswered, said with it."""
+    turns = [Message(role, text) for past in history
+             for role, text in (("user", past.question), ("assistant", past.text))]
+    try:
+        llm = make_answerer()
+    except ExplorerError as exc:
+        st.session_state[_UNANSWERED] = (question, str(exc))
+        return
+    asked = st.session_state[_ASKED] = Asked(key, question)
+
+    def write(progress: ProgressCallback) -> RagAnswer:
+        stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
+                               progress=progress)
+        for delta in stream:
+            asked.written.append(delta)
+        return stream.answer
+
+    ui.run_in_background(ANSWER_JOB, f"Answering “{question[:60]}”", write)
+
+
+def answer_so_far(job: Job) -> None:
+    """The question being answered and its answer as written so far: a spinner until the first words (with the
+    sentence index's bar while it is built), the words as they come."""
+    asked: Asked = st.session_state[_ASKED]
+    with st.chat_message("user"):
+        st.text(asked.question)
+    with st.chat_message("assistant"):
+        text = "".join(asked.written)
+        if text:
+            st.markdown(as_plain_markdown(text))
+        else:
+            st.status(WORKING, state="running")
+            if job.progress is not None:
+                ui.job_bar(job)
+        st.caption("This goes on if you open another page: the answer is here when you come back.")
+
+
+def settle(job: Job) -> None:
+    """A finished answer into the history it was asked in; a failed one kept with its question, to be asked again."""
+    asked: Asked = st.session_state.pop(_ASKED)
+    if job.error:
+        st.session_state[_UNANSWERED] = (asked.question, job.error)
+    else:
+        st.session_state.setdefault(asked.history, []).append(job.result)
+
+
+queued: list[str] = st.session_state.setdefault(_QUEUED, [])
+question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
+                         max_chars=ui.limits().query_chars) or st.session_state.pop("chat_example", None)
+if question:
+    st.session_state.pop(_UNANSWERED, None)
+    queued.append(question)
+if queued and ui.background_job(ANSWER_JOB) is None:
+    ask(queued.pop(0), workspace, k, mode, where)
+if ended := ui.finished_job(ANSWER_JOB, show=answer_so_far):
+    settle(ended)
+    st.rerun()  # shown in the history; the next question asked
+for waiting in queued:
+    with st.chat_message("user"):
+        st.text(waiting)
+        st.caption("Asked while the answer above is written: answered next.")
+if unanswered := st.session_state.get(_UNANSWERED):
+    with st.chat_message("user"):
+        st.text(unanswered[0])
+    with st.chat_message("assistant"):
+        st.error(f"No answer: {unanswered[1]}")
+        st.button("Ask again", key="chat_ask_again", on_click=ask_example, args=(unanswered[0],))
+
 examples = example_questions(workspace.collection.name)
 if examples:
     st.caption("Try one of these:")
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"chat_example_{number}", on_click=ask_example, args=(text,), width="stretch")
-
-question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
-                         max_chars=ui.limits().query_chars) \
-    or st.session_state.pop("chat_example", None) or waiting_question(key)
-if not question:
-    if not history:
-        st.info("Ask a question: the answer cites the chunks it comes from as [1], [2], …")
-    st.stop()
-
-with st.chat_message("user"):
-    st.text(question)
-with st.chat_message("assistant"):
-    turns = [Message(role, text) for past in history
-             for role, text in (("user", past.question), ("assistant", past.text))]
-    try:
-        # Shown from the first moment until the first words arrive: the sentence index a collection version's first
-        # extractive question waits for, retrieval, then reading the passages or the model's first token.
-        with ui.working("Finding and reading the passages…"):
-            llm = make_answerer()
-            if llm is None and not sentences_ready(workspace):
-                st.session_state[_WAITING] = (key, question)
-                st.caption("The collection's sentences are split and embedded once per version before its first "
-                           "extractive answer. This goes on if you open another page; the question is answered "
-                           "when it is done.")
-                st.stop()
-            with ui.progress_bar("Sentence index") as progress:  # moves only if a write came in since it was built
-                stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
-                                       progress=progress)
-                deltas = iter(stream)
-                first = next(deltas, "")
-    except ExplorerError as exc:
-        st.error(str(exc))
-        st.stop()
-    written = st.empty()
-    with written:
-        st.write_stream(as_plain_markdown(delta) for delta in itertools.chain([first], deltas))
-    result = stream.answer
-    written.markdown(linked_markdown(result.text, len(history)))
-    show_details(result, len(history))
-history.append(result)
+if not history and ui.background_job(ANSWER_JOB) is None and not unanswered:
+    st.info("Ask a question: the answer cites the chunks it comes from as [1], [2], …")

@@ -17,7 +17,7 @@ from core.labels import (DEFAULT_K, DEFAULT_THRESHOLD, RINGED_OUTLIERS, LabelRep
 from core.map_explore import chart_pick, frame_csv
 from core.map_figure import Colouring, Highlights, map_figure
 from core.palette import OUTLIER_RING, SUSPECT_RING, category_colours
-from core.projection import DEFAULT_SAMPLE_CAP, MapPoints, Projection, ProjectionSettings, project
+from core.projection import DEFAULT_SAMPLE_CAP, MapPoints
 from core.workspace import Workspace
 
 CHART_KEY = "labels_map"
@@ -38,12 +38,6 @@ st.caption("Each chunk's nearest neighbours (cosine, in the full space) and a li
 workspace = ui.current_workspace()
 if workspace is None:
     st.stop()
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def map_of(fingerprint: str, _points: MapPoints) -> Projection:
-    with ui.progress_bar("Computing the PCA map") as progress:
-        return project(_points.chunks.embeddings, ProjectionSettings(method="pca"), progress, data_key=fingerprint)
 
 
 def report_of(field: str, k: int, points: MapPoints, coords: np.ndarray, edits: LabelEdits) -> LabelReport | None:
@@ -72,7 +66,9 @@ try:
     points = ui.map_points(workspace, cap)
     if points is None:  # a new version's first read: a background job, its bar shown
         st.stop()
-    projection = map_of(points.fingerprint, points)
+    projection = ui.pca_layout(points)
+    if projection is None:  # its first PCA layout: a background job too
+        st.stop()
 except ExplorerError as exc:
     st.error(str(exc))
     st.stop()

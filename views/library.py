@@ -30,6 +30,7 @@ MAX_UPLOAD_MB = 200  # .streamlit/config.toml server.maxUploadSize
 SOURCE_KINDS = ("Upload files", "Built-in sample", "Files on this machine (paths)")
 NEW_COLLECTION = "A new collection…"
 INGEST_JOB = "ingest"  # runs on its own thread: leaving the page does not cancel it
+LIBRARY_TAB = "library_tab"
 # Upload(name, data, folder=None) keeps two uploads of the same name apart by a folder label; only
 # offered where core.pipeline knows it.
 UPLOAD_FOLDERS = "folder" in getattr(Upload, "__dataclass_fields__", {})
@@ -367,7 +368,10 @@ def import_section(store: Store) -> None:
             ui.pick_collection(job.result.collection)
 
 
-add_tab, manage_tab = st.tabs(["Add documents", "Collections & documents"])
+# Keyed, so the tab the visitor is on is the server's to keep: the rerun after an ingest or an import (which opens
+# the collection it filled) stays on it, and so does coming back from another page.
+ui.remembered(LIBRARY_TAB)
+add_tab, manage_tab = st.tabs(["Add documents", "Collections & documents"], key=LIBRARY_TAB, on_change="rerun")
 with add_tab:
     add_documents(workspace)
 with manage_tab:

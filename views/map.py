@@ -61,12 +61,15 @@ D = ProjectionSettings()
 # -- cached computations: keyed by what they depend on, heavy inputs passed unhashed. Each makes
 # its own progress bar: Streamlit replays elements created inside a cached function on a cache hit.
 
-def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None]:
-    """The layout to draw and the method computing in the background to replace it (None: final). Until the
-    wanted layout is computed (by a background job every session shares) PCA is drawn with the job's progress,
-    and the page reruns when it is done."""
-    with st.spinner("Laying out the map…"):  # PCA on a first view: seconds at 100,000 points (shown after 0.5 s)
-        layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint)
+def shown_layout(points: MapPoints, settings: ProjectionSettings) -> tuple[Projection, str | None] | None:
+    """The layout to draw and the method computing in the background to replace it (None: final); None while a
+    first view's PCA is worked out (seconds at 100,000 points) by a background job of the session, its bar where the
+    map goes. Until the wanted layout is computed (by a background job every session shares) PCA is drawn with the
+    job's progress, and the page reruns when it is done."""
+    layout = current_layout(points.chunks.embeddings, settings, data_key=points.fingerprint,
+                            pca=lambda linear: ui.pca_layout(points, linear))
+    if layout is None:
+        return None
     if layout.final:
         return layout.projection, None
     layout_progress(len(points.chunks.ids), settings, points.fingerprint)
@@ -497,7 +500,10 @@ def live_page(workspace: Workspace) -> Bundle | None:
         points = ui.map_points(workspace, cap)
         if points is None:  # a new version's first read: a background job, its bar shown
             return None
-        projection, computing = shown_layout(points, settings)
+        shown = shown_layout(points, settings)
+        if shown is None:  # its first PCA layout: a background job too
+            return None
+        projection, computing = shown
     except ExplorerError as exc:
         st.error(str(exc))
         return None
@@ -608,6 +614,11 @@ def live_page(workspace: Workspace) -> Bundle | None:
 
 
 st.title("Embedding map")
+# Drawn only once the points and their layout are there: kept through the runs that wait for a new version's (and
+# across visits to other pages), where Streamlit would forget them.
+ui.remembered("map_filter_categories", "map_filter_sources", "map_filter_field", "map_filter_values",
+              "map_clusters_on", "map_cluster_method", "map_n_clusters", "map_min_cluster_size", "map_query_set",
+              "map_query_set_k", "map_query_set_mode")
 imported = st.session_state.get(BUNDLE_KEY)
 if imported is not None:
     imported_page(imported)
