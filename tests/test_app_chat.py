@@ -147,3 +147,43 @@ def test_a_failed_answer_keeps_its_question_to_ask_again(chat_page, monkeypatch)
     monkeypatch.setattr(core.rag, "stream_answer", real)
     finish_jobs(at.button(key="chat_ask_again").click().run())
     assert not at.error and "Bingley" in assistant_markdown(at)[0]
+
+
+def test_a_question_is_answered_from_the_collection_it_was_asked_of(tmp_path, monkeypatch, minilm):
+    """Changing collection while an answer is written: the answer goes into the chat of the collection it was asked
+    of (only a line about it shows on the other), and a question asked of the other collection meanwhile waits,
+    then is answered from that one."""
+    import threading
+
+    import core.rag
+    from core.config import DEFAULT_CHUNKING
+    from core.pipeline import Upload, ingest
+    from core.stores import open_store
+
+    store = open_store(str(tmp_path / "store"))
+    for name, text in (("notes", "# Owls\n\nOwls hunt at night. Their feathers are soft, so their flight is silent.\n"),
+                       ("ships", "# Airships\n\nAirships are lifted by helium gas held in large cells.\n")):
+        ingest([Upload(f"{name}.md", text.encode())], store.open_collection(name, minilm.info), minilm,
+               DEFAULT_CHUNKING)
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
+    release = threading.Event()
+    real = core.rag.sentence_index
+    monkeypatch.setattr(core.rag, "sentence_index", lambda *a, **kw: (release.wait(60), real(*a, **kw))[1])
+    at = open_page("views/chat.py")
+    try:
+        at.sidebar.selectbox(key="sidebar_collection").set_value("notes").run()
+        at.chat_input(key="chat_question").set_value("Why is the flight of owls silent?").run()
+        at.sidebar.selectbox(key="sidebar_collection").set_value("ships").run()
+        elsewhere = [c.value for c in at.caption if c.value.startswith("Answering")]
+        assert not at.chat_message and len(elsewhere) == 1 and "notes" in elsewhere[0]
+        at.chat_input(key="chat_question").set_value("What gas lifts an airship?").run()
+        assert [m.text[0].value for m in at.chat_message] == ["What gas lifts an airship?"]  # waiting its turn
+    finally:
+        release.set()
+    finish_jobs(at)
+    assert not at.exception and not at.error
+    assert [m.text[0].value for m in at.chat_message if m.name == "user"] == ["What gas lifts an airship?"]
+    assert "helium" in assistant_markdown(at)[0]
+    at.sidebar.selectbox(key="sidebar_collection").set_value("notes").run()
+    assert [m.text[0].value for m in at.chat_message if m.name == "user"] == ["Why is the flight of owls silent?"]
+    assert "feathers" in assistant_markdown(at)[0]

@@ -35,19 +35,33 @@ DEFAULT_BASE_URL = "http://localhost:11434/v1"  # Ollama's OpenAI-compatible end
 COMPATIBLE = "openai-compatible"
 ANSWER_JOB = "chat_answer"  # the answer being written: a background job of the session, leaving the page stops nothing
 _ASKED = "_chat_asked"  # the Asked that job answers
-_QUEUED = "_chat_queued"  # questions asked while another was answered: asked in turn, never dropped
-_UNANSWERED = "_chat_unanswered"  # (question, why) of the last answer that failed: shown, with Ask again
+_QUEUED = "_chat_queued"  # Askeds asked while another was answered: asked in turn, never dropped
+_UNANSWERED = "_chat_unanswered"  # the Unanswered of the last answer that failed: shown, with Ask again
 WORKING = "Finding and reading the passages…"
 
 
 @dataclass
 class Asked:
-    """A question answered in the background: the chat history it goes into and its answer's text so far (the
-    job's thread adds each piece as the model writes it; the page shows them, also after leaving and coming back)."""
+    """A question and what it was asked of (the collection, whose chat history it goes into, and the retrieval
+    settings then), answered in the background; its answer's text so far (the job's thread adds each piece as
+    the model writes it; the page shows them, also after leaving and coming back)."""
 
     history: str
     question: str
+    workspace: Workspace
+    k: int
+    mode: Mode
+    where: Filter
     written: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A question whose answer failed, in the chat of the collection it was asked of, and why."""
+
+    history: str
+    question: str
+    why: str
 
 
 def as_plain_markdown(text: str) -> str:
@@ -162,33 +176,38 @@ def ask_example(text: str) -> None:
     st.session_state["chat_example"] = text
 
 
-def ask(question: str, workspace: Workspace, k: int, mode: Mode, where: Filter) -> None:
-    """Answer `question` in a background job of the session: retrieval, the sentence index a collection version's
-    first extractive question builds (seconds, minutes for a large collection), then the answer as it is written.
-    A provider that cannot be set up leaves the question unanswered, said with it."""
-    turns = [Message(role, text) for past in history
+def ask(asked: Asked) -> None:
+    """Answer a question in a background job of the session, from the collection it was asked of and after the
+    turns of that collection's chat: retrieval, the sentence index a collection version's first extractive
+    question builds (seconds, minutes for a large collection), then the answer as it is written. A provider
+    that cannot be set up leaves the question unanswered, said with it."""
+    turns = [Message(role, text) for past in st.session_state.get(asked.history, [])
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
         llm = make_answerer()
     except ExplorerError as exc:
-        st.session_state[_UNANSWERED] = (question, str(exc))
+        st.session_state[_UNANSWERED] = Unanswered(asked.history, asked.question, str(exc))
         return
-    asked = st.session_state[_ASKED] = Asked(key, question)
+    st.session_state[_ASKED] = asked
 
     def write(progress: ProgressCallback) -> RagAnswer:
-        stream = stream_answer(question, workspace, llm, k=k, mode=mode, where=where, history=turns,
-                               progress=progress)
+        stream = stream_answer(asked.question, asked.workspace, llm, k=asked.k, mode=asked.mode, where=asked.where,
+                               history=turns, progress=progress)
         for delta in stream:
             asked.written.append(delta)
         return stream.answer
 
-    ui.run_in_background(ANSWER_JOB, f"Answering “{question[:60]}”", write)
+    ui.run_in_background(ANSWER_JOB, f"Answering “{asked.question[:60]}”", write)
 
 
 def answer_so_far(job: Job) -> None:
     """The question being answered and its answer as written so far: a spinner until the first words (with the
-    sentence index's bar while it is built), the words as they come."""
+    sentence index's bar while it is built), the words as they come. Of another collection: a line saying so."""
     asked: Asked = st.session_state[_ASKED]
+    if asked.history != key:
+        st.caption(as_plain_markdown(f"Answering “{asked.question[:60]}” in collection "
+                                     f"'{asked.workspace.collection.name}': it shows in that collection's chat."))
+        return
     with st.chat_message("user"):
         st.text(asked.question)
     with st.chat_message("assistant"):
@@ -206,37 +225,41 @@ def settle(job: Job) -> None:
     """A finished answer into the history it was asked in; a failed one kept with its question, to be asked again."""
     asked: Asked = st.session_state.pop(_ASKED)
     if job.error:
-        st.session_state[_UNANSWERED] = (asked.question, job.error)
+        st.session_state[_UNANSWERED] = Unanswered(asked.history, asked.question, job.error)
     else:
         st.session_state.setdefault(asked.history, []).append(job.result)
 
 
-queued: list[str] = st.session_state.setdefault(_QUEUED, [])
+queued: list[Asked] = st.session_state.setdefault(_QUEUED, [])
 question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_question",
                          max_chars=ui.limits().query_chars) or st.session_state.pop("chat_example", None)
 if question:
     st.session_state.pop(_UNANSWERED, None)
-    queued.append(question)
+    queued.append(Asked(key, question, workspace, k, mode, where))
 if queued and ui.background_job(ANSWER_JOB) is None:
-    ask(queued.pop(0), workspace, k, mode, where)
+    ask(queued.pop(0))
 if ended := ui.finished_job(ANSWER_JOB, show=answer_so_far):
     settle(ended)
     st.rerun()  # shown in the history; the next question asked
 for waiting in queued:
+    if waiting.history == key:
+        with st.chat_message("user"):
+            st.text(waiting.question)
+            st.caption("Asked while another answer is written: answered next.")
+unanswered: Unanswered | None = st.session_state.get(_UNANSWERED)
+if unanswered is not None and unanswered.history != key:
+    unanswered = None  # another collection's: shown in its chat
+if unanswered is not None:
     with st.chat_message("user"):
-        st.text(waiting)
-        st.caption("Asked while the answer above is written: answered next.")
-if unanswered := st.session_state.get(_UNANSWERED):
-    with st.chat_message("user"):
-        st.text(unanswered[0])
+        st.text(unanswered.question)
     with st.chat_message("assistant"):
-        st.error(f"No answer: {unanswered[1]}")
-        st.button("Ask again", key="chat_ask_again", on_click=ask_example, args=(unanswered[0],))
+        st.error(f"No answer: {unanswered.why}")
+        st.button("Ask again", key="chat_ask_again", on_click=ask_example, args=(unanswered.question,))
 
 examples = example_questions(workspace.collection.name)
 if examples:
     st.caption("Try one of these:")
     for number, (column, text) in enumerate(zip(st.columns(len(examples)), examples)):
         column.button(text, key=f"chat_example_{number}", on_click=ask_example, args=(text,), width="stretch")
-if not history and ui.background_job(ANSWER_JOB) is None and not unanswered:
+if not history and ui.background_job(ANSWER_JOB) is None and unanswered is None:
     st.info("Ask a question: the answer cites the chunks it comes from as [1], [2], …")
