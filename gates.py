@@ -33,8 +33,9 @@ WIDGETS: dict[str, str] = {
     "pg_contents": PATH, "pg_index": PATH, "pg_table": PATH, "pg_vector:*": PATH, "pg_text:*": PATH,
     "pg_id:*": PATH, "pg_category:*": PATH, "pg_metadata:*": PATH, "pg_model:*": PATH,
     # Library & chunking
-    "source_kind": HARMLESS, "sample_title": HARMLESS, "paths": PATH, "uploads": UPLOAD, "upload_folder": HARMLESS,
-    "category": HARMLESS, "text_field": HARMLESS, "category_field": HARMLESS, "metadata_fields": HARMLESS,
+    "library_tab": HARMLESS, "source_kind": HARMLESS, "sample_title": HARMLESS, "paths": PATH, "uploads": UPLOAD,
+    "upload_folder": HARMLESS, "category": HARMLESS, "text_field": HARMLESS, "category_field": HARMLESS,
+    "metadata_fields": HARMLESS,
     "method": HARMLESS, "unit": HARMLESS, "size": HARMLESS, "overlap": HARMLESS, "preview_file": HARMLESS,
     "ingest_into": WRITE, "ingest_new_name": MANAGE, "ingest_new_embedder": MANAGE, "ingest": WRITE,
     "doomed_document": WRITE, "delete_document": WRITE, "confirm_delete_document": WRITE,

@@ -122,7 +122,8 @@ def test_document_counts_count_each_row_of_a_file_as_a_document(store, new_name,
     assert collection.document_counts() == sorted(
         [DocumentCount("table.csv", "0", "table", 3), DocumentCount("table.csv", "1", "table", 2),
          DocumentCount("table.csv", "2", "table", 2)]
-        + [DocumentCount(s, "", c, n) for (s, c), n in plain_counts.items()], key=lambda d: (d.source, d.row, d.category))
+        + [DocumentCount(s, "", c, n) for (s, c), n in plain_counts.items()],
+        key=lambda d: (d.source, d.row, d.category))
     assert SourceInfo("table.csv", "table", 7) in collection.sources()
 
 
