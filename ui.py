@@ -121,9 +121,10 @@ def collection_version(workspace: Workspace) -> tuple[str, str, str]:
     return (workspace.store.url, workspace.collection.name, workspace.collection.version())
 
 
-@st.cache_data(show_spinner="Listing the documents…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def _documents(version: tuple[str, str, str], _workspace: Workspace) -> list[DocumentInfo]:
-    return list_documents(_workspace.collection)
+    with progress_bar("Listing the documents") as progress:
+        return list_documents(_workspace.collection, progress)
 
 
 def documents(workspace: Workspace) -> list[DocumentInfo]:

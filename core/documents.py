@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from .identity import move_to_current_scheme
 from .stores.base import Collection
-from .types import Filter, Metadata
+from .types import Filter, Metadata, ProgressCallback, no_progress
 
 ROW_MARK = " › "
 
@@ -52,12 +52,12 @@ def label(key: DocumentKey, shown: Mapping[str, str]) -> str:
     return f"{name}{ROW_MARK}{key.row}" if key.row else name
 
 
-def list_documents(collection: Collection) -> list[DocumentInfo]:
+def list_documents(collection: Collection, progress: ProgressCallback = no_progress) -> list[DocumentInfo]:
     """Every document of a collection, with its category (the first, should its chunks carry several) and chunk
     count, in source then row order."""
     chunks: dict[DocumentKey, int] = {}
     categories: dict[DocumentKey, str] = {}
-    for counted in collection.document_counts():
+    for counted in collection.document_counts(progress):
         key = DocumentKey(counted.source, counted.row)
         chunks[key] = chunks.get(key, 0) + counted.chunks
         categories.setdefault(key, counted.category)

@@ -13,7 +13,8 @@ from typing import ContextManager, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError
-from ..types import Chunk, CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
+from ..types import (Chunk, CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback,
+                     ProgressEvent, SourceInfo, no_progress)
 
 # Rows per page when a whole collection is streamed (copy, export): about 1.5 MB
 # of 384-dimensional vectors, far below any server's request limit.
@@ -45,10 +46,17 @@ def check_same_embedder(name: str, stored: EmbedderInfo, asked: EmbedderInfo) ->
             "or ingest into a new collection")
 
 
-def count_documents(metadatas: Iterable[Metadata]) -> list[DocumentCount]:
-    """`Collection.document_counts` from the chunks' metadata, for stores that read it row by row."""
-    counts: Counter[tuple[str, str, str]] = Counter(
-        (str(m.get("source", "")), str(m.get("row", "")), str(m.get("category", ""))) for m in metadatas)
+def count_documents(pages: Iterable[StoredChunks], total: int,
+                    progress: ProgressCallback = no_progress) -> list[DocumentCount]:
+    """`Collection.document_counts` from the chunks' metadata, read a page at a time (stores that read it row by
+    row: half a minute at a million chunks in Chroma), with progress after each page."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    read = 0
+    for page in pages:
+        counts.update((str(m.get("source", "")), str(m.get("row", "")), str(m.get("category", "")))
+                      for m in page.metadatas)
+        read += len(page.ids)
+        progress(ProgressEvent("reading every chunk's metadata", min(read, total), total))
     return [DocumentCount(source, row, category, n) for (source, row, category), n in sorted(counts.items())]
 
 
@@ -166,7 +174,7 @@ class Collection(Protocol):
         """Delete a document's chunks (except keep_ids); returns how many went."""
         ...
 
-    def document_counts(self) -> list[DocumentCount]:
+    def document_counts(self, progress: ProgressCallback = no_progress) -> list[DocumentCount]:
         """Every (source, row, category) the chunks carry, with its chunk count, sorted: one read of the
         metadata (or one query) that the document list, the sources and the categories all come from."""
         ...

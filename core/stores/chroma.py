@@ -688,8 +688,8 @@ class ChromaCollection:
                 found.update(raw.get(ids=list(ids[lo:lo + PAGE]), include=[])["ids"])
         return found
 
-    def document_counts(self) -> list[DocumentCount]:
-        return count_documents(m for page in self._pages(None, False, READ_ALL_PAGE) for m in page.metadatas)
+    def document_counts(self, progress: ProgressCallback = no_progress) -> list[DocumentCount]:
+        return count_documents(self._pages(None, False, READ_ALL_PAGE), self.count(), progress)
 
     def sources(self) -> list[SourceInfo]:
         return sources_of(self.document_counts())

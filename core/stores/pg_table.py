@@ -32,7 +32,8 @@ from psycopg import sql
 
 from ..errors import CollectionNotFound, EmbedderMismatch, ExplorerError, ReadOnlyCollection, StoreUnavailable
 from ..keyword import Analyzer, BM25Settings
-from ..types import CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, SourceInfo
+from ..types import (CollectionInfo, DocumentCount, EmbedderInfo, Filter, Hit, Metadata, ProgressCallback,
+                     SourceInfo, no_progress)
 from .base import PAGE_SIZE, READ_ALL_PAGE, StoredChunks, count_documents, sources_of
 
 VECTOR_TYPES = ("vector", "halfvec")  # pgvector's dense types; halfvec stores 16-bit floats, half the space
@@ -210,8 +211,8 @@ class PgTableCollection:
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return set(self.get(ids=ids).ids)
 
-    def document_counts(self) -> list[DocumentCount]:
-        return count_documents(m for page in self.iter_pages(page_size=READ_ALL_PAGE) for m in page.metadatas)
+    def document_counts(self, progress: ProgressCallback = no_progress) -> list[DocumentCount]:
+        return count_documents(self.iter_pages(page_size=READ_ALL_PAGE), self.count(), progress)
 
     def sources(self) -> list[SourceInfo]:
         return sources_of(self.document_counts())

@@ -541,8 +541,8 @@ class PgVectorCollection:
         with self._transaction() as cur:
             return self._existing_ids(cur, ids)
 
-    def document_counts(self) -> list[DocumentCount]:
-        with self._transaction() as cur:
+    def document_counts(self, progress: ProgressCallback = no_progress) -> list[DocumentCount]:
+        with self._transaction() as cur:  # one query: nothing to report progress on
             cur.execute(sql.SQL("SELECT source, coalesce(metadata->>'row', ''), category, count(*) FROM {} "
                                 "GROUP BY 1, 2, 3").format(self._table))
             # Sorted here rather than by the database collation, so every store lists alike.
