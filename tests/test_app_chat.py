@@ -187,3 +187,33 @@ def test_a_question_is_answered_from_the_collection_it_was_asked_of(tmp_path, mo
     at.sidebar.selectbox(key="sidebar_collection").set_value("notes").run()
     assert [m.text[0].value for m in at.chat_message if m.name == "user"] == ["Why is the flight of owls silent?"]
     assert "feathers" in assistant_markdown(at)[0]
+
+
+def test_a_waiting_question_is_answered_by_the_model_chosen_when_it_was_asked(app_env, monkeypatch):
+    """A question waiting its turn keeps the model it was asked with: changing "Answer with" meanwhile changes the
+    questions asked after, not it."""
+    import threading
+
+    import core.rag
+
+    release = threading.Event()
+    real = core.rag.sentence_index
+    monkeypatch.setattr(core.rag, "sentence_index", lambda *a, **kw: (release.wait(60), real(*a, **kw))[1])
+    with FakeLLM(api_key=KEY) as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
+        at = open_page("views/chat.py")
+        try:
+            at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()  # extractive, held
+            at.chat_input(key="chat_question").set_value("Who is Mr. Darcy?").run()  # extractive, waiting
+            at.selectbox(key="chat_provider").set_value("openai").run()
+            at.chat_input(key="chat_question").set_value("Who is Jane?").run()  # OpenAI, waiting
+        finally:
+            release.set()
+        finish_jobs(at)
+    assert not at.exception and not at.error
+    assert [m.text[0].value for m in at.chat_message if m.name == "user"] == [
+        "Who is Mr. Bingley?", "Who is Mr. Darcy?", "Who is Jane?"]
+    answered_by = [c for c in texts(at.caption) if c.startswith(("Extractive answer", "Answered by"))]
+    assert [c.split()[0] for c in answered_by] == ["Extractive", "Extractive", "Answered"]
+    assert len(fake.requests) == 1 and "Who is Jane?" in fake.requests[0]["body"]["messages"][-1]["content"]

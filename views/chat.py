@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Callable
 
 import streamlit as st
 
@@ -23,7 +24,7 @@ import ui
 from core.errors import ExplorerError
 from core.highlight import quote_segments
 from core.jobs import Job
-from core.llm import PROVIDERS, Message, available_providers, make_llm
+from core.llm import LLM, PROVIDERS, Message, available_providers, make_llm
 from core.markup import markdown_text
 from core.rag import CITATION, DEFAULT_K, Citation, RagAnswer, stream_answer
 from core.samples import example_questions
@@ -42,9 +43,9 @@ WORKING = "Finding and reading the passages…"
 
 @dataclass
 class Asked:
-    """A question and what it was asked of (the collection, whose chat history it goes into, and the retrieval
-    settings then), answered in the background; its answer's text so far (the job's thread adds each piece as
-    the model writes it; the page shows them, also after leaving and coming back)."""
+    """A question and what it was asked of (the collection, whose chat history it goes into, the retrieval
+    settings and the model chosen then), answered in the background; its answer's text so far (the job's thread
+    adds each piece as the model writes it; the page shows them, also after leaving and coming back)."""
 
     history: str
     question: str
@@ -52,6 +53,7 @@ class Asked:
     k: int
     mode: Mode
     where: Filter
+    answerer: Callable[[], LLM | None]
     written: list[str] = field(default_factory=list)
 
 
@@ -184,7 +186,7 @@ def ask(asked: Asked) -> None:
     turns = [Message(role, text) for past in st.session_state.get(asked.history, [])
              for role, text in (("user", past.question), ("assistant", past.text))]
     try:
-        llm = make_answerer()
+        llm = asked.answerer()
     except ExplorerError as exc:
         st.session_state[_UNANSWERED] = Unanswered(asked.history, asked.question, str(exc))
         return
@@ -235,7 +237,7 @@ question = st.chat_input(f"Ask about '{workspace.collection.name}'", key="chat_q
                          max_chars=ui.limits().query_chars) or st.session_state.pop("chat_example", None)
 if question:
     st.session_state.pop(_UNANSWERED, None)
-    queued.append(Asked(key, question, workspace, k, mode, where))
+    queued.append(Asked(key, question, workspace, k, mode, where, make_answerer))
 if queued and ui.background_job(ANSWER_JOB) is None:
     ask(queued.pop(0))
 if ended := ui.finished_job(ANSWER_JOB, show=answer_so_far):
