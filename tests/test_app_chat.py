@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
 import core.jobs
+import core.rag
 from app_pages import finish_jobs, open_page, texts
 from core.rag import EXTRACTIVE_READ
 from core.samples import EXAMPLE_QUESTIONS
@@ -26,6 +28,21 @@ def assistant_markdown(at) -> list[str]:
 
 def citation_blocks(at) -> list[str]:
     return [h.value for h in at.html if 'class="citation"' in h.value]
+
+
+def hold_sentence_index(monkeypatch) -> tuple[threading.Event, list[str]]:
+    """Makes a collection's sentence index wait for the returned event before it is read or built, so a question's
+    answer job stays running; the list gets the name of each collection whose index was asked for."""
+    release, asked_for = threading.Event(), []
+    real = core.rag.sentence_index
+
+    def held(*args, **kwargs):
+        asked_for.append(args[0].name)
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.rag, "sentence_index", held)
+    return release, asked_for
 
 
 def test_extractive_answer_with_citations_and_context_then_clear(chat_page):
@@ -94,19 +111,7 @@ def test_an_answer_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
     """An answer is written by a background job of the session (here it waits for a collection version's first
     sentence index): the question and a spinner show, leaving the page and coming back shows both again (the same
     job, not cancelled, not restarted); a question asked meanwhile waits its turn; then both answers, once."""
-    import threading
-
-    import core.rag
-
-    release, builds = threading.Event(), []
-    real = core.rag.sentence_index
-
-    def held(*args, **kwargs):
-        builds.append(args[0].name)
-        release.wait(60)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(core.rag, "sentence_index", held)
+    release, builds = hold_sentence_index(monkeypatch)
     at = chat_page
     try:
         at.chat_input(key="chat_question").set_value("Who is Mr. Bingley?").run()
@@ -132,7 +137,6 @@ def test_an_answer_goes_on_while_the_visitor_is_away(chat_page, monkeypatch):
 
 
 def test_a_failed_answer_keeps_its_question_to_ask_again(chat_page, monkeypatch):
-    import core.rag
     from core.errors import ExplorerError
 
     real = core.rag.stream_answer
@@ -153,9 +157,6 @@ def test_a_question_is_answered_from_the_collection_it_was_asked_of(tmp_path, mo
     """Changing collection while an answer is written: the answer goes into the chat of the collection it was asked
     of (only a line about it shows on the other), and a question asked of the other collection meanwhile waits,
     then is answered from that one."""
-    import threading
-
-    import core.rag
     from core.config import DEFAULT_CHUNKING
     from core.pipeline import Upload, ingest
     from core.stores import open_store
@@ -166,9 +167,7 @@ def test_a_question_is_answered_from_the_collection_it_was_asked_of(tmp_path, mo
         ingest([Upload(f"{name}.md", text.encode())], store.open_collection(name, minilm.info), minilm,
                DEFAULT_CHUNKING)
     monkeypatch.setenv("EXPLORER_STORE", str(tmp_path / "store"))
-    release = threading.Event()
-    real = core.rag.sentence_index
-    monkeypatch.setattr(core.rag, "sentence_index", lambda *a, **kw: (release.wait(60), real(*a, **kw))[1])
+    release, _ = hold_sentence_index(monkeypatch)
     at = open_page("views/chat.py")
     try:
         at.sidebar.selectbox(key="sidebar_collection").set_value("notes").run()
@@ -192,13 +191,7 @@ def test_a_question_is_answered_from_the_collection_it_was_asked_of(tmp_path, mo
 def test_a_waiting_question_is_answered_by_the_model_chosen_when_it_was_asked(app_env, monkeypatch):
     """A question waiting its turn keeps the model it was asked with: changing "Answer with" meanwhile changes the
     questions asked after, not it."""
-    import threading
-
-    import core.rag
-
-    release = threading.Event()
-    real = core.rag.sentence_index
-    monkeypatch.setattr(core.rag, "sentence_index", lambda *a, **kw: (release.wait(60), real(*a, **kw))[1])
+    release, _ = hold_sentence_index(monkeypatch)
     with FakeLLM(api_key=KEY) as fake:
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base_url)
