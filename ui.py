@@ -262,9 +262,10 @@ def map_points(workspace: Workspace, cap: int) -> MapPoints | None:
     def read(progress: ProgressCallback) -> int:
         return cached_points(workspace.collection, workspace.store.url, cap, progress=progress).total  # no copy kept
 
-    if job_result(POINTS_JOB, (collection_version(workspace), cap), "Reading vectors", read) is None:
+    version = collection_version(workspace)
+    if job_result(POINTS_JOB, (version, cap), "Reading vectors", read) is None:
         return None
-    return _mapped_points(collection_version(workspace), cap, workspace)
+    return _mapped_points(version, cap, workspace)
 
 
 def pca_layout(points: MapPoints, settings: ProjectionSettings = ProjectionSettings(method="pca")) -> Projection | None:
